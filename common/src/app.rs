@@ -1,0 +1,108 @@
+//! Starting a service: its public server and, for participants, its internal one.
+//!
+//! Each service's `lib.rs` hands this module two route tables (closures that
+//! mount routes and app data). Both servers get the same frame: health
+//! endpoints, JSON errors for unknown routes and bad bodies, and request
+//! tracing. Binding happens before anything runs, so tests can pass port 0
+//! and read the real ports back.
+
+use std::net::TcpListener;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+
+use crate::config::Config;
+use crate::http;
+
+/// Mounts a service's routes and app data on an actix `App`.
+pub trait Routes: Fn(&mut web::ServiceConfig) + Send + Clone + 'static {}
+impl<T: Fn(&mut web::ServiceConfig) + Send + Clone + 'static> Routes for T {}
+
+/// A started service: call [`run_until_stopped`](Self::run_until_stopped), or
+/// [`spawn`](Self::spawn) it in tests.
+pub struct Application {
+    public_port: u16,
+    internal_port: Option<u16>,
+    servers: Vec<Server>,
+}
+
+impl Application {
+    /// Binds the public port (and the internal one when `internal` is given) and
+    /// prepares the servers; nothing is served until the returned value is run.
+    pub fn start(
+        config: &Config,
+        public: impl Routes,
+        internal: Option<impl Routes>,
+    ) -> std::io::Result<Self> {
+        let public_listener = TcpListener::bind(&config.listen_addr)?;
+        let public_port = public_listener.local_addr()?.port();
+        let mut servers = vec![server(config, public_listener, public)?];
+        let mut internal_port = None;
+        if let Some(internal) = internal {
+            let listener = TcpListener::bind(&config.internal_listen_addr)?;
+            internal_port = Some(listener.local_addr()?.port());
+            servers.push(server(config, listener, internal)?);
+        }
+        Ok(Application {
+            public_port,
+            internal_port,
+            servers,
+        })
+    }
+
+    pub fn public_port(&self) -> u16 {
+        self.public_port
+    }
+
+    /// The internal (saga) port; `None` for a service without one.
+    pub fn internal_port(&self) -> Option<u16> {
+        self.internal_port
+    }
+
+    /// Handles that stop the servers (gracefully) when asked.
+    pub fn handles(&self) -> Vec<ServerHandle> {
+        self.servers.iter().map(Server::handle).collect()
+    }
+
+    /// Serves until every server stops (SIGINT/SIGTERM, or a handle's `stop`).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        for result in futures_join(self.servers).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Runs the servers on the current Tokio runtime in the background (tests).
+    pub fn spawn(self) -> Vec<ServerHandle> {
+        let handles = self.handles();
+        for server in self.servers {
+            tokio::spawn(server);
+        }
+        handles
+    }
+}
+
+async fn futures_join(servers: Vec<Server>) -> Vec<std::io::Result<()>> {
+    let tasks: Vec<_> = servers.into_iter().map(tokio::spawn).collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(task.await.unwrap_or_else(|e| Err(std::io::Error::other(e))));
+    }
+    results
+}
+
+fn server(config: &Config, listener: TcpListener, routes: impl Routes) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || {
+        App::new()
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .app_data(http::json_config())
+            .configure(routes.clone())
+            .configure(http::health)
+            .default_service(web::to(http::no_route))
+    })
+    .workers(config.workers)
+    .backlog(4096)
+    .shutdown_timeout(config.shutdown_timeout_secs)
+    .listen(listener)?
+    .run())
+}

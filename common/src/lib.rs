@@ -1,0 +1,27 @@
+//! What the three services share, and nothing that only one of them needs.
+//!
+//! - [`app`]: binding and running a service's public and internal servers.
+//! - [`config`]: typed configuration read from the environment once at start.
+//! - [`store`]: the Redis pool with bounded waits, and Lua script invocation.
+//! - [`error`]: the JSON error body and its mapping to 4xx/5xx.
+//! - [`params`]: path parameters parsed at the edge into types that cannot be invalid.
+//! - [`participant`]: the internal saga protocol between order and stock/payment.
+//! - [`http`]: the pieces every actix app mounts (health, JSON 404, extractor errors).
+//! - [`telemetry`]: the tracing subscriber.
+//! - `testing` (feature `testing`): starts real redis-server processes for tests.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod params;
+pub mod participant;
+pub mod store;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use app::Application;
+pub use config::{Config, ConfigError};
+pub use error::ApiError;
+pub use store::{RedisStore, StoreError};

@@ -1,0 +1,186 @@
+//! The Redis pool every service uses, with a bound on every wait.
+//!
+//! Nothing here knows a key: each service's own `store.rs` owns its keys and
+//! scripts. What this module guarantees is that no call hangs: getting a
+//! connection and running a command are both bounded by `REDIS_TIMEOUT_MS`,
+//! and a Redis that is down or slow becomes [`StoreError::Unavailable`] (503).
+//!
+//! Connections come from deadpool-redis's manager, but are recycled without
+//! its PING per checkout (which doubled the round trips of every request): a
+//! connection is dropped from the pool once a command on it failed with a
+//! connection error, and reused as it is otherwise.
+
+use std::time::Duration;
+
+use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
+use deadpool_redis::{PoolConfig, Runtime, Timeouts};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, ScriptInvocation, Value};
+
+use crate::config::RedisConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis did not answer in time, refused the connection, or failed the command.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Redis answered something our own scripts never write.
+    #[error("store holds unexpected data: {0}")]
+    Corrupt(String),
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        StoreError::Unavailable(format!("redis command failed: {e}"))
+    }
+}
+
+/// A pooled, multiplexed connection to one Redis, with timeouts.
+#[derive(Clone)]
+pub struct RedisStore {
+    pool: Pool,
+    timeout: Duration,
+}
+
+/// Creates connections with deadpool-redis's manager; recycles them for free
+/// unless a command on them failed with a connection error.
+struct Recycler(deadpool_redis::Manager);
+
+/// A pooled connection and whether it saw a connection error.
+struct Link {
+    conn: MultiplexedConnection,
+    broken: bool,
+}
+
+impl managed::Manager for Recycler {
+    type Type = Link;
+    type Error = RedisError;
+
+    async fn create(&self) -> Result<Link, RedisError> {
+        let conn = managed::Manager::create(&self.0).await?;
+        Ok(Link {
+            conn,
+            broken: false,
+        })
+    }
+
+    async fn recycle(&self, link: &mut Link, _: &Metrics) -> RecycleResult<RedisError> {
+        if link.broken {
+            Err(RecycleError::message("a command on this connection failed"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+type Pool = managed::Pool<Recycler>;
+
+/// A connection checked out of the pool; returned when dropped.
+pub struct Connection(Object<Recycler>);
+
+impl Connection {
+    fn note(&mut self, result: &Result<impl Sized, RedisError>) {
+        if let Err(e) = result {
+            if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
+                self.0.broken = true;
+            }
+        }
+    }
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let result = self.0.conn.req_packed_command(cmd).await;
+            self.note(&result);
+            result
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let result = self.0.conn.req_packed_commands(cmd, offset, count).await;
+            self.note(&result);
+            result
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.conn.get_db()
+    }
+}
+
+impl RedisStore {
+    /// Creates the pool. Connections are opened lazily, so this succeeds while Redis is down.
+    pub fn new(cfg: &RedisConfig) -> Result<Self, StoreError> {
+        let manager = deadpool_redis::Manager::new(cfg.url.as_str())
+            .map_err(|e| StoreError::Unavailable(format!("invalid REDIS_URL: {e}")))?;
+        let pool = Pool::builder(Recycler(manager))
+            .config(PoolConfig {
+                max_size: cfg.pool_size,
+                timeouts: Timeouts {
+                    wait: Some(cfg.timeout),
+                    create: Some(cfg.timeout),
+                    recycle: Some(cfg.timeout),
+                },
+                ..PoolConfig::default()
+            })
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("cannot create redis pool: {e}")))?;
+        Ok(RedisStore {
+            pool,
+            timeout: cfg.timeout,
+        })
+    }
+
+    /// Checks a connection out of the pool within the configured bound.
+    pub async fn conn(&self) -> Result<Connection, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map(Connection)
+            .map_err(|e| StoreError::Unavailable(format!("redis is unreachable: {e}")))
+    }
+
+    /// Runs one Lua script (EVALSHA, loading it on NOSCRIPT) within the bound.
+    pub async fn invoke<T: FromRedisValue>(
+        &self,
+        conn: &mut Connection,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        self.bounded(invocation.invoke_async(conn)).await
+    }
+
+    /// Answers whether Redis replies to PING within the bound (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let pong: String = self
+            .bounded(redis::cmd("PING").query_async(&mut conn))
+            .await?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!("PING answered {pong:?}")))
+        }
+    }
+
+    /// Bounds any Redis future (a command, a pipeline) by the configured timeout.
+    pub async fn bounded<T>(
+        &self,
+        fut: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "redis did not answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+}

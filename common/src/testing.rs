@@ -1,0 +1,130 @@
+//! The test harness: real `redis-server` processes on free loopback ports.
+//!
+//! Each [`RedisServer`] has its own data folder (AOF on, `appendfsync always`,
+//! as in production) and is SIGKILLed when dropped, so a failing test leaves
+//! nothing running. Tests can also kill and restart it on the same port and
+//! folder to check what survives a crash.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::config::RedisConfig;
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("cannot bind an ephemeral port on 127.0.0.1")
+}
+
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts a redis-server and waits until it answers PING.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("cannot create a temp dir for redis");
+        for _ in 0..5 {
+            let port = free_port();
+            if let Some(child) = spawn(port, dir.path()) {
+                return RedisServer {
+                    child: Some(child),
+                    port,
+                    dir,
+                };
+            }
+        }
+        panic!("redis-server did not start after 5 attempts (is it installed?)");
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The pool settings a service under test uses for this server.
+    pub fn config(&self) -> RedisConfig {
+        RedisConfig {
+            url: self.url(),
+            pool_size: 8,
+            // Generous: CI machines are slow and busy; a Redis that is down fails at once anyway.
+            timeout: Duration::from_millis(3000),
+        }
+    }
+
+    /// SIGKILLs the server, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data folder (after [`kill`](Self::kill)).
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(child) = spawn(self.port, self.dir.path()) {
+                self.child = Some(child);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("redis-server did not restart on port {}", self.port);
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(port: u16, dir: &Path) -> Option<Child> {
+    let mut child = Command::new("redis-server")
+        .args(["--port", &port.to_string()])
+        .args(["--bind", "127.0.0.1"])
+        .arg("--dir")
+        .arg(dir)
+        .args(["--appendonly", "yes", "--appendfsync", "always"])
+        .args(["--save", ""])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot run redis-server: install it (apt-get install redis-server)");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return None; // exited: most likely the port was taken meanwhile
+        }
+        if answers_ping(port) {
+            return Some(child);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+fn answers_ping(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut buf = [0u8; 7];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut buf).is_ok()
+        && &buf == b"+PONG\r\n"
+}

@@ -1,0 +1,168 @@
+//! The command line, parsed once into a `Config` whose values are all valid.
+//!
+//! Hand-rolled (no clap) so the crate only uses the workspace's dependencies.
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::PathBuf;
+
+pub const USAGE: &str = "\
+usage: consistency-test [OPTIONS]
+
+  --url URL                  gateway (default http://127.0.0.1:8000)
+  --items N                  items to create (default 1)
+  --users N                  users = orders to create (default 1000)
+  --stock-per-item N         stock added to every item (default 100)
+  --setup-concurrency N      setup requests in flight (default 64)
+  --checkout-timeout-secs N  client timeout of one checkout (default 300)
+  --max-in-flight N          checkouts in flight at once, 0 = all (default 0)
+  --rounds K                 repeat setup + run + verify K times (default 1)
+  --settle-secs N            pause before verifying (default 3, 12 with chaos)
+  --recovery-secs N          keep re-verifying this long while inconsistent (default 20)
+  --chaos                    kill/restart local components during the checkouts
+  --run-dir DIR              the local stack's run folder (default ./run)
+  --stack-script PATH        the local stack script (default env/local/stack.sh)
+  --chaos-docker             kill/restart docker compose containers instead
+  --docker-project NAME      compose project for --chaos-docker
+  --chaos-max-secs N         stop the chaos after this long (default 120)
+  -h, --help                 this text";
+
+/// How components are killed during the checkout phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChaosMode {
+    None,
+    Local {
+        run_dir: PathBuf,
+        stack_script: PathBuf,
+    },
+    Docker {
+        project: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub url: String,
+    pub items: usize,
+    pub users: usize,
+    pub stock_per_item: i64,
+    pub setup_concurrency: usize,
+    pub checkout_timeout_secs: u64,
+    pub max_in_flight: usize,
+    pub rounds: usize,
+    pub settle_secs: u64,
+    pub recovery_secs: u64,
+    pub chaos: ChaosMode,
+    pub chaos_max_secs: u64,
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T> {
+    value
+        .parse()
+        .map_err(|_| anyhow!("{flag} \"{value}\" must be a non-negative integer"))
+}
+
+impl Config {
+    /// `Ok(None)` when help was asked for.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Option<Config>> {
+        let mut url = "http://127.0.0.1:8000".to_string();
+        let (mut items, mut users, mut stock, mut setup_conc) = (1usize, 1000usize, 100i64, 64);
+        let (mut timeout, mut max_in_flight, mut rounds) = (300u64, 0usize, 1usize);
+        let (mut settle, mut recovery, mut chaos_max) = (None, 20u64, 120u64);
+        let (mut local, mut docker) = (false, false);
+        let mut run_dir = PathBuf::from("run");
+        let mut stack_script = PathBuf::from("env/local/stack.sh");
+        let mut project: Option<String> = None;
+
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
+            match flag.as_str() {
+                "-h" | "--help" => return Ok(None),
+                "--url" => url = value()?.trim_end_matches('/').to_string(),
+                "--items" => items = number(&flag, &value()?)?,
+                "--users" => users = number(&flag, &value()?)?,
+                "--stock-per-item" => stock = number(&flag, &value()?)?,
+                "--setup-concurrency" => setup_conc = number(&flag, &value()?)?,
+                "--checkout-timeout-secs" => timeout = number(&flag, &value()?)?,
+                "--max-in-flight" => max_in_flight = number(&flag, &value()?)?,
+                "--rounds" => rounds = number(&flag, &value()?)?,
+                "--settle-secs" => settle = Some(number(&flag, &value()?)?),
+                "--recovery-secs" => recovery = number(&flag, &value()?)?,
+                "--chaos-max-secs" => chaos_max = number(&flag, &value()?)?,
+                "--chaos" => local = true,
+                "--chaos-docker" => docker = true,
+                "--run-dir" => run_dir = PathBuf::from(value()?),
+                "--stack-script" => stack_script = PathBuf::from(value()?),
+                "--docker-project" => project = Some(value()?),
+                other => bail!("unknown argument \"{other}\""),
+            }
+        }
+        if items == 0 || users == 0 || rounds == 0 || setup_conc == 0 {
+            bail!("--items, --users, --rounds and --setup-concurrency must be at least 1");
+        }
+        if stock < 0 {
+            bail!("--stock-per-item \"{stock}\" must be non-negative");
+        }
+        let chaos = match (local, docker) {
+            (true, true) => bail!("--chaos and --chaos-docker exclude each other"),
+            (true, false) => ChaosMode::Local {
+                run_dir,
+                stack_script,
+            },
+            (false, true) => ChaosMode::Docker {
+                project: project.context("--chaos-docker needs --docker-project NAME")?,
+            },
+            (false, false) => ChaosMode::None,
+        };
+        let settle_secs = settle.unwrap_or(if chaos == ChaosMode::None { 0 } else { 12 });
+        Ok(Some(Config {
+            url,
+            items,
+            users,
+            stock_per_item: stock,
+            setup_concurrency: setup_conc,
+            checkout_timeout_secs: timeout,
+            max_in_flight,
+            rounds,
+            settle_secs,
+            recovery_secs: recovery,
+            chaos,
+            chaos_max_secs: chaos_max,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Config>> {
+        Config::from_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn defaults_are_the_course_scenario() {
+        let c = parse(&[]).unwrap().unwrap();
+        assert_eq!((c.items, c.users, c.stock_per_item), (1, 1000, 100));
+        assert_eq!(c.chaos, ChaosMode::None);
+    }
+
+    #[test]
+    fn chaos_docker_needs_a_project() {
+        assert!(parse(&["--chaos-docker"]).is_err());
+        let c = parse(&["--chaos-docker", "--docker-project", "p"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            c.chaos,
+            ChaosMode::Docker {
+                project: "p".into()
+            }
+        );
+    }
+
+    #[test]
+    fn fractional_numbers_are_refused() {
+        assert!(parse(&["--users", "1.5"]).is_err());
+    }
+}

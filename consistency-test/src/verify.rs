@@ -1,0 +1,262 @@
+//! The verdict: a pure function from what was set up, answered and read back to a list of
+//! checks, each with every discrepancy spelled out. No I/O here, so it is unit-tested with
+//! hand-built observations.
+
+use crate::api::{CheckoutAnswer, OrderView};
+use crate::setup::{ItemFixture, OrderFixture};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Clone)]
+pub struct ItemObs {
+    pub fixture: ItemFixture,
+    /// `None`: could not be read.
+    pub final_stock: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserObs {
+    pub id: String,
+    pub initial_credit: i64,
+    pub final_credit: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderObs {
+    pub fixture: OrderFixture,
+    pub answer: CheckoutAnswer,
+    pub found: Option<OrderView>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub items: Vec<ItemObs>,
+    pub users: Vec<UserObs>,
+    pub orders: Vec<OrderObs>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: &'static str,
+    pub discrepancies: Vec<String>,
+}
+
+impl Check {
+    pub fn passed(&self) -> bool {
+        self.discrepancies.is_empty()
+    }
+}
+
+fn check(name: &'static str, discrepancies: Vec<String>) -> Check {
+    Check {
+        name,
+        discrepancies,
+    }
+}
+
+/// Successes the system must give: every order is for one unit its user can pay, so each
+/// item sells min(stock, orders for it).
+pub fn expected_successes(obs: &Observation) -> usize {
+    let mut demand: HashMap<&str, usize> = HashMap::new();
+    for o in &obs.orders {
+        *demand.entry(o.fixture.item_id.as_str()).or_default() += 1;
+    }
+    obs.items
+        .iter()
+        .map(|i| {
+            let stock = usize::try_from(i.fixture.stock).unwrap_or(0);
+            stock.min(demand.get(i.fixture.id.as_str()).copied().unwrap_or(0))
+        })
+        .sum()
+}
+
+fn paid(o: &OrderObs) -> Option<&OrderView> {
+    o.found.as_ref().filter(|f| f.paid)
+}
+
+pub fn verify(obs: &Observation) -> Vec<Check> {
+    vec![
+        readable(obs),
+        answered(obs),
+        no_5xx(obs),
+        success_count(obs),
+        stock_conserved(obs),
+        credit_conserved(obs),
+        answers_match_payments(obs),
+        users_charged_once(obs),
+        orders_intact(obs),
+    ]
+}
+
+fn readable(obs: &Observation) -> Check {
+    let mut d = Vec::new();
+    for i in obs.items.iter().filter(|i| i.final_stock.is_none()) {
+        d.push(format!("item {} could not be read", i.fixture.id));
+    }
+    for u in obs.users.iter().filter(|u| u.final_credit.is_none()) {
+        d.push(format!("user {} could not be read", u.id));
+    }
+    for o in obs.orders.iter().filter(|o| o.found.is_none()) {
+        d.push(format!("order {} could not be read", o.fixture.id));
+    }
+    check("everything readable afterwards", d)
+}
+
+fn answered(obs: &Observation) -> Check {
+    let d = obs
+        .orders
+        .iter()
+        .filter_map(|o| match &o.answer {
+            CheckoutAnswer::Unknown(e) => {
+                Some(format!("checkout {}: no answer: {e}", o.fixture.id))
+            }
+            CheckoutAnswer::Status(_) => None,
+        })
+        .collect();
+    check("every checkout answered", d)
+}
+
+fn no_5xx(obs: &Observation) -> Check {
+    let d = obs
+        .orders
+        .iter()
+        .filter_map(|o| match o.answer {
+            CheckoutAnswer::Status(s) if s >= 500 => {
+                Some(format!("checkout {} answered {s}", o.fixture.id))
+            }
+            _ => None,
+        })
+        .collect();
+    check("no checkout answered 5xx", d)
+}
+
+fn success_count(obs: &Observation) -> Check {
+    let got = obs.orders.iter().filter(|o| o.answer.is_success()).count();
+    let want = expected_successes(obs);
+    let d = if got == want {
+        vec![]
+    } else {
+        vec![format!(
+            "{got} checkouts succeeded (non-4xx), expected exactly {want}"
+        )]
+    };
+    check("exact number of successes", d)
+}
+
+fn stock_conserved(obs: &Observation) -> Check {
+    let mut sold: HashMap<&str, i64> = HashMap::new();
+    for view in obs.orders.iter().filter_map(paid) {
+        for (item, qty) in &view.items {
+            *sold.entry(item.as_str()).or_default() += qty;
+        }
+    }
+    let mut d = Vec::new();
+    for i in &obs.items {
+        let Some(now) = i.final_stock else { continue };
+        let sold = sold.get(i.fixture.id.as_str()).copied().unwrap_or(0);
+        if now < 0 {
+            d.push(format!("item {}: stock is {now}, below 0", i.fixture.id));
+        }
+        if i.fixture.stock - now != sold {
+            d.push(format!(
+                "item {}: stock went {} -> {now} (-{}) but paid orders hold {sold} units",
+                i.fixture.id,
+                i.fixture.stock,
+                i.fixture.stock - now
+            ));
+        }
+    }
+    check("stock taken == units in paid orders", d)
+}
+
+fn credit_conserved(obs: &Observation) -> Check {
+    if obs.users.iter().any(|u| u.final_credit.is_none()) {
+        return check("credit conserved", vec!["some users unreadable".into()]);
+    }
+    let added: i64 = obs.users.iter().map(|u| u.initial_credit).sum();
+    let left: i64 = obs.users.iter().filter_map(|u| u.final_credit).sum();
+    let charged: i64 = obs
+        .orders
+        .iter()
+        .filter_map(paid)
+        .map(|v| v.total_cost)
+        .sum();
+    let d = if left + charged == added {
+        vec![]
+    } else {
+        vec![format!(
+            "users hold {left} credit + paid orders cost {charged} = {}, but {added} was added",
+            left + charged
+        )]
+    };
+    check("credit conserved", d)
+}
+
+fn answers_match_payments(obs: &Observation) -> Check {
+    let mut d = Vec::new();
+    for o in &obs.orders {
+        let Some(view) = &o.found else { continue };
+        match (o.answer.is_success(), view.paid) {
+            (true, false) => d.push(format!(
+                "order {}: checkout answered {:?} but the order is not paid",
+                o.fixture.id, o.answer
+            )),
+            (false, true) => d.push(format!(
+                "order {}: checkout answered {:?} but the order is paid",
+                o.fixture.id, o.answer
+            )),
+            _ => {}
+        }
+    }
+    check("successful answers == paid orders", d)
+}
+
+fn users_charged_once(obs: &Observation) -> Check {
+    let mut owed: HashMap<&str, i64> = HashMap::new();
+    for o in &obs.orders {
+        let cost = paid(o).map_or(0, |v| v.total_cost);
+        *owed.entry(o.fixture.user_id.as_str()).or_default() += cost;
+    }
+    let mut d = Vec::new();
+    for u in &obs.users {
+        let Some(now) = u.final_credit else { continue };
+        let want = u.initial_credit - owed.get(u.id.as_str()).copied().unwrap_or(0);
+        if now != want {
+            d.push(format!(
+                "user {}: credit {now}, expected {want} (started {}, paid orders cost {})",
+                u.id,
+                u.initial_credit,
+                u.initial_credit - want
+            ));
+        }
+    }
+    check("each user charged exactly its paid orders", d)
+}
+
+fn orders_intact(obs: &Observation) -> Check {
+    let prices: HashMap<&str, i64> = obs
+        .items
+        .iter()
+        .map(|i| (i.fixture.id.as_str(), i.fixture.price))
+        .collect();
+    let mut d = Vec::new();
+    for o in &obs.orders {
+        let Some(view) = &o.found else { continue };
+        let f = &o.fixture;
+        let mut lines: BTreeMap<&str, i64> = BTreeMap::new();
+        for (item, qty) in &view.items {
+            *lines.entry(item.as_str()).or_default() += qty;
+        }
+        let want_cost = prices.get(f.item_id.as_str()).copied().unwrap_or(0) * f.quantity;
+        let want_lines = BTreeMap::from([(f.item_id.as_str(), f.quantity)]);
+        if view.user_id != f.user_id || lines != want_lines || view.total_cost != want_cost {
+            d.push(format!(
+                "order {}: reads user {} items {:?} total {}, expected user {} items {:?} total {want_cost}",
+                f.id, view.user_id, view.items, view.total_cost, f.user_id, want_lines
+            ));
+        }
+    }
+    check("orders unchanged", d)
+}
+
+#[cfg(test)]
+mod tests;

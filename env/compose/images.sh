@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Makes every image docker-compose.yml needs, without a registry:
+#
+#   1. debian:bookworm-slim    debootstrap --variant=minbase of Debian bookworm, `docker import`ed
+#                              (the rootfs tarball is cached: a second run skips debootstrap)
+#   2. redis:7.0.15-bookworm   stand-ins for the official images (Debian's redis 7.0.15 and
+#      nginx:1.22.1            nginx 1.22.1), env/compose/images/*.Dockerfile
+#   3. wdm-{order,stock,payment}:latest
+#                              ./Dockerfile's `prebuilt` stage (the same runtime stage as the
+#                              full build) around binaries built here with cargo
+#
+# Images that exist are kept (REBUILD_BASE=1 rebuilds 1 and 2); the service images are always
+# rebuilt (cheap: docker's layer cache keeps the runtime base).
+#
+# Environment: IMAGES_CACHE (~/.cache/wdm-images), DEBIAN_MIRROR (http://deb.debian.org/debian),
+# SKIP_CARGO=1 (use the binaries already in target/release), CARGO_TARGET_DIR, BUILD_NETWORK
+# (docker build --network; default host, so apt inside builds uses the host's route).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CACHE="${IMAGES_CACHE:-$HOME/.cache/wdm-images}"
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+BUILD_NETWORK="${BUILD_NETWORK:-host}"
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
+BASE_TAG=debian:bookworm-slim
+REDIS_TAG=redis:7.0.15-bookworm
+NGINX_TAG=nginx:1.22.1
+SERVICES="order stock payment"
+# The classic builder (no buildx here); it runs the Dockerfile's stages up to --target only.
+export DOCKER_BUILDKIT=0
+
+log() { printf '[images %s] %s\n' "$(date +%T)" "$*" >&2; }
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+command -v docker >/dev/null || { log "docker not found"; exit 1; }
+docker version --format '{{.Server.Version}}' >/dev/null || { log "the Docker Engine does not answer"; exit 1; }
+mkdir -p "$CACHE"
+
+base_image() {
+    if have_image "$BASE_TAG" && [ -z "${REBUILD_BASE:-}" ]; then
+        log "$BASE_TAG exists"
+        return
+    fi
+    local tarball="$CACHE/bookworm-minbase.tar"
+    if [ ! -s "$tarball" ]; then
+        command -v debootstrap >/dev/null || {
+            if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+                apt-get install -y debootstrap >/dev/null
+            else
+                log "debootstrap missing: apt-get install debootstrap"; exit 1
+            fi
+        }
+        local root="$CACHE/rootfs.tmp"
+        rm -rf "$root"
+        log "debootstrap bookworm (minbase) from $MIRROR"
+        timeout 900 debootstrap --variant=minbase bookworm "$root" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 || {
+            tail -n 30 "$CACHE/debootstrap.log" >&2; exit 1
+        }
+        # What debian:*-slim images drop: apt lists, caches, docs and man pages.
+        rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
+            "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/var/log/*.log
+        printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb http://deb.debian.org/debian-security bookworm-security main\n' \
+            "$MIRROR" "$MIRROR" >"$root/etc/apt/sources.list"
+        tar --numeric-owner -C "$root" -cf "$tarball.tmp" .
+        mv "$tarball.tmp" "$tarball"
+        rm -rf "$root"
+    else
+        log "using cached $tarball"
+    fi
+    docker import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'CMD ["bash"]' \
+        "$tarball" "$BASE_TAG" >/dev/null
+    log "imported $BASE_TAG"
+}
+
+standin_image() {
+    local tag="$1" file="$2"
+    if have_image "$tag" && [ -z "${REBUILD_BASE:-}" ]; then
+        log "$tag exists"
+        return
+    fi
+    log "building stand-in $tag"
+    timeout 900 docker build -q --network "$BUILD_NETWORK" -t "$tag" \
+        -f "$REPO/env/compose/images/$file" "$REPO/env/compose/images" >/dev/null
+}
+
+service_images() {
+    if [ -z "${SKIP_CARGO:-}" ]; then
+        log "cargo build --release --bins"
+        (cd "$REPO" && cargo build --release --bins)
+    fi
+    local svc ctx
+    for svc in $SERVICES; do
+        [ -x "$TARGET_DIR/release/$svc" ] || { log "missing $TARGET_DIR/release/$svc"; exit 1; }
+        ctx="$CACHE/context-$svc"
+        rm -rf "$ctx" && mkdir -p "$ctx/bin"
+        # (The Dockerfile's prebuilt stage also copies Cargo.toml, see there.)
+        cp "$REPO/Cargo.toml" "$ctx/"
+        # Debug info stays on the host; the image gets the stripped binary.
+        if command -v objcopy >/dev/null; then
+            objcopy --strip-debug "$TARGET_DIR/release/$svc" "$ctx/bin/$svc"
+        else
+            cp "$TARGET_DIR/release/$svc" "$ctx/bin/$svc"
+        fi
+        log "building wdm-$svc:latest (Dockerfile --target prebuilt)"
+        timeout 900 docker build -q --network "$BUILD_NETWORK" --target prebuilt \
+            --build-arg SERVICE="$svc" -t "wdm-$svc:latest" -f "$REPO/Dockerfile" "$ctx" >/dev/null
+    done
+}
+
+start=$SECONDS
+base_image
+standin_image "$REDIS_TAG" redis.Dockerfile
+standin_image "$NGINX_TAG" nginx.Dockerfile
+service_images
+log "done in $((SECONDS - start))s: $BASE_TAG $REDIS_TAG $NGINX_TAG $(printf 'wdm-%s:latest ' $SERVICES)"

@@ -1,0 +1,446 @@
+#!/usr/bin/env bash
+# The local stack: three Redis servers, stock, payment, one or two order replicas and the
+# nginx gateway on 127.0.0.1:8000, all as plain background processes.
+#
+#   stack.sh up             start whatever is not running, then wait until all are healthy
+#   stack.sh down           stop everything this script started (SIGTERM, wait, SIGKILL)
+#   stack.sh start NAME     start one component (if not running) and wait for its health
+#   stack.sh kill NAME      SIGKILL one component (chaos testing)
+#   stack.sh restart NAME   kill, then start
+#   stack.sh wait           wait until every component is healthy
+#   stack.sh status         one line per component
+#   stack.sh logs [NAME]    tail the logs
+#
+# NAMEs: redis-order redis-stock redis-payment stock payment order-1 order-2 gateway
+#
+# Only processes whose pid is in $RUN_DIR/pids/NAME.pid (and whose command line still
+# matches) are ever signalled: nothing is killed by name.
+#
+# Environment: RUN_DIR (default <repo>/run), ORDER_REPLICAS (2), REDIS_FSYNC (always),
+# WAIT_TIMEOUT (60 s), STOP_TIMEOUT (20 s), CARGO_TARGET_DIR (<repo>/target), and the
+# services' own variables (WORKERS, RUST_LOG, LOG_FORMAT, REDIS_POOL_SIZE, ...) which are
+# passed through.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+RUN_DIR="${RUN_DIR:-$REPO/run}"
+mkdir -p "$RUN_DIR"
+RUN_DIR="$(cd "$RUN_DIR" && pwd)"
+ORDER_REPLICAS="${ORDER_REPLICAS:-2}"
+REDIS_FSYNC="${REDIS_FSYNC:-always}"
+WAIT_TIMEOUT="${WAIT_TIMEOUT:-60}"
+STOP_TIMEOUT="${STOP_TIMEOUT:-20}"
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
+BIN_DIR="${BIN_DIR:-$TARGET_DIR/release}"
+NGINX_DIR="$RUN_DIR/nginx"
+GATEWAY_ADDR="127.0.0.1:8000"
+
+# Thousands of concurrent checkouts need more than the usual 1024 descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
+
+PID_DIR="$RUN_DIR/pids"
+LOG_DIR="$RUN_DIR/logs"
+DATA_DIR="$RUN_DIR/data"
+
+case "$ORDER_REPLICAS" in
+    1 | 2) ;;
+    *) echo "ORDER_REPLICAS must be 1 or 2 (got $ORDER_REPLICAS)" >&2; exit 2 ;;
+esac
+
+# Start order: stores, then participants, then the orchestrator, then the gateway.
+components() {
+    echo redis-order redis-stock redis-payment stock payment order-1
+    if [ "$ORDER_REPLICAS" = 2 ]; then echo order-2; fi
+    echo gateway
+}
+
+ALL_NAMES="redis-order redis-stock redis-payment stock payment order-1 order-2 gateway"
+
+known() {
+    local n
+    for n in $ALL_NAMES; do [ "$n" = "$1" ] && return 0; done
+    return 1
+}
+
+redis_port() {
+    case "$1" in
+        redis-order) echo 6390 ;;
+        redis-stock) echo 6391 ;;
+        redis-payment) echo 6392 ;;
+    esac
+}
+
+# Public and internal port of a service.
+public_port() {
+    case "$1" in
+        order-1) echo 8100 ;;
+        order-2) echo 8110 ;;
+        stock) echo 8200 ;;
+        payment) echo 8300 ;;
+    esac
+}
+internal_port() { echo $(($(public_port "$1") + 1)); }
+
+# What the command line of a component's process must contain (guards against pid reuse).
+cmd_marker() {
+    case "$1" in
+        redis-*) echo "redis-server" ;;
+        order-*) echo "order" ;;
+        gateway) echo "nginx" ;;
+        *) echo "$1" ;;
+    esac
+}
+
+pid_file() { echo "$PID_DIR/$1.pid"; }
+log_file() { echo "$LOG_DIR/$1.log"; }
+
+# Prints the pid of NAME if it is running (and is still our process), else fails.
+running_pid() {
+    local name="$1" file pid
+    file="$(pid_file "$name")"
+    [ -f "$file" ] || return 1
+    pid="$(tr -dc '0-9' <"$file")"
+    [ -n "$pid" ] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    if [ -r "/proc/$pid/cmdline" ]; then
+        # A zombie or a recycled pid does not count.
+        if grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; then return 1; fi
+        tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$(cmd_marker "$name")" || return 1
+    fi
+    echo "$pid"
+}
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+
+tail_log() {
+    local file
+    file="$(log_file "$1")"
+    if [ -f "$file" ]; then
+        echo "----- last lines of $file -----" >&2
+        tail -n "${2:-30}" "$file" >&2
+        echo "-----" >&2
+    else
+        echo "(no log file $file)" >&2
+    fi
+}
+
+require_binary() {
+    if [ ! -x "$1" ]; then
+        log "missing $1 (run 'cargo build --release --bins' or 'make up')"
+        return 1
+    fi
+}
+
+render_nginx() {
+    mkdir -p "$NGINX_DIR/conf" "$NGINX_DIR/temp"
+    cp "$REPO/env/nginx/gateway.conf" "$NGINX_DIR/conf/gateway.conf"
+    cp "$REPO/env/nginx/routes.conf" "$NGINX_DIR/conf/routes.conf"
+    if [ "$ORDER_REPLICAS" = 2 ]; then
+        cp "$REPO/env/nginx/upstreams-local.conf" "$NGINX_DIR/conf/upstreams.conf"
+    else
+        grep -v '# order-2' "$REPO/env/nginx/upstreams-local.conf" >"$NGINX_DIR/conf/upstreams.conf"
+    fi
+}
+
+nginx_args() {
+    echo -p "$NGINX_DIR/" -c conf/gateway.conf -e stderr
+}
+
+# Launches NAME in the background and records its pid. Does not wait for health.
+launch() {
+    local name="$1" log pid port svc
+    log="$(log_file "$name")"
+    mkdir -p "$PID_DIR" "$LOG_DIR"
+    printf '\n===== %s starting %s =====\n' "$(date '+%F %T')" "$name" >>"$log"
+    case "$name" in
+        redis-*)
+            port="$(redis_port "$name")"
+            mkdir -p "$DATA_DIR/$name"
+            nohup redis-server --port "$port" --bind 127.0.0.1 --dir "$DATA_DIR/$name" \
+                --appendonly yes --appendfsync "$REDIS_FSYNC" --save '' --daemonize no \
+                </dev/null >>"$log" 2>&1 &
+            pid=$!
+            ;;
+        stock | payment)
+            require_binary "$BIN_DIR/$name"
+            port="$(public_port "$name")"
+            nohup env \
+                LISTEN_ADDR="127.0.0.1:$port" \
+                INTERNAL_LISTEN_ADDR="127.0.0.1:$((port + 1))" \
+                REDIS_URL="redis://127.0.0.1:$(redis_port "redis-$name")/0" \
+                RUST_LOG="${RUST_LOG:-info}" \
+                "$BIN_DIR/$name" </dev/null >>"$log" 2>&1 &
+            pid=$!
+            ;;
+        order-*)
+            require_binary "$BIN_DIR/order"
+            port="$(public_port "$name")"
+            nohup env \
+                LISTEN_ADDR="127.0.0.1:$port" \
+                INTERNAL_LISTEN_ADDR="127.0.0.1:$((port + 1))" \
+                REDIS_URL="redis://127.0.0.1:$(redis_port redis-order)/0" \
+                STOCK_URL="http://127.0.0.1:$(internal_port stock)" \
+                PAYMENT_URL="http://127.0.0.1:$(internal_port payment)" \
+                REPLICA_ID="$name" \
+                RUST_LOG="${RUST_LOG:-info}" \
+                "$BIN_DIR/order" </dev/null >>"$log" 2>&1 &
+            pid=$!
+            ;;
+        gateway)
+            render_nginx
+            # shellcheck disable=SC2046
+            if ! nginx -t $(nginx_args) >>"$log" 2>&1; then
+                log "nginx configuration is invalid"
+                tail_log gateway
+                return 1
+            fi
+            # shellcheck disable=SC2046
+            nohup nginx $(nginx_args) -g 'daemon off;' </dev/null >>"$log" 2>&1 &
+            pid=$!
+            ;;
+        *)
+            log "unknown component $name"
+            return 2
+            ;;
+    esac
+    echo "$pid" >"$(pid_file "$name")"
+    log "started $name (pid $pid, log $log)"
+}
+
+# The ports a component listens on.
+ports_of() {
+    case "$1" in
+        redis-*) redis_port "$1" ;;
+        gateway) echo "${GATEWAY_ADDR##*:}" ;;
+        *) echo "$(public_port "$1") $(internal_port "$1")" ;;
+    esac
+}
+
+# Fails when something that is not ours (another stack, another RUN_DIR) holds NAME's port.
+ports_free() {
+    local port
+    for port in $(ports_of "$1"); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            log "cannot start $1: port $port is already in use by a process not in $PID_DIR"
+            log "(another stack? stop it with RUN_DIR=<its run dir> $0 down)"
+            return 1
+        fi
+    done
+}
+
+start_one() {
+    local name="$1" pid
+    if pid="$(running_pid "$name")"; then
+        log "$name already running (pid $pid)"
+        return 0
+    fi
+    ports_free "$name"
+    rm -f "$(pid_file "$name")"
+    launch "$name"
+}
+
+# Is NAME answering? Redis: PING; services: /health/ready on every port; gateway: its own route.
+healthy() {
+    local name="$1" port
+    case "$name" in
+        redis-*)
+            port="$(redis_port "$name")"
+            [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]
+            ;;
+        stock | payment)
+            curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$(public_port "$name")/health/ready" 2>/dev/null &&
+                curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$(internal_port "$name")/health/ready" 2>/dev/null
+            ;;
+        order-*)
+            curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$(public_port "$name")/health/ready" 2>/dev/null
+            ;;
+        gateway)
+            curl -fsS -m 2 -o /dev/null "http://$GATEWAY_ADDR/gateway/health" 2>/dev/null
+            ;;
+    esac
+}
+
+# Waits (bounded by WAIT_TIMEOUT) until every named component is running and healthy.
+# Fails at once when a process died, with its log tail.
+wait_for() {
+    local deadline=$((SECONDS + WAIT_TIMEOUT)) pending name next last_report=""
+    pending="$*"
+    while :; do
+        next=""
+        for name in $pending; do
+            if ! running_pid "$name" >/dev/null; then
+                if just_forked "$name"; then
+                    next="$next $name"
+                    continue
+                fi
+                log "$name is not running"
+                tail_log "$name"
+                return 1
+            fi
+            healthy "$name" || next="$next $name"
+        done
+        pending="${next# }"
+        if [ -z "$pending" ]; then
+            log "healthy: $*"
+            return 0
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            log "not healthy after ${WAIT_TIMEOUT}s: $pending"
+            for name in $pending; do tail_log "$name"; done
+            return 1
+        fi
+        if [ "$SECONDS" != "${last_report:-}" ]; then
+            last_report="$SECONDS"
+            log "waiting for: $pending ($((deadline - SECONDS))s left)"
+        fi
+        sleep 0.1
+    done
+}
+
+# A process we just started may not have exec'd its program yet (its command line is
+# still this script's): alive and not a zombie counts as starting, not as dead.
+just_forked() {
+    local pid
+    pid="$(tr -dc '0-9' <"$(pid_file "$1")" 2>/dev/null)" || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+        ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
+}
+
+# Direct children (nginx workers, a Redis rewrite child): they must not outlive a SIGKILL.
+children_of() {
+    local pid="$1" p
+    for p in /proc/[0-9]*; do
+        [ -r "$p/stat" ] || continue
+        # Field 4 of /proc/PID/stat is the parent pid (the command name may contain spaces).
+        if [ "$(sed -E 's/^.*\) [A-Za-z] ([0-9]+) .*$/\1/' "$p/stat" 2>/dev/null)" = "$pid" ]; then
+            echo "${p#/proc/}"
+        fi
+    done
+}
+
+kill_one() {
+    local name="$1" pid kids
+    if pid="$(running_pid "$name")"; then
+        kids="$(children_of "$pid" | tr '\n' ' ')"
+        kill -KILL "$pid" 2>/dev/null || true
+        # shellcheck disable=SC2086
+        [ -z "$kids" ] || kill -KILL $kids 2>/dev/null || true
+        # Reap the process if it is our child and wait until the port is free.
+        local i=0
+        while [ "$i" -lt 200 ] && kill -0 "$pid" 2>/dev/null &&
+            ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; do
+            sleep 0.05
+            i=$((i + 1))
+        done
+        log "killed $name (pid $pid)"
+    else
+        log "$name is not running"
+    fi
+    rm -f "$(pid_file "$name")"
+}
+
+# SIGTERM every named component, wait up to STOP_TIMEOUT, then SIGKILL what is left.
+stop_group() {
+    local name pid pids="" names="" deadline
+    for name in "$@"; do
+        if pid="$(running_pid "$name")"; then
+            kill -TERM "$pid" 2>/dev/null || true
+            pids="$pids $pid"
+            names="$names $name"
+        else
+            rm -f "$(pid_file "$name")"
+        fi
+    done
+    [ -n "$names" ] || return 0
+    log "stopping:$names"
+    deadline=$((SECONDS + STOP_TIMEOUT))
+    for name in $names; do
+        while running_pid "$name" >/dev/null; do
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                log "$name did not stop within ${STOP_TIMEOUT}s, sending SIGKILL"
+                kill_one "$name"
+                break
+            fi
+            sleep 0.1
+        done
+        rm -f "$(pid_file "$name")"
+    done
+}
+
+cmd_up() {
+    local name
+    for name in $(components); do
+        running_pid "$name" >/dev/null || ports_free "$name"
+    done
+    for name in $(components); do start_one "$name"; done
+    # shellcheck disable=SC2046
+    wait_for $(components)
+    log "stack is up: gateway http://$GATEWAY_ADDR"
+}
+
+cmd_down() {
+    # The gateway first (no new requests), then the orchestrators, then the participants,
+    # then the stores, so that in-flight requests can finish.
+    stop_group gateway
+    stop_group order-1 order-2
+    stop_group stock payment
+    stop_group redis-order redis-stock redis-payment
+    log "stack is down"
+}
+
+cmd_status() {
+    local name pid state rc=0
+    for name in $ALL_NAMES; do
+        if pid="$(running_pid "$name")"; then
+            if healthy "$name"; then state="healthy"; else state="unhealthy"; rc=1; fi
+            printf '%-14s %-10s pid %s\n' "$name" "$state" "$pid"
+        elif [ -f "$(pid_file "$name")" ]; then
+            printf '%-14s %-10s (stale pid file)\n' "$name" "dead"
+            rc=1
+        else
+            if [ "$name" = order-2 ] && [ "$ORDER_REPLICAS" = 1 ]; then continue; fi
+            printf '%-14s %-10s\n' "$name" "stopped"
+            rc=1
+        fi
+    done
+    return "$rc"
+}
+
+cmd_logs() {
+    if [ $# -gt 0 ]; then
+        tail -n "${LINES_SHOWN:-50}" "$(log_file "$1")"
+    else
+        local f
+        for f in "$LOG_DIR"/*.log; do
+            [ -f "$f" ] || continue
+            echo "===== $f"
+            tail -n "${LINES_SHOWN:-20}" "$f"
+        done
+    fi
+}
+
+need_name() {
+    if [ $# -lt 1 ] || ! known "$1"; then
+        echo "usage: $0 $CMD NAME   (NAME: $ALL_NAMES)" >&2
+        exit 2
+    fi
+}
+
+CMD="${1:-}"
+shift || true
+case "$CMD" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    start) need_name "$@"; start_one "$1"; wait_for "$1" ;;
+    kill) need_name "$@"; kill_one "$1" ;;
+    restart) need_name "$@"; kill_one "$1"; start_one "$1"; wait_for "$1" ;;
+    wait) # shellcheck disable=SC2046
+        wait_for $(components) ;;
+    status) cmd_status ;;
+    logs) cmd_logs "$@" ;;
+    *)
+        sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs Redis (three releases, master + replica, persistent volumes) and ingress-nginx
+# (LoadBalancer service) on the current kubectl context. Then push the images to your registry,
+# point k8s/kustomization.yaml's `images:` at them and `kubectl apply -k k8s/`.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+install_redis
+install_ingress
+kubectl -n "$NAMESPACE" get pods
+kubectl -n ingress-nginx get svc ingress-nginx-controller

@@ -1,0 +1,138 @@
+//! Loads the Kubernetes manifests of `k8s/` into typed `k8s-openapi` structs. The checks
+//! are in `tests/manifests.rs` (`cargo test -p k8s-manifests`).
+
+use anyhow::{anyhow, bail, Context, Result};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Every document of every manifest, typed.
+#[derive(Default, Debug)]
+pub struct Manifests {
+    pub files: Vec<PathBuf>,
+    pub namespaces: Vec<Namespace>,
+    pub config_maps: Vec<ConfigMap>,
+    pub secrets: Vec<Secret>,
+    pub deployments: Vec<Deployment>,
+    pub services: Vec<Service>,
+    pub hpas: Vec<HorizontalPodAutoscaler>,
+    pub pdbs: Vec<PodDisruptionBudget>,
+    pub ingresses: Vec<Ingress>,
+    pub network_policies: Vec<NetworkPolicy>,
+}
+
+/// The folder of this crate, which is also the manifests' folder.
+pub fn k8s_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The repository root.
+pub fn repo_dir() -> PathBuf {
+    k8s_dir().parent().expect("k8s/ has a parent").to_path_buf()
+}
+
+fn typed<T: for<'de> Deserialize<'de>>(doc: serde_yaml::Value, what: &str) -> Result<T> {
+    serde_yaml::from_value(doc)
+        .with_context(|| format!("{what} does not parse as its typed struct"))
+}
+
+/// Reads every `*.yaml` of `dir` except `kustomization.yaml`. Fails on any document that is
+/// not one of the expected kinds or does not parse (unknown fields included, via the typed
+/// structs' strict shapes where they have them).
+pub fn load(dir: &Path) -> Result<Manifests> {
+    let mut m = Manifests::default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "kustomization.yaml"))
+        .collect();
+    files.sort();
+    for file in &files {
+        let text = std::fs::read_to_string(file)?;
+        for (i, de) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+            let doc = serde_yaml::Value::deserialize(de)
+                .with_context(|| format!("{}: document {i} is not YAML", file.display()))?;
+            if doc.is_null() {
+                continue;
+            }
+            let kind = doc
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .ok_or_else(|| anyhow!("{}: document {i} has no kind", file.display()))?
+                .to_string();
+            let api = doc
+                .get("apiVersion")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let what = format!("{}: document {i} ({api} {kind})", file.display());
+            match (api.as_str(), kind.as_str()) {
+                ("v1", "Namespace") => m.namespaces.push(typed(doc, &what)?),
+                ("v1", "ConfigMap") => m.config_maps.push(typed(doc, &what)?),
+                ("v1", "Secret") => m.secrets.push(typed(doc, &what)?),
+                ("v1", "Service") => m.services.push(typed(doc, &what)?),
+                ("apps/v1", "Deployment") => m.deployments.push(typed(doc, &what)?),
+                ("autoscaling/v2", "HorizontalPodAutoscaler") => m.hpas.push(typed(doc, &what)?),
+                ("policy/v1", "PodDisruptionBudget") => m.pdbs.push(typed(doc, &what)?),
+                ("networking.k8s.io/v1", "Ingress") => m.ingresses.push(typed(doc, &what)?),
+                ("networking.k8s.io/v1", "NetworkPolicy") => {
+                    m.network_policies.push(typed(doc, &what)?)
+                }
+                _ => bail!("{what}: unexpected apiVersion/kind"),
+            }
+        }
+    }
+    m.files = files;
+    Ok(m)
+}
+
+/// CPU quantity in millicores: "250m" -> 250, "1" -> 1000, "1.5" -> 1500.
+pub fn millicores(q: &str) -> Result<u64> {
+    let q = q.trim();
+    if let Some(m) = q.strip_suffix('m') {
+        return m.parse().with_context(|| format!("cpu quantity {q:?}"));
+    }
+    let v: f64 = q.parse().with_context(|| format!("cpu quantity {q:?}"))?;
+    Ok((v * 1000.0).round() as u64)
+}
+
+/// The port of an address like `0.0.0.0:8080`.
+pub fn port_of(addr: &str) -> Result<i32> {
+    addr.rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .ok_or_else(|| anyhow!("no port in {addr:?}"))
+}
+
+/// Environment variable names a set of Rust sources reads: every quoted ALL_CAPS literal
+/// (before any `#[cfg(test)]`) passed to `var_or`, `var_required`, `ms` or `std::env::var`.
+pub fn env_vars_read(sources: &[PathBuf]) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for file in sources {
+        let text = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (i, _) in text.match_indices('"') {
+            let rest = &text[i + 1..];
+            let Some(end) = rest.find('"') else { continue };
+            let lit = &rest[..end];
+            let before = text[..i].trim_end();
+            let called = ["var_or(", "ms(", "(", "var(", ","]
+                .iter()
+                .any(|p| before.ends_with(p));
+            if called
+                && lit.len() > 2
+                && lit
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+                && lit.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && !names.iter().any(|n| n == lit)
+            {
+                names.push(lit.to_string());
+            }
+        }
+    }
+    Ok(names)
+}

@@ -1,0 +1,131 @@
+//! `POST /checkout/{order_id}`: start a saga, or join the one in flight, and
+//! answer only with its real outcome.
+//!
+//! - A paid order answers "paid" at once and charges nothing.
+//! - An order with a saga in flight: wait for that saga (the recovery loop
+//!   drives it if its driver died), so concurrent and retried checkouts all
+//!   answer the same outcome.
+//! - Otherwise log a new saga atomically with marking the order busy, and drive it.
+//!
+//! Redis or a participant being unreachable is retried with backoff; only when
+//! `CHECKOUT_WAIT_MS` passes without an outcome does the caller get a 503.
+
+use std::time::{Duration, Instant};
+
+use common::ApiError;
+
+use super::runner::{self, ending, Ending};
+use super::SagaContext;
+use crate::store::{Begin, SagaRecord};
+
+#[tracing::instrument(skip(ctx))]
+pub async fn checkout(ctx: &SagaContext, order_id: &str) -> Result<Ending, ApiError> {
+    let deadline = Instant::now() + ctx.checkout_wait;
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match attempt(ctx, order_id, deadline).await {
+            Ok(Some(ending)) => return Ok(ending),
+            Ok(None) => continue, // the order changed between read and begin: read again
+            Err(Attempt::Final(e)) => return Err(e),
+            Err(Attempt::Retry(e)) => {
+                if Instant::now() + backoff > deadline {
+                    return Err(ApiError::Unavailable(format!(
+                        "the outcome of checking out order {order_id} is not known yet ({e}); \
+                         retry the checkout to learn it"
+                    )));
+                }
+                tracing::warn!(error = %e, "checkout step failed, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+enum Attempt {
+    /// A definite answer for the client (unknown order, overflow).
+    Final(ApiError),
+    /// Redis or a peer failed; the outcome is still unknown.
+    Retry(String),
+}
+
+impl From<common::StoreError> for Attempt {
+    fn from(e: common::StoreError) -> Self {
+        Attempt::Retry(e.to_string())
+    }
+}
+
+async fn attempt(
+    ctx: &SagaContext,
+    order_id: &str,
+    deadline: Instant,
+) -> Result<Option<Ending>, Attempt> {
+    let Some(order) = ctx.store.get(order_id).await? else {
+        return Err(Attempt::Final(ApiError::NotFound(format!(
+            "order {order_id} not found"
+        ))));
+    };
+    if order.paid {
+        return Ok(Some(Ending::Committed));
+    }
+    if let Some(saga_id) = order.busy.as_deref() {
+        return wait_for(ctx, saga_id, deadline).await.map(Some);
+    }
+    let Some(items) = order.summed_items() else {
+        return Err(Attempt::Final(ApiError::BadRequest(format!(
+            "order {order_id}: summed quantities do not fit in a 64-bit integer"
+        ))));
+    };
+    let saga_id = uuid::Uuid::new_v4().to_string();
+    match ctx
+        .store
+        .begin(&saga_id, order_id, &order, &items, ctx.lease)
+        .await?
+    {
+        Begin::Started => {}
+        Begin::Missing => {
+            return Err(Attempt::Final(ApiError::NotFound(format!(
+                "order {order_id} not found"
+            ))))
+        }
+        Begin::Paid => return Ok(Some(Ending::Committed)),
+        Begin::Busy(other) => return wait_for(ctx, &other, deadline).await.map(Some),
+        Begin::Changed => return Ok(None),
+    }
+    tracing::debug!(saga_id, "saga started");
+    let saga = SagaRecord {
+        id: saga_id,
+        order: order_id.to_string(),
+        user: order.user.clone(),
+        amount: order.cost,
+        items: items.into_iter().collect(),
+        state: super::machine::State::Started,
+        reason: None,
+        fields: Default::default(),
+    };
+    runner::drive(ctx, saga, deadline)
+        .await
+        .map(Some)
+        .map_err(|e| Attempt::Retry(e.to_string()))
+}
+
+/// Polls a saga driven elsewhere until it is final.
+async fn wait_for(ctx: &SagaContext, saga_id: &str, deadline: Instant) -> Result<Ending, Attempt> {
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match ctx.store.saga(saga_id).await {
+            Ok(Some(saga)) => {
+                if let Some(ending) = ending(&saga) {
+                    return Ok(ending);
+                }
+            }
+            Ok(None) => return Err(Attempt::Retry(format!("saga {saga_id} is not logged"))),
+            Err(e) => tracing::warn!(error = %e, "reading saga failed, retrying"),
+        }
+        if Instant::now() + pause > deadline {
+            return Err(Attempt::Retry(format!("saga {saga_id} still in flight")));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,152 @@
+//! Drives one saga from its logged state to a final one.
+//!
+//! The loop is: ask the machine for the next action, perform it (retrying with
+//! backoff while a participant or Redis is unreachable, never guessing), turn
+//! the participant's answer into an event, and persist the new state with a
+//! compare-and-set before the next action. If another driver got there first
+//! (a recovery loop took over an expired lease), we continue from its state:
+//! both drivers only ever send idempotent requests.
+
+use std::time::{Duration, Instant};
+
+use common::participant::{ChargeRequest, Outcome, ReserveRequest, StepReply};
+
+use super::machine::{next_action, transition, Action, Event, State};
+use super::SagaContext;
+use crate::store::{Advance, SagaRecord};
+
+/// How a saga ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Committed,
+    Aborted(String),
+}
+
+/// The deadline passed before the saga reached a final state; it stays logged
+/// and the recovery loop finishes it.
+#[derive(Debug, thiserror::Error)]
+#[error("saga {saga_id} did not finish before the deadline (last error: {last_error})")]
+pub struct Unfinished {
+    pub saga_id: String,
+    pub last_error: String,
+}
+
+pub fn ending(saga: &SagaRecord) -> Option<Ending> {
+    match saga.state {
+        State::Committed => Some(Ending::Committed),
+        State::Aborted => Some(Ending::Aborted(
+            saga.reason
+                .clone()
+                .unwrap_or_else(|| "checkout was refused".into()),
+        )),
+        _ => None,
+    }
+}
+
+#[tracing::instrument(skip_all, fields(saga_id = %saga.id, order_id = %saga.order))]
+pub async fn drive(
+    ctx: &SagaContext,
+    mut saga: SagaRecord,
+    deadline: Instant,
+) -> Result<Ending, Unfinished> {
+    loop {
+        let from = saga.state;
+        let (event, reason) = match next_action(from) {
+            Action::Done => return ending(&saga).ok_or_else(|| unfinished(&saga, "not final")),
+            Action::Reserve => {
+                let req = ReserveRequest {
+                    items: saga.items.clone(),
+                };
+                let reply = retry(&saga, deadline, || ctx.peers.reserve(&saga.id, &req)).await?;
+                step_event(reply, Event::ReserveDone, Event::ReserveRefused)
+            }
+            Action::Charge => {
+                let req = ChargeRequest {
+                    user_id: saga.user.clone(),
+                    amount: saga.amount,
+                };
+                let reply = retry(&saga, deadline, || ctx.peers.charge(&saga.id, &req)).await?;
+                step_event(reply, Event::ChargeDone, Event::ChargeRefused)
+            }
+            Action::Commit => (Event::Committed, None),
+            Action::Compensate { refund } => {
+                if refund {
+                    retry(&saga, deadline, || ctx.peers.refund(&saga.id)).await?;
+                }
+                retry(&saga, deadline, || ctx.peers.release(&saga.id)).await?;
+                (Event::Compensated, None)
+            }
+        };
+        let mut to = transition(from, event).map_err(|e| unfinished(&saga, &e.to_string()))?;
+        if to == State::Paid {
+            // Committing is a local write: record the charge and the commit together.
+            to = transition(to, Event::Committed).map_err(|e| unfinished(&saga, &e.to_string()))?;
+        }
+        let advanced = retry(&saga, deadline, || {
+            ctx.store
+                .advance(&saga, from, to, reason.as_deref(), ctx.lease)
+        })
+        .await?;
+        match advanced {
+            Advance::Ok => {
+                saga.state = to;
+                if reason.is_some() {
+                    saga.reason = reason;
+                }
+            }
+            Advance::Stale(_) | Advance::Missing => {
+                // Someone else moved it on: continue from what is logged.
+                let reloaded = retry(&saga, deadline, || ctx.store.saga(&saga.id)).await?;
+                saga = reloaded.ok_or_else(|| unfinished(&saga, "saga log disappeared"))?;
+            }
+        }
+    }
+}
+
+fn step_event(reply: StepReply, done: Event, refused: Event) -> (Event, Option<String>) {
+    match reply.outcome {
+        Outcome::Done => (done, None),
+        Outcome::Refused | Outcome::Cancelled | Outcome::Undone => (
+            refused,
+            Some(
+                reply
+                    .reason
+                    .unwrap_or_else(|| "refused by a participant".into()),
+            ),
+        ),
+    }
+}
+
+fn unfinished(saga: &SagaRecord, error: &str) -> Unfinished {
+    Unfinished {
+        saga_id: saga.id.clone(),
+        last_error: error.to_string(),
+    }
+}
+
+/// Repeats `op` with exponential backoff (10 ms .. 500 ms) until it succeeds or the deadline passes.
+pub(crate) async fn retry<T, E, F, Fut>(
+    saga: &SagaRecord,
+    deadline: Instant,
+    mut op: F,
+) -> Result<T, Unfinished>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match op().await {
+            Ok(value) => return Ok(value),
+            Err(e) => {
+                if Instant::now() + backoff > deadline {
+                    return Err(unfinished(saga, &e.to_string()));
+                }
+                tracing::warn!(saga_id = %saga.id, error = %e, "saga step failed, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+-- Appends one line to an order and adds its cost to the total, atomically.
+-- KEYS[1] order hash (user, paid, cost, lines, busy)
+-- ARGV[1] item id, ARGV[2] quantity, ARGV[3] cost of the line (price * quantity, computed with overflow checks)
+-- Returns "ok" | "missing" | "paid" | "busy" (checkout in flight) | "overflow" (total would not fit in i64)
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
+local state = redis.call('HMGET', KEYS[1], 'paid', 'busy', 'lines')
+if state[1] == '1' then return 'paid' end
+if state[2] and state[2] ~= '' then return 'busy' end
+local ok = redis.pcall('HINCRBY', KEYS[1], 'cost', ARGV[3])
+if type(ok) == 'table' and ok.err then return 'overflow' end
+local line = ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3]
+local lines = state[3] or ''
+if lines == '' then lines = line else lines = lines .. ';' .. line end
+redis.call('HSET', KEYS[1], 'lines', lines)
+return 'ok'

@@ -1,0 +1,388 @@
+//! Every key and script of the order service's Redis, and nothing else.
+//!
+//! Keys:
+//! - `order:{id}` hash: `user`, `paid` ("0"/"1"), `cost`, `lines` ("item|qty|cost;..."),
+//!   `busy` (the saga id while a checkout is in flight).
+//! - `saga:{id}` hash: the saga log (`order`, `user`, `amount`, `items` summed per item,
+//!   `state`, `reason`, timestamps in ms).
+//! - `order:{id}:sagas` list: every saga of an order, oldest first.
+//! - `sagas:active` zset: sagas not yet final, scored by lease expiry (ms).
+//!
+//! Every change is one Lua script; Rust never reads, modifies and writes back.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{RedisStore, StoreError};
+use redis::Script;
+
+use crate::saga::machine::State;
+
+const ACTIVE: &str = "sagas:active";
+
+fn order_key(id: &str) -> String {
+    format!("order:{id}")
+}
+fn saga_key(id: &str) -> String {
+    format!("saga:{id}")
+}
+fn history_key(order_id: &str) -> String {
+    format!("order:{order_id}:sagas")
+}
+
+/// One addItem call as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub item: String,
+    pub qty: i64,
+    pub cost: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub user: String,
+    pub paid: bool,
+    pub cost: i64,
+    pub lines: Vec<Line>,
+    /// The lines exactly as stored, for compare-and-set at checkout.
+    pub lines_raw: String,
+    /// The saga in flight, if any.
+    pub busy: Option<String>,
+}
+
+impl Order {
+    /// Quantities summed per item, with overflow checked.
+    pub fn summed_items(&self) -> Option<BTreeMap<String, i64>> {
+        let mut sums = BTreeMap::new();
+        for line in &self.lines {
+            let q = sums.entry(line.item.clone()).or_insert(0i64);
+            *q = q.checked_add(line.qty)?;
+        }
+        Some(sums)
+    }
+}
+
+/// A saga as logged.
+#[derive(Debug, Clone)]
+pub struct SagaRecord {
+    pub id: String,
+    pub order: String,
+    pub user: String,
+    pub amount: i64,
+    pub items: Vec<(String, i64)>,
+    pub state: State,
+    pub reason: Option<String>,
+    /// Every stored field, for inspection.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Why an order cannot be edited.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Edit {
+    Ok,
+    Missing,
+    Paid,
+    Busy,
+    Overflow,
+    Absent,
+}
+
+pub enum Begin {
+    Started,
+    Missing,
+    Paid,
+    Busy(String),
+    Changed,
+}
+
+pub enum Advance {
+    Ok,
+    Stale(State),
+    Missing,
+}
+
+#[derive(Clone)]
+pub struct OrderStore {
+    redis: RedisStore,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+struct Scripts {
+    add_item: Script,
+    remove_item: Script,
+    begin: Script,
+    advance: Script,
+    claim: Script,
+}
+
+impl OrderStore {
+    pub fn new(redis: RedisStore) -> Self {
+        let scripts = Scripts {
+            add_item: Script::new(include_str!("scripts/add_item.lua")),
+            remove_item: Script::new(include_str!("scripts/remove_item.lua")),
+            begin: Script::new(include_str!("scripts/begin_checkout.lua")),
+            advance: Script::new(include_str!("scripts/advance.lua")),
+            claim: Script::new(include_str!("scripts/claim.lua")),
+        };
+        OrderStore {
+            redis,
+            scripts: std::sync::Arc::new(scripts),
+        }
+    }
+
+    pub fn redis(&self) -> &RedisStore {
+        &self.redis
+    }
+
+    pub async fn create(&self, id: &str, user: &str) -> Result<(), StoreError> {
+        let mut conn = self.redis.conn().await?;
+        let cmd = redis::cmd("HSET")
+            .arg(order_key(id))
+            .arg(&[("user", user), ("paid", "0"), ("cost", "0"), ("lines", "")])
+            .to_owned();
+        self.redis.bounded(cmd.query_async::<()>(&mut conn)).await
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        let mut conn = self.redis.conn().await?;
+        let cmd = redis::cmd("HGETALL").arg(order_key(id)).to_owned();
+        let fields: BTreeMap<String, String> =
+            self.redis.bounded(cmd.query_async(&mut conn)).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        parse_order(id, &fields).map(Some)
+    }
+
+    pub async fn add_item(
+        &self,
+        id: &str,
+        item: &str,
+        qty: i64,
+        cost: i64,
+    ) -> Result<Edit, StoreError> {
+        let mut inv = self.scripts.add_item.key(order_key(id));
+        inv.arg(item).arg(qty).arg(cost);
+        let mut conn = self.redis.conn().await?;
+        let answer: String = self.redis.invoke(&mut conn, &inv).await?;
+        parse_edit(&answer)
+    }
+
+    pub async fn remove_item(&self, id: &str, item: &str) -> Result<Edit, StoreError> {
+        let mut inv = self.scripts.remove_item.key(order_key(id));
+        inv.arg(item);
+        let mut conn = self.redis.conn().await?;
+        let answer: String = self.redis.invoke(&mut conn, &inv).await?;
+        parse_edit(&answer)
+    }
+
+    /// Writes orders `0..n` in pipelined chunks.
+    pub async fn batch_init(
+        &self,
+        orders: impl Iterator<Item = (String, String, i64, String)>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.redis.conn().await?;
+        let mut pipe = redis::pipe();
+        let mut pending = 0;
+        for (id, user, cost, lines) in orders {
+            pipe.cmd("HSET")
+                .arg(order_key(&id))
+                .arg("user")
+                .arg(user)
+                .arg("paid")
+                .arg("0")
+                .arg("cost")
+                .arg(cost)
+                .arg("lines")
+                .arg(lines)
+                .ignore();
+            pending += 1;
+            if pending == 5000 {
+                self.redis
+                    .bounded(pipe.query_async::<()>(&mut conn))
+                    .await?;
+                pipe = redis::pipe();
+                pending = 0;
+            }
+        }
+        if pending > 0 {
+            self.redis
+                .bounded(pipe.query_async::<()>(&mut conn))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Logs a saga and marks the order busy, if the order still has `expected_lines`.
+    pub async fn begin(
+        &self,
+        saga_id: &str,
+        order_id: &str,
+        order: &Order,
+        items: &BTreeMap<String, i64>,
+        lease: Duration,
+    ) -> Result<Begin, StoreError> {
+        let encoded: Vec<String> = items.iter().map(|(i, q)| format!("{i}|{q}")).collect();
+        let mut inv = self.scripts.begin.key(order_key(order_id));
+        inv.key(saga_key(saga_id))
+            .key(ACTIVE)
+            .key(history_key(order_id))
+            .arg(saga_id)
+            .arg(&order.lines_raw)
+            .arg(&order.user)
+            .arg(order.cost)
+            .arg(encoded.join(";"))
+            .arg(lease.as_millis() as u64);
+        let mut conn = self.redis.conn().await?;
+        let answer: Vec<String> = self.redis.invoke(&mut conn, &inv).await?;
+        Ok(match answer.first().map(String::as_str) {
+            Some("started") => Begin::Started,
+            Some("missing") => Begin::Missing,
+            Some("paid") => Begin::Paid,
+            Some("busy") => Begin::Busy(answer.get(1).cloned().unwrap_or_default()),
+            Some("changed") => Begin::Changed,
+            _ => return Err(StoreError::Corrupt(format!("begin answered {answer:?}"))),
+        })
+    }
+
+    pub async fn saga(&self, saga_id: &str) -> Result<Option<SagaRecord>, StoreError> {
+        let mut conn = self.redis.conn().await?;
+        let cmd = redis::cmd("HGETALL").arg(saga_key(saga_id)).to_owned();
+        let fields: BTreeMap<String, String> =
+            self.redis.bounded(cmd.query_async(&mut conn)).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        parse_saga(saga_id, fields).map(Some)
+    }
+
+    /// Compare-and-set of a saga's state (see `advance.lua`).
+    pub async fn advance(
+        &self,
+        saga: &SagaRecord,
+        from: State,
+        to: State,
+        reason: Option<&str>,
+        lease: Duration,
+    ) -> Result<Advance, StoreError> {
+        let mut inv = self.scripts.advance.key(saga_key(&saga.id));
+        inv.key(order_key(&saga.order))
+            .key(ACTIVE)
+            .arg(&saga.id)
+            .arg(from.as_str())
+            .arg(to.as_str())
+            .arg(reason.unwrap_or(""))
+            .arg(lease.as_millis() as u64);
+        let mut conn = self.redis.conn().await?;
+        let answer: Vec<String> = self.redis.invoke(&mut conn, &inv).await?;
+        Ok(match answer.first().map(String::as_str) {
+            Some("ok") => Advance::Ok,
+            Some("missing") => Advance::Missing,
+            Some("stale") => match answer.get(1).and_then(|s| State::parse(s)) {
+                Some(state) => Advance::Stale(state),
+                None => return Err(StoreError::Corrupt(format!("advance answered {answer:?}"))),
+            },
+            _ => return Err(StoreError::Corrupt(format!("advance answered {answer:?}"))),
+        })
+    }
+
+    /// Takes the lease of up to `limit` sagas whose lease expired.
+    pub async fn claim_expired(
+        &self,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut inv = self.scripts.claim.key(ACTIVE);
+        inv.arg(lease.as_millis() as u64).arg(limit);
+        let mut conn = self.redis.conn().await?;
+        self.redis.invoke(&mut conn, &inv).await
+    }
+
+    /// The ids of every saga of an order, oldest first.
+    pub async fn history(&self, order_id: &str) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.redis.conn().await?;
+        let cmd = redis::cmd("LRANGE")
+            .arg(history_key(order_id))
+            .arg(0)
+            .arg(-1)
+            .to_owned();
+        self.redis.bounded(cmd.query_async(&mut conn)).await
+    }
+}
+
+fn parse_edit(answer: &str) -> Result<Edit, StoreError> {
+    Ok(match answer {
+        "ok" => Edit::Ok,
+        "missing" => Edit::Missing,
+        "paid" => Edit::Paid,
+        "busy" => Edit::Busy,
+        "overflow" => Edit::Overflow,
+        "absent" => Edit::Absent,
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "order script answered {other:?}"
+            )))
+        }
+    })
+}
+
+fn int(what: &str, raw: Option<&String>) -> Result<i64, StoreError> {
+    raw.and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("{what} is {raw:?}")))
+}
+
+fn parse_order(id: &str, f: &BTreeMap<String, String>) -> Result<Order, StoreError> {
+    let lines_raw = f.get("lines").cloned().unwrap_or_default();
+    let mut lines = Vec::new();
+    for entry in lines_raw.split(';').filter(|e| !e.is_empty()) {
+        let mut parts = entry.split('|');
+        let (Some(item), qty, cost) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(StoreError::Corrupt(format!("order {id} line {entry:?}")));
+        };
+        lines.push(Line {
+            item: item.to_string(),
+            qty: int("line quantity", qty.map(str::to_string).as_ref())?,
+            cost: int("line cost", cost.map(str::to_string).as_ref())?,
+        });
+    }
+    Ok(Order {
+        user: f.get("user").cloned().unwrap_or_default(),
+        paid: f.get("paid").is_some_and(|p| p == "1"),
+        cost: int("order cost", f.get("cost"))?,
+        lines,
+        lines_raw,
+        busy: f.get("busy").filter(|b| !b.is_empty()).cloned(),
+    })
+}
+
+fn parse_saga(id: &str, fields: BTreeMap<String, String>) -> Result<SagaRecord, StoreError> {
+    let state = fields
+        .get("state")
+        .and_then(|s| State::parse(s))
+        .ok_or_else(|| StoreError::Corrupt(format!("saga {id} state {:?}", fields.get("state"))))?;
+    let mut items = Vec::new();
+    for entry in fields
+        .get("items")
+        .map_or("", String::as_str)
+        .split(';')
+        .filter(|e| !e.is_empty())
+    {
+        let (item, qty) = entry
+            .split_once('|')
+            .ok_or_else(|| StoreError::Corrupt(format!("saga {id} item {entry:?}")))?;
+        items.push((
+            item.to_string(),
+            int("saga quantity", Some(&qty.to_string()))?,
+        ));
+    }
+    Ok(SagaRecord {
+        id: id.to_string(),
+        order: fields.get("order").cloned().unwrap_or_default(),
+        user: fields.get("user").cloned().unwrap_or_default(),
+        amount: int("saga amount", fields.get("amount"))?,
+        items,
+        state,
+        reason: fields.get("reason").cloned(),
+        fields,
+    })
+}

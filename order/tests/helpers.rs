@@ -1,0 +1,174 @@
+//! Starts the whole system in-process for a test: three real redis-servers on
+//! free ports, stock and payment (public and internal ports), and order, all on
+//! port 0. Everything stops when the [`TestSystem`] is dropped.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use common::testing::RedisServer;
+use common::Config;
+use order::config::OrderConfig;
+use serde_json::Value;
+
+pub struct TestSystem {
+    pub order_url: String,
+    pub stock_url: String,
+    pub payment_url: String,
+    pub order_redis: RedisServer,
+    pub stock_redis: RedisServer,
+    pub payment_redis: RedisServer,
+    pub order_config: OrderConfig,
+    pub http: reqwest::Client,
+}
+
+fn base(redis: &RedisServer) -> Config {
+    Config {
+        listen_addr: "127.0.0.1:0".into(),
+        internal_listen_addr: "127.0.0.1:0".into(),
+        workers: 2,
+        shutdown_timeout_secs: 1,
+        redis: redis.config(),
+    }
+}
+
+impl TestSystem {
+    pub async fn start() -> Self {
+        Self::start_with(Duration::from_millis(3000)).await
+    }
+
+    /// `lease`: how soon an abandoned saga is taken over by recovery.
+    pub async fn start_with(lease: Duration) -> Self {
+        let (order_redis, stock_redis, payment_redis) = (
+            RedisServer::start(),
+            RedisServer::start(),
+            RedisServer::start(),
+        );
+        let stock = stock::build(&base(&stock_redis)).expect("stock starts");
+        let stock_public = stock.public_port();
+        let stock_internal = stock.internal_port().expect("stock has an internal port");
+        stock.spawn();
+        let payment = payment::build(&base(&payment_redis)).expect("payment starts");
+        let payment_public = payment.public_port();
+        let payment_internal = payment
+            .internal_port()
+            .expect("payment has an internal port");
+        payment.spawn();
+        let order_config = OrderConfig {
+            base: base(&order_redis),
+            stock_url: format!("http://127.0.0.1:{stock_internal}"),
+            payment_url: format!("http://127.0.0.1:{payment_internal}"),
+            replica_id: "test".into(),
+            lease,
+            recovery_interval: Duration::from_millis(100),
+            checkout_wait: Duration::from_secs(30),
+            peer_timeout: Duration::from_millis(1000),
+        };
+        let order = order::build(&order_config).expect("order starts");
+        let order_public = order.public_port();
+        order.spawn();
+        TestSystem {
+            order_url: format!("http://127.0.0.1:{order_public}"),
+            stock_url: format!("http://127.0.0.1:{stock_public}"),
+            payment_url: format!("http://127.0.0.1:{payment_public}"),
+            order_redis,
+            stock_redis,
+            payment_redis,
+            order_config,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn call(&self, method: &str, url: String) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let resp = self
+            .http
+            .request(method, url)
+            .send()
+            .await
+            .expect("request is answered");
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn new_item(&self, price: i64, stock: i64) -> String {
+        let (s, body) = self
+            .call("POST", format!("{}/item/create/{price}", self.stock_url))
+            .await;
+        assert!((200..300).contains(&s), "create item: {s} {body}");
+        let id = body["item_id"].as_str().expect("item_id").to_string();
+        if stock > 0 {
+            let (s, _) = self
+                .call("POST", format!("{}/add/{id}/{stock}", self.stock_url))
+                .await;
+            assert!((200..300).contains(&s));
+        }
+        id
+    }
+
+    pub async fn new_user(&self, credit: i64) -> String {
+        let (s, body) = self
+            .call("POST", format!("{}/create_user", self.payment_url))
+            .await;
+        assert!((200..300).contains(&s), "create user: {s} {body}");
+        let id = body["user_id"].as_str().expect("user_id").to_string();
+        if credit > 0 {
+            let (s, _) = self
+                .call(
+                    "POST",
+                    format!("{}/add_funds/{id}/{credit}", self.payment_url),
+                )
+                .await;
+            assert!((200..300).contains(&s));
+        }
+        id
+    }
+
+    pub async fn new_order(&self, user: &str, items: &[(&str, i64)]) -> String {
+        let (s, body) = self
+            .call("POST", format!("{}/create/{user}", self.order_url))
+            .await;
+        assert!((200..300).contains(&s), "create order: {s} {body}");
+        let id = body["order_id"].as_str().expect("order_id").to_string();
+        for (item, qty) in items {
+            let (s, body) = self
+                .call(
+                    "POST",
+                    format!("{}/addItem/{id}/{item}/{qty}", self.order_url),
+                )
+                .await;
+            assert!((200..300).contains(&s), "addItem: {s} {body}");
+        }
+        id
+    }
+
+    pub async fn stock_of(&self, item: &str) -> i64 {
+        let (s, body) = self
+            .call("GET", format!("{}/find/{item}", self.stock_url))
+            .await;
+        assert_eq!(s, 200, "{body}");
+        body["stock"].as_i64().expect("stock")
+    }
+
+    pub async fn credit_of(&self, user: &str) -> i64 {
+        let (s, body) = self
+            .call("GET", format!("{}/find_user/{user}", self.payment_url))
+            .await;
+        assert_eq!(s, 200, "{body}");
+        body["credit"].as_i64().expect("credit")
+    }
+
+    pub async fn order(&self, order: &str) -> Value {
+        let (s, body) = self
+            .call("GET", format!("{}/find/{order}", self.order_url))
+            .await;
+        assert_eq!(s, 200, "{body}");
+        body
+    }
+
+    pub async fn checkout(&self, order: &str) -> (u16, Value) {
+        self.call("POST", format!("{}/checkout/{order}", self.order_url))
+            .await
+    }
+}

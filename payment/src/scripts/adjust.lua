@@ -1,0 +1,20 @@
+-- Adds a signed delta to one integer field of an existing hash, never below 0.
+-- KEYS[1]: the hash (user:{id})
+-- ARGV[1]: the field ("credit")
+-- ARGV[2]: the delta, a decimal i64 (negative to subtract)
+-- ARGV[3]: the opposite of the delta (to undo it)
+-- Returns: {"ok", new value} | {"insufficient", current value} | {"missing"} | {"overflow"}
+-- Values are read back with HGET as strings: Lua numbers are doubles and would
+-- round big integers, so the only arithmetic is HINCRBY's (exact i64).
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'missing'}
+end
+local r = redis.pcall('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if type(r) == 'table' and r.err then
+  return {'overflow'}
+end
+if r < 0 then
+  redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[3])
+  return {'insufficient', redis.call('HGET', KEYS[1], ARGV[1])}
+end
+return {'ok', redis.call('HGET', KEYS[1], ARGV[1])}

@@ -1,0 +1,31 @@
+//! The stock service: items with a price and a stock that never goes below zero.
+//!
+//! The public API (see `API.md`) is served on one port; the saga participant
+//! endpoints (reserve/release, plus `find` for prices) on the internal port,
+//! which the gateway never routes. All state lives in Redis (`store`).
+
+pub mod routes;
+pub mod store;
+
+use actix_web::web;
+use common::{Application, Config, RedisStore};
+
+use crate::store::StockStore;
+
+/// Binds both ports and prepares the servers; tests pass port 0.
+pub fn build(config: &Config) -> std::io::Result<Application> {
+    let redis = RedisStore::new(&config.redis).map_err(std::io::Error::other)?;
+    let stock = web::Data::new(StockStore::new(redis.clone()));
+    let health = web::Data::new(redis);
+    let (public_stock, public_health) = (stock.clone(), health.clone());
+    let public = move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(public_stock.clone())
+            .app_data(public_health.clone());
+        routes::public(cfg);
+    };
+    let internal = move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(stock.clone()).app_data(health.clone());
+        routes::internal(cfg);
+    };
+    Application::start(config, public, Some(internal))
+}

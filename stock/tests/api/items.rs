@@ -1,0 +1,170 @@
+use futures::future::join_all;
+
+use crate::helpers::{error, json, TestApp};
+
+#[tokio::test]
+async fn created_item_starts_with_zero_stock_and_its_price() {
+    let app = TestApp::spawn().await;
+    let body = json(app.post("/item/create/7").await, 200).await;
+    let id = body["item_id"].as_str().expect("item_id");
+    assert_eq!(id.len(), 36, "a uuid: {id}");
+    let found = json(app.get(&format!("/find/{id}")).await, 200).await;
+    assert_eq!(found, serde_json::json!({"stock": 0, "price": 7}));
+}
+
+#[tokio::test]
+async fn add_and_subtract_change_stock() {
+    let app = TestApp::spawn().await;
+    let id = app.item(3, 10).await;
+    assert!(app
+        .post(&format!("/add/{id}/5"))
+        .await
+        .status()
+        .is_success());
+    assert!(app
+        .post(&format!("/subtract/{id}/15"))
+        .await
+        .status()
+        .is_success());
+    assert!(app
+        .post(&format!("/add/{id}/0"))
+        .await
+        .status()
+        .is_success());
+    assert_eq!(app.find(&id).await, (0, 3));
+}
+
+#[tokio::test]
+async fn subtract_below_zero_is_409_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let id = app.item(3, 2).await;
+    let msg = error(app.post(&format!("/subtract/{id}/3")).await, 409).await;
+    assert!(msg.contains("has 2 in stock, 3 needed"), "{msg}");
+    assert_eq!(app.find(&id).await, (2, 3));
+}
+
+#[tokio::test]
+async fn bad_numbers_are_400_naming_the_parameter_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let id = app.item(3, 5).await;
+    for raw in ["-3", "5.83", "abc", "9223372036854775808"] {
+        let msg = error(app.post(&format!("/add/{id}/{raw}")).await, 400).await;
+        assert!(msg.starts_with("amount "), "{msg}");
+        let msg = error(app.post(&format!("/subtract/{id}/{raw}")).await, 400).await;
+        assert!(msg.starts_with("amount "), "{msg}");
+        let msg = error(app.post(&format!("/item/create/{raw}")).await, 400).await;
+        assert!(msg.starts_with("price "), "{msg}");
+    }
+    assert_eq!(app.find(&id).await, (5, 3));
+}
+
+#[tokio::test]
+async fn unknown_items_are_404() {
+    let app = TestApp::spawn().await;
+    error(app.get("/find/nope").await, 404).await;
+    error(app.post("/add/nope/1").await, 404).await;
+    error(app.post("/subtract/nope/1").await, 404).await;
+    error(app.get("/find/nope").await, 404).await;
+}
+
+#[tokio::test]
+async fn extra_or_missing_path_segments_are_json_404() {
+    let app = TestApp::spawn().await;
+    let id = app.item(1, 1).await;
+    error(app.get(&format!("/find/{id}/extra")).await, 404).await;
+    error(app.post(&format!("/add/{id}")).await, 404).await;
+    error(app.post("/item/create").await, 404).await;
+    error(app.post("/batch_init/1/2").await, 404).await;
+    assert_eq!(app.find(&id).await, (1, 1));
+}
+
+#[tokio::test]
+async fn add_that_would_overflow_is_409_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let id = app.item(1, i64::MAX - 1).await;
+    let msg = error(app.post(&format!("/add/{id}/2")).await, 409).await;
+    assert!(msg.contains("overflow"), "{msg}");
+    assert_eq!(app.find(&id).await, (i64::MAX - 1, 1));
+}
+
+#[tokio::test]
+async fn concurrent_subtracts_never_oversell() {
+    let app = TestApp::spawn().await;
+    let id = app.item(1, 50).await;
+    let path = format!("/subtract/{id}/1");
+    let answers = join_all((0..200).map(|_| app.post(&path))).await;
+    let ok = answers.iter().filter(|r| r.status().is_success()).count();
+    let refused = answers.iter().filter(|r| r.status() == 409).count();
+    assert_eq!((ok, refused), (50, 150));
+    assert_eq!(app.find(&id).await, (0, 1));
+}
+
+#[tokio::test]
+async fn batch_init_creates_100000_items() {
+    let app = TestApp::spawn().await;
+    // Its speed is measured by `make bench`, not asserted here.
+    let body = json(app.post("/batch_init/100000/42/9").await, 200).await;
+    assert!(body["msg"].is_string());
+    assert_eq!(app.find("0").await, (42, 9));
+    assert_eq!(app.find("99999").await, (42, 9));
+    error(app.get("/find/100000").await, 404).await;
+}
+
+#[tokio::test]
+async fn batch_init_refuses_zero_and_bad_counts() {
+    let app = TestApp::spawn().await;
+    for raw in ["0", "-1", "1.5", "10000001"] {
+        let msg = error(app.post(&format!("/batch_init/{raw}/1/1")).await, 400).await;
+        assert!(msg.starts_with("n "), "{msg}");
+    }
+    error(app.get("/find/0").await, 404).await;
+}
+
+#[tokio::test]
+async fn redis_down_is_503_json_not_a_hang() {
+    let mut app = TestApp::spawn().await;
+    let id = app.item(1, 1).await;
+    app.redis.kill();
+    let started = std::time::Instant::now();
+    error(app.get(&format!("/find/{id}")).await, 503).await;
+    error(app.post(&format!("/subtract/{id}/1")).await, 503).await;
+    assert!(started.elapsed().as_secs() < 8, "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn internal_port_serves_find_too() {
+    let app = TestApp::spawn().await;
+    let id = app.item(4, 6).await;
+    let resp = app
+        .client
+        .get(format!("{}/find/{id}", app.internal))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        json(resp, 200).await,
+        serde_json::json!({"stock": 6, "price": 4})
+    );
+}
+
+#[tokio::test]
+async fn wrong_method_is_a_json_404() {
+    let app = TestApp::spawn().await;
+    let msg = error(app.get("/item/create/5").await, 404).await;
+    assert!(msg.contains("no route"), "{msg}");
+}
+
+#[tokio::test]
+async fn readiness_follows_redis() {
+    let mut app = TestApp::spawn().await;
+    json(app.get("/health/ready").await, 200).await;
+    app.redis.kill();
+    error(app.get("/health/ready").await, 503).await;
+    json(app.get("/health/live").await, 200).await;
+    app.redis.restart();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !app.get("/health/ready").await.status().is_success() {
+        assert!(std::time::Instant::now() < deadline, "never ready again");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

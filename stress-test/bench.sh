@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# Closed-loop checkout benchmark with wrk, against a running local stack (make bench starts it).
+#
+#   stress-test/bench.sh
+#
+# 1. populate (the three batch_init calls), then one more orders batch_init so that fresh
+#    runs have enough never-checked-out orders (ids BENCH_ORDERS .. FRESH_ORDERS-1);
+# 2. for each connection count: the gateway-alone ceiling, the one-hop ceiling (a separate
+#    tiny nginx on 127.0.0.1:8900/8901, stress-test/bench/ceiling.conf), fresh checkouts
+#    (each wrk thread walks its own ids, every request is a first checkout) and random
+#    checkouts (ids "0".."BENCH_ORDERS-1", repeats included);
+# 3. waits for in-flight sagas, then checks the invariants exactly (Lua over SCAN in each
+#    Redis) and on a sample through the API; exits non-zero if one broke;
+# 4. prints the table and writes it to stress-test/results/bench.md (BENCH_OUT).
+#
+# Environment (defaults): GATEWAY (http://127.0.0.1:8000), RUN_DIR (<repo>/run),
+# BENCH_SECONDS (10), BENCH_CONNECTIONS ("16 64 256"), BENCH_MODES ("fresh random"),
+# BENCH_THREADS (2, wrk -t), BENCH_ITEMS / BENCH_USERS / BENCH_ORDERS (100000),
+# BENCH_STOCK / BENCH_CREDIT (1000000), BENCH_FRESH_RATE (8000: checkouts/s assumed when
+# sizing the fresh orders), FRESH_ORDERS (computed), BENCH_CEILINGS (1; 0 skips them),
+# BENCH_SAMPLE (50 users and items checked through the API), REDIS_FSYNC (label only: the
+# stack's setting), BENCH_OUT.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+GATEWAY="${GATEWAY:-http://127.0.0.1:8000}"
+GATEWAY="${GATEWAY%/}"
+RUN_DIR="${RUN_DIR:-$REPO/run}"
+SECS="${BENCH_SECONDS:-10}"
+CONNS="${BENCH_CONNECTIONS:-16 64 256}"
+MODES="${BENCH_MODES:-fresh random}"
+THREADS="${BENCH_THREADS:-2}"
+ITEMS="${BENCH_ITEMS:-100000}"
+USERS="${BENCH_USERS:-100000}"
+ORDERS="${BENCH_ORDERS:-100000}"
+STOCK="${BENCH_STOCK:-1000000}"
+CREDIT="${BENCH_CREDIT:-1000000}"
+FRESH_RATE="${BENCH_FRESH_RATE:-8000}"
+CEILINGS="${BENCH_CEILINGS:-1}"
+SAMPLE="${BENCH_SAMPLE:-50}"
+FSYNC="${REDIS_FSYNC:-always}"
+OUT="${BENCH_OUT:-$HERE/results/bench.md}"
+REDIS_ORDER=6390 REDIS_STOCK=6391 REDIS_PAYMENT=6392
+CEIL_PORT=8900 CEIL_UP_PORT=8901
+SERVICES="order-1 order-2 stock payment"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] FAILED: %s\n' "$*" >&2; exit 1; }
+
+for t in wrk curl redis-cli nginx python3; do command -v "$t" >/dev/null || die "$t not found"; done
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+curl -fsS -m 5 -o /dev/null "$GATEWAY/gateway/health" || die "no gateway at $GATEWAY (make up)"
+for p in $REDIS_ORDER $REDIS_STOCK $REDIS_PAYMENT; do
+    [ "$(redis-cli -p "$p" ping 2>/dev/null)" = PONG ] || die "no Redis on 127.0.0.1:$p"
+done
+
+n_fresh_runs=0
+for m in $MODES; do [ "$m" = fresh ] && n_fresh_runs=$(wc -w <<<"$CONNS"); done
+FRESH_ORDERS="${FRESH_ORDERS:-$((ORDERS + FRESH_RATE * SECS * n_fresh_runs))}"
+
+## 1. populate ---------------------------------------------------------------
+python3 "$HERE/populate.py" "$GATEWAY" --items "$ITEMS" --users "$USERS" --orders "$ORDERS" \
+    --stock "$STOCK" --credit "$CREDIT" --price 1 || die "populate"
+if [ "$FRESH_ORDERS" -gt "$ORDERS" ]; then
+    log "fresh orders: batch_init of $FRESH_ORDERS orders (ids $ORDERS.. are for fresh runs)"
+    t0=$(date +%s.%N)
+    code=$(curl -sS -m 900 -o /dev/null -w '%{http_code}' -X POST \
+        "$GATEWAY/orders/batch_init/$FRESH_ORDERS/$ITEMS/$USERS/1")
+    [ "$code" = 200 ] || die "orders batch_init $FRESH_ORDERS answered $code"
+    log "  done in $(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)")s"
+fi
+
+## helpers -------------------------------------------------------------------
+pid_of() { local f="$RUN_DIR/pids/$1.pid"; [ -f "$f" ] && tr -dc '0-9' <"$f" || true; }
+# VmHWM (peak RSS) or VmRSS of a component in MiB, "-" when not running.
+mem_mib() {
+    local pid; pid="$(pid_of "$1")"
+    if [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; then
+        awk -v k="$2:" '$1 == k { printf "%.0f", $2 / 1024 }' "/proc/$pid/status"
+    else
+        echo "-"
+    fi
+}
+peaks() { local s out=""; for s in $SERVICES; do out="$out${out:+ / }$(mem_mib "$s" VmHWM)"; done; echo "$out"; }
+
+rcli() { redis-cli -p "$1" "${@:2}"; }
+# Lua over every key; prints the integers of the reply, one per line.
+reval() { local port="$1" file="$2"; shift 2; redis-cli -p "$port" --raw --eval "$file" , "$@"; }
+
+SAMPLE_USERS=() SAMPLE_ITEMS=()
+for _ in $(seq "$SAMPLE"); do
+    SAMPLE_USERS+=("$((RANDOM * 32768 % USERS + RANDOM % USERS))")
+    SAMPLE_ITEMS+=("$((RANDOM * 32768 % ITEMS + RANDOM % ITEMS))")
+done
+for i in "${!SAMPLE_USERS[@]}"; do SAMPLE_USERS[i]=$((SAMPLE_USERS[i] % USERS)); SAMPLE_ITEMS[i]=$((SAMPLE_ITEMS[i] % ITEMS)); done
+
+json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# Writes a snapshot to $1: totals, then per sampled user/item the API value and the
+# Redis sums of paid orders.
+snapshot() {
+    local f="$1" u i
+    {
+        echo "credit $(reval $REDIS_PAYMENT "$HERE/bench/field_sum.lua" 'user:*' credit | tr '\n' ' ')"
+        echo "stock $(reval $REDIS_STOCK "$HERE/bench/field_sum.lua" 'item:*' stock | tr '\n' ' ')"
+        echo "orders $(reval $REDIS_ORDER "$HERE/bench/order_sums.lua" "$SAMPLE" "${SAMPLE_USERS[@]}" "${SAMPLE_ITEMS[@]}" | tr '\n' ' ')"
+        for u in "${SAMPLE_USERS[@]}"; do
+            echo "user $u $(curl -fsS -m 10 "$GATEWAY/payment/find_user/$u" | json_field credit) $(rcli $REDIS_PAYMENT --raw hget "user:$u" credit)"
+        done
+        for i in "${SAMPLE_ITEMS[@]}"; do
+            echo "item $i $(curl -fsS -m 10 "$GATEWAY/stock/find/$i" | json_field stock) $(rcli $REDIS_STOCK --raw hget "item:$i" stock)"
+        done
+    } >"$f"
+}
+
+TMP="$(mktemp -d)"
+CEIL_PID=""
+cleanup() {
+    if [ -n "$CEIL_PID" ] && kill -0 "$CEIL_PID" 2>/dev/null; then
+        kill -TERM "$CEIL_PID" 2>/dev/null || true
+        wait "$CEIL_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+log "snapshot before the runs (exact sums in Redis, $SAMPLE users and items through the API)"
+snapshot "$TMP/before"
+PEAK_AFTER_POPULATE="$(peaks)"
+
+## 2. ceiling nginx ------------------------------------------------------------
+if [ "$CEILINGS" = 1 ]; then
+    for p in $CEIL_PORT $CEIL_UP_PORT; do
+        if ss -ltn | grep -q "127.0.0.1:$p "; then die "port $p is in use (ceiling nginx)"; fi
+    done
+    CEIL_DIR="$RUN_DIR/bench-ceiling"
+    mkdir -p "$CEIL_DIR/conf" "$CEIL_DIR/temp" "$CEIL_DIR/logs"
+    cp "$HERE/bench/ceiling.conf" "$CEIL_DIR/conf/ceiling.conf"
+    nginx -t -p "$CEIL_DIR/" -c conf/ceiling.conf -e stderr 2>"$TMP/ceil-t.log" || { cat "$TMP/ceil-t.log" >&2; die "ceiling nginx config"; }
+    nginx -p "$CEIL_DIR/" -c conf/ceiling.conf -e stderr -g 'daemon off;' </dev/null >>"$CEIL_DIR/ceiling.log" 2>&1 &
+    CEIL_PID=$!
+    for _ in $(seq 50); do curl -fsS -m 1 -o /dev/null -X POST "http://127.0.0.1:$CEIL_PORT/hop/1" 2>/dev/null && break; sleep 0.1; done
+    curl -fsS -m 1 -o /dev/null -X POST "http://127.0.0.1:$CEIL_PORT/hop/1" || die "ceiling nginx did not start (see $CEIL_DIR/ceiling.log)"
+    log "ceiling nginx pid $CEIL_PID on 127.0.0.1:$CEIL_PORT (upstream :$CEIL_UP_PORT)"
+fi
+
+# run_wrk NAME CONNS URL MODE PREFIX BASE COUNT -> sets R_* from wrk's RESULT line
+run_wrk() {
+    local name="$1" c="$2" url="$3" mode="$4" prefix="$5" base="$6" count="$7" t line
+    t=$((THREADS < c ? THREADS : c))
+    wrk -t"$t" -c"$c" -d"${SECS}s" --timeout 30s -s "$HERE/bench/checkout.lua" "$url" \
+        -- "$mode" "$prefix" "$base" "$count" "$t" >"$TMP/wrk-$name-$c.out" 2>&1 ||
+        { cat "$TMP/wrk-$name-$c.out" >&2; die "wrk $name $c"; }
+    line="$(grep '^RESULT ' "$TMP/wrk-$name-$c.out")" || { cat "$TMP/wrk-$name-$c.out" >&2; die "no RESULT from wrk"; }
+    local kv
+    for kv in ${line#RESULT }; do printf -v "R_${kv%%=*}" '%s' "${kv#*=}"; done
+}
+
+ms() { awk -v u="$1" 'BEGIN { printf "%.1f", u / 1000 }'; }
+
+ROWS=()
+declare -A CEIL_DIRECT CEIL_HOP
+FRESH_BASE="$ORDERS"
+ANY_5XX=0
+RAN_OUT=""
+for c in $CONNS; do
+    if [ "$CEILINGS" = 1 ]; then
+        log "ceiling: gateway alone, $c connections, ${SECS}s"
+        run_wrk direct "$c" "http://127.0.0.1:$CEIL_PORT" random /direct/ 0 100000
+        CEIL_DIRECT[$c]="$R_rate"
+        log "  $R_rate/s"
+        log "ceiling: one proxied hop, $c connections, ${SECS}s"
+        run_wrk hop "$c" "http://127.0.0.1:$CEIL_PORT" random /hop/ 0 100000
+        CEIL_HOP[$c]="$R_rate"
+        log "  $R_rate/s"
+    fi
+    for m in $MODES; do
+        if [ "$m" = fresh ]; then
+            log "fresh checkouts, $c connections, ${SECS}s (order ids from $FRESH_BASE)"
+            run_wrk fresh "$c" "$GATEWAY" fresh /orders/checkout/ "$FRESH_BASE" 0
+            if [ "$R_next_base" -gt "$FRESH_ORDERS" ]; then
+                RAN_OUT="$RAN_OUT fresh/$c"
+                log "  WARNING: ran past the $FRESH_ORDERS fresh orders (raise BENCH_FRESH_RATE)"
+            fi
+            FRESH_BASE="$R_next_base"
+        else
+            log "random checkouts, $c connections, ${SECS}s (order ids 0..$((ORDERS - 1)))"
+            run_wrk random "$c" "$GATEWAY" random /orders/checkout/ 0 "$ORDERS"
+        fi
+        [ "$R_s5xx" = 0 ] || ANY_5XX=1
+        fd="-" fh="-"
+        if [ "$CEILINGS" = 1 ]; then
+            fd="$(awk -v a="$R_rate" -v b="${CEIL_DIRECT[$c]}" 'BEGIN { printf "%.1f %%", 100 * a / b }')"
+            fh="$(awk -v a="$R_rate" -v b="${CEIL_HOP[$c]}" 'BEGIN { printf "%.1f %%", 100 * a / b }')"
+        fi
+        row="| $m | $c | $(printf '%.0f' "$R_rate") | $(ms "$R_p50") | $(ms "$R_p99") | $(ms "$R_p999") | $R_non2xx | $R_s5xx | $R_sockerr | $fd | $fh | $(peaks) |"
+        ROWS+=("$row")
+        log "  $row"
+    done
+done
+
+if [ -n "$CEIL_PID" ]; then
+    kill -TERM "$CEIL_PID" 2>/dev/null || true
+    wait "$CEIL_PID" 2>/dev/null || true
+    CEIL_PID=""
+fi
+
+## 3. invariants ---------------------------------------------------------------
+log "waiting for in-flight sagas to finish"
+for i in $(seq 240); do
+    active="$(rcli $REDIS_ORDER --raw zcard sagas:active)"
+    [ "$active" = 0 ] && break
+    sleep 0.5
+done
+[ "$active" = 0 ] || die "$active sagas still active after 120 s"
+
+log "snapshot after the runs"
+snapshot "$TMP/after"
+PROBLEMS=()
+read -r _ _ credit_b <<<"$(grep '^credit ' "$TMP/before")"
+read -r _ _ credit_a <<<"$(grep '^credit ' "$TMP/after")"
+read -r _ _ stock_b <<<"$(grep '^stock ' "$TMP/before")"
+read -r _ _ stock_a <<<"$(grep '^stock ' "$TMP/after")"
+read -r -a ob <<<"$(grep '^orders ' "$TMP/before" | cut -d' ' -f2-)"
+read -r -a oa <<<"$(grep '^orders ' "$TMP/after" | cut -d' ' -f2-)"
+paid_new=$((oa[1] - ob[1])) cost_new=$((oa[2] - ob[2])) units_new=$((oa[3] - ob[3]))
+[ "${oa[4]}" = 0 ] || PROBLEMS+=("${oa[4]} orders still marked busy")
+[ $((credit_a + cost_new)) = "$credit_b" ] ||
+    PROBLEMS+=("money: credit after $credit_a + cost of newly paid orders $cost_new != credit before $credit_b")
+[ $((stock_a + units_new)) = "$stock_b" ] ||
+    PROBLEMS+=("stock: stock after $stock_a + units of newly paid orders $units_new != stock before $stock_b")
+for k in "${!SAMPLE_USERS[@]}"; do
+    u="${SAMPLE_USERS[k]}"
+    read -r _ _ api_b red_b <<<"$(grep "^user $u " "$TMP/before" | head -1)"
+    read -r _ _ api_a red_a <<<"$(grep "^user $u " "$TMP/after" | head -1)"
+    [ "$api_a" = "$red_a" ] || PROBLEMS+=("user $u: API credit $api_a, Redis $red_a")
+    spent=$((oa[5 + k] - ob[5 + k]))
+    [ $((api_b - api_a)) = "$spent" ] || PROBLEMS+=("user $u: credit went $api_b -> $api_a but its newly paid orders cost $spent")
+done
+for k in "${!SAMPLE_ITEMS[@]}"; do
+    it="${SAMPLE_ITEMS[k]}"
+    read -r _ _ api_b red_b <<<"$(grep "^item $it " "$TMP/before" | head -1)"
+    read -r _ _ api_a red_a <<<"$(grep "^item $it " "$TMP/after" | head -1)"
+    [ "$api_a" = "$red_a" ] || PROBLEMS+=("item $it: API stock $api_a, Redis $red_a")
+    sold=$((oa[5 + SAMPLE + k] - ob[5 + SAMPLE + k]))
+    [ $((api_b - api_a)) = "$sold" ] || PROBLEMS+=("item $it: stock went $api_b -> $api_a but newly paid orders hold $sold units")
+done
+
+## 4. table ----------------------------------------------------------------------
+{
+    echo "# Checkout benchmark"
+    echo
+    echo "$(date -u '+%F %T') UTC, $(nproc) CPUs, wrk -t$THREADS, ${SECS} s per run, gateway $GATEWAY."
+    echo "Durability: Redis appendfsync **$FSYNC** (REDIS_FSYNC). Order replicas: ${ORDER_REPLICAS:-2}."
+    echo "Populate: $ITEMS items (stock $STOCK, price 1), $USERS users (credit $CREDIT), $ORDERS orders;"
+    echo "fresh runs use order ids $ORDERS..$((FRESH_ORDERS - 1)) (an extra batch_init of $FRESH_ORDERS orders)."
+    echo
+    echo "| mode | conns | checkouts/s (2xx) | p50 ms | p99 ms | p99.9 ms | non-2xx | 5xx | socket errors | of gateway-alone | of one-hop | peak RSS MiB order-1 / order-2 / stock / payment |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${ROWS[@]}"
+    echo
+    if [ "$CEILINGS" = 1 ]; then
+        echo "Ceilings (same wrk settings, tiny nginx on :$CEIL_PORT):"
+        echo
+        echo "| conns | gateway alone req/s | one proxied hop req/s |"
+        echo "|---|---|---|"
+        for c in $CONNS; do echo "| $c | $(printf '%.0f' "${CEIL_DIRECT[$c]}") | $(printf '%.0f' "${CEIL_HOP[$c]}") |"; done
+        echo
+    fi
+    echo "Peak RSS (VmHWM, MiB) order-1 / order-2 / stock / payment right after populate: $PEAK_AFTER_POPULATE;"
+    echo "RSS now: $(for s in $SERVICES; do printf '%s=%s ' "$s" "$(mem_mib "$s" VmRSS)"; done)"
+    echo "Redis peak RSS MiB order/stock/payment: $(mem_mib redis-order VmHWM) / $(mem_mib redis-stock VmHWM) / $(mem_mib redis-payment VmHWM)."
+    echo
+    echo "Invariants: newly paid orders $paid_new (cost $cost_new, units $units_new); credit $credit_b -> $credit_a;"
+    echo "stock $stock_b -> $stock_a; $SAMPLE users and $SAMPLE items checked through the API."
+    if [ ${#PROBLEMS[@]} = 0 ]; then
+        echo "**All invariants hold.**"
+    else
+        echo "**INVARIANTS BROKEN:**"
+        printf -- '- %s\n' "${PROBLEMS[@]}"
+    fi
+    [ -z "$RAN_OUT" ] || echo "Warning: fresh runs ran out of fresh orders:$RAN_OUT (their extra requests were 4xx)."
+} >"$TMP/table.md"
+mkdir -p "$(dirname "$OUT")"
+cp "$TMP/table.md" "$OUT"
+echo
+cat "$TMP/table.md"
+echo
+log "written to $OUT"
+[ ${#PROBLEMS[@]} = 0 ] || die "invariants broken"
+[ "$ANY_5XX" = 0 ] || die "some checkout answered 5xx"
+log "ok"
