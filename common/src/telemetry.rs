@@ -12,7 +12,11 @@ pub fn init(service: &'static str) {
     // refused checkout is a business outcome, not something to log at that volume.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info"))
-        .add_directive("tracing_actix_web=error".parse().expect("a valid directive"));
+        .add_directive(
+            "tracing_actix_web=error"
+                .parse()
+                .expect("a valid directive"),
+        );
     let pretty = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "pretty");
     let builder = fmt().with_env_filter(filter).with_target(false);
     let installed = if pretty {

@@ -60,6 +60,17 @@ enum CallError {
     Fatal(anyhow::Error),
 }
 
+/// `GET /orders/saga/{order_id}`: the order's sagas, oldest first (inspection route of
+/// this implementation, not part of the course API).
+#[derive(Deserialize)]
+struct SagaList {
+    sagas: Vec<SagaView>,
+}
+#[derive(Deserialize)]
+struct SagaView {
+    state: String,
+}
+
 #[derive(Deserialize)]
 struct ItemCreated {
     item_id: String,
@@ -137,6 +148,13 @@ impl Api {
     pub async fn find_order(&self, order: &str) -> Result<OrderView> {
         let path = format!("/orders/find/{order}");
         retrying(&path, || json(self.get(&path), &path)).await
+    }
+
+    /// The states of the order's sagas, oldest first.
+    pub async fn order_sagas(&self, order: &str) -> Result<Vec<String>> {
+        let path = format!("/orders/saga/{order}");
+        let list: SagaList = retrying(&path, || json(self.get(&path), &path)).await?;
+        Ok(list.sagas.into_iter().map(|s| s.state).collect())
     }
 
     /// One checkout, sent once, answer recorded as it is.

@@ -171,7 +171,7 @@ impl Chaos for DockerCompose {
     }
 }
 
-/// Kills a random victim every 200–600 ms and restarts it 100–300 ms later, until `stop` is
+/// Kills a random victim every 200–600 ms (the first after 50–150 ms) and restarts it 100–300 ms later, until `stop` is
 /// set or `max` has passed. Returns the driver for the final `restore_all`.
 pub async fn drive(
     mut chaos: Box<dyn Chaos>,
@@ -181,8 +181,11 @@ pub async fn drive(
     let start = Instant::now();
     let mut rng = StdRng::from_os_rng();
     let stamp = |start: Instant| format!("[chaos {:6.1}s]", start.elapsed().as_secs_f64());
+    // The first kill comes early: a 1000-checkout round can be over in a second or two.
+    let mut pause = Duration::from_millis(rng.random_range(50..=150));
     while !stop.load(Ordering::Relaxed) && start.elapsed() < max {
-        tokio::time::sleep(Duration::from_millis(rng.random_range(200..=600))).await;
+        tokio::time::sleep(pause).await;
+        pause = Duration::from_millis(rng.random_range(200..=600));
         if stop.load(Ordering::Relaxed) {
             break;
         }

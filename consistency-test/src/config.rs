@@ -16,8 +16,8 @@ usage: consistency-test [OPTIONS]
   --checkout-timeout-secs N  client timeout of one checkout (default 300)
   --max-in-flight N          checkouts in flight at once, 0 = all (default 0)
   --rounds K                 repeat setup + run + verify K times (default 1)
-  --settle-secs N            pause before verifying (default 3, 12 with chaos)
-  --recovery-secs N          keep re-verifying this long while inconsistent (default 20)
+  --settle-secs N            pause before verifying (default 0, 10 with chaos)
+  --recovery-secs N          keep re-verifying this long while inconsistent (default 0)
   --chaos                    kill/restart local components during the checkouts
   --run-dir DIR              the local stack's run folder (default ./run)
   --stack-script PATH        the local stack script (default env/local/stack.sh)
@@ -67,7 +67,7 @@ impl Config {
         let mut url = "http://127.0.0.1:8000".to_string();
         let (mut items, mut users, mut stock, mut setup_conc) = (1usize, 1000usize, 100i64, 64);
         let (mut timeout, mut max_in_flight, mut rounds) = (300u64, 0usize, 1usize);
-        let (mut settle, mut recovery, mut chaos_max) = (None, 20u64, 120u64);
+        let (mut settle, mut recovery, mut chaos_max) = (None, 0u64, 120u64);
         let (mut local, mut docker) = (false, false);
         let mut run_dir = PathBuf::from("run");
         let mut stack_script = PathBuf::from("env/local/stack.sh");
@@ -114,7 +114,7 @@ impl Config {
             },
             (false, false) => ChaosMode::None,
         };
-        let settle_secs = settle.unwrap_or(if chaos == ChaosMode::None { 0 } else { 12 });
+        let settle_secs = settle.unwrap_or(if chaos == ChaosMode::None { 0 } else { 10 });
         Ok(Some(Config {
             url,
             items,

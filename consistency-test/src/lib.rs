@@ -141,6 +141,7 @@ async fn observe(api: &Api, f: &Fixture, answers: &[CheckoutAnswer], conc: usize
                 fixture: o.clone(),
                 answer: answer.clone(),
                 found: api.find_order(&o.id).await.ok(),
+                sagas: api.order_sagas(&o.id).await.ok(),
             }
         })
         .buffered(conc)

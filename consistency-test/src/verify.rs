@@ -25,6 +25,8 @@ pub struct OrderObs {
     pub fixture: OrderFixture,
     pub answer: CheckoutAnswer,
     pub found: Option<OrderView>,
+    /// The states of the order's sagas, oldest first (`None`: could not be read).
+    pub sagas: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -84,6 +86,7 @@ pub fn verify(obs: &Observation) -> Vec<Check> {
         answers_match_payments(obs),
         users_charged_once(obs),
         orders_intact(obs),
+        sagas_finished(obs),
     ]
 }
 
@@ -97,6 +100,12 @@ fn readable(obs: &Observation) -> Check {
     }
     for o in obs.orders.iter().filter(|o| o.found.is_none()) {
         d.push(format!("order {} could not be read", o.fixture.id));
+    }
+    for o in obs.orders.iter().filter(|o| o.sagas.is_none()) {
+        d.push(format!(
+            "the sagas of order {} could not be read",
+            o.fixture.id
+        ));
     }
     check("everything readable afterwards", d)
 }
@@ -256,6 +265,37 @@ fn orders_intact(obs: &Observation) -> Check {
         }
     }
     check("orders unchanged", d)
+}
+
+/// Every saga reached a final state (read after the settle pause, so "no saga remains
+/// unfinished N s after all processes are back"), and a paid order has exactly one
+/// committed saga, an unpaid one none.
+fn sagas_finished(obs: &Observation) -> Check {
+    let mut d = Vec::new();
+    for o in &obs.orders {
+        let Some(states) = &o.sagas else { continue };
+        let open: Vec<&str> = states
+            .iter()
+            .map(String::as_str)
+            .filter(|s| *s != "committed" && *s != "aborted")
+            .collect();
+        if !open.is_empty() {
+            d.push(format!(
+                "order {}: saga(s) still unfinished in state {open:?}",
+                o.fixture.id
+            ));
+        }
+        let committed = states.iter().filter(|s| *s == "committed").count();
+        let want = usize::from(o.found.as_ref().is_some_and(|f| f.paid));
+        if o.found.is_some() && committed != want {
+            d.push(format!(
+                "order {}: {committed} committed saga(s) for an order with paid = {}",
+                o.fixture.id,
+                want == 1
+            ));
+        }
+    }
+    check("every saga finished, one committed per paid order", d)
 }
 
 #[cfg(test)]

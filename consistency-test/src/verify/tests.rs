@@ -40,6 +40,11 @@ fn consistent(stock: i64, n: usize) -> Observation {
                 user_id: user,
                 total_cost: 1,
             }),
+            sagas: Some(if paid {
+                vec!["committed".into()]
+            } else {
+                vec!["aborted".into()]
+            }),
         });
     }
     obs
@@ -125,4 +130,36 @@ fn an_unreadable_order_is_caught() {
     let mut obs = consistent(2, 5);
     obs.orders[3].found = None;
     assert!(failed(&obs).contains(&"everything readable afterwards"));
+}
+
+#[test]
+fn an_unfinished_saga_is_caught() {
+    let mut obs = consistent(2, 5);
+    obs.orders[4].sagas = Some(vec!["aborted".into(), "compensating".into()]);
+    assert_eq!(
+        failed(&obs),
+        vec!["every saga finished, one committed per paid order"]
+    );
+}
+
+#[test]
+fn a_paid_order_without_a_committed_saga_is_caught() {
+    let mut obs = consistent(2, 5);
+    obs.orders[0].sagas = Some(vec!["aborted".into()]);
+    assert_eq!(
+        failed(&obs),
+        vec!["every saga finished, one committed per paid order"]
+    );
+    obs.orders[0].sagas = Some(vec!["committed".into(), "committed".into()]);
+    assert_eq!(
+        failed(&obs),
+        vec!["every saga finished, one committed per paid order"]
+    );
+}
+
+#[test]
+fn unreadable_sagas_are_caught() {
+    let mut obs = consistent(2, 5);
+    obs.orders[1].sagas = None;
+    assert_eq!(failed(&obs), vec!["everything readable afterwards"]);
 }
