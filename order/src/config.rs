@@ -14,7 +14,8 @@ pub struct OrderConfig {
     pub payment_url: String,
     /// `REPLICA_ID`: names this replica in logs (default: a random id).
     pub replica_id: String,
-    /// `SAGA_LEASE_MS`: a saga whose driver has not written for this long is taken over.
+    /// `SAGA_LEASE_MS`: a saga whose driver has not renewed its lease for this long is
+    /// taken over (drivers renew every third of it).
     pub lease: Duration,
     /// `RECOVERY_INTERVAL_MS`: how often the recovery loop looks for abandoned sagas.
     pub recovery_interval: Duration,
@@ -36,7 +37,7 @@ impl OrderConfig {
                 .trim_end_matches('/')
                 .to_string(),
             replica_id: var_or("REPLICA_ID", uuid::Uuid::new_v4().to_string())?,
-            lease: ms("SAGA_LEASE_MS", 3000)?,
+            lease: ms("SAGA_LEASE_MS", 2000)?,
             recovery_interval: ms("RECOVERY_INTERVAL_MS", 500)?,
             checkout_wait: ms("CHECKOUT_WAIT_MS", 120_000)?,
             peer_timeout: ms("PEER_TIMEOUT_MS", 2000)?,

@@ -4,9 +4,11 @@
 //! - `order:{id}` hash: `user`, `paid` ("0"/"1"), `cost`, `lines` ("item|qty|cost;..."),
 //!   `busy` (the saga id while a checkout is in flight).
 //! - `saga:{id}` hash: the saga log (`order`, `user`, `amount`, `items` summed per item,
-//!   `state`, `reason`, timestamps in ms).
+//!   `state`, `reason`, timestamps in ms, `owner`: the token of the driver holding its lease).
 //! - `order:{id}:sagas` list: every saga of an order, oldest first.
-//! - `sagas:active` zset: sagas not yet final, scored by lease expiry (ms).
+//! - `sagas:active` zset: sagas not yet final, scored by lease expiry (ms). A saga's lease
+//!   is (`owner`, expiry): only the owner may advance it or renew it, and the recovery
+//!   loop takes over only an expired one.
 //!
 //! Every change is one Lua script; Rust never reads, modifies and writes back.
 
@@ -99,6 +101,8 @@ pub enum Advance {
     Ok,
     Stale(State),
     Missing,
+    /// Another driver holds the saga's lease now.
+    Lost,
 }
 
 #[derive(Clone)]
@@ -113,6 +117,7 @@ struct Scripts {
     begin: Script,
     advance: Script,
     claim: Script,
+    renew: Script,
 }
 
 impl OrderStore {
@@ -123,6 +128,7 @@ impl OrderStore {
             begin: Script::new(include_str!("scripts/begin_checkout.lua")),
             advance: Script::new(include_str!("scripts/advance.lua")),
             claim: Script::new(include_str!("scripts/claim.lua")),
+            renew: Script::new(include_str!("scripts/renew.lua")),
         };
         OrderStore {
             redis,
@@ -213,7 +219,8 @@ impl OrderStore {
         Ok(())
     }
 
-    /// Logs a saga and marks the order busy, if the order still has `expected_lines`.
+    /// Logs a saga, held by `owner` for `lease`, and marks the order busy, if the order
+    /// still has the lines the caller read.
     pub async fn begin(
         &self,
         saga_id: &str,
@@ -221,6 +228,7 @@ impl OrderStore {
         order: &Order,
         items: &BTreeMap<String, i64>,
         lease: Duration,
+        owner: &str,
     ) -> Result<Begin, StoreError> {
         let encoded: Vec<String> = items.iter().map(|(i, q)| format!("{i}|{q}")).collect();
         let mut inv = self.scripts.begin.key(order_key(order_id));
@@ -232,7 +240,8 @@ impl OrderStore {
             .arg(&order.user)
             .arg(order.cost)
             .arg(encoded.join(";"))
-            .arg(lease.as_millis() as u64);
+            .arg(lease.as_millis() as u64)
+            .arg(owner);
         let mut conn = self.redis.conn().await?;
         let answer: Vec<String> = self.redis.invoke(&mut conn, &inv).await?;
         Ok(match answer.first().map(String::as_str) {
@@ -256,7 +265,7 @@ impl OrderStore {
         parse_saga(saga_id, fields).map(Some)
     }
 
-    /// Compare-and-set of a saga's state (see `advance.lua`).
+    /// Compare-and-set of a saga's state by its lease holder (see `advance.lua`).
     pub async fn advance(
         &self,
         saga: &SagaRecord,
@@ -264,6 +273,7 @@ impl OrderStore {
         to: State,
         reason: Option<&str>,
         lease: Duration,
+        owner: &str,
     ) -> Result<Advance, StoreError> {
         let mut inv = self.scripts.advance.key(saga_key(&saga.id));
         inv.key(order_key(&saga.order))
@@ -272,12 +282,14 @@ impl OrderStore {
             .arg(from.as_str())
             .arg(to.as_str())
             .arg(reason.unwrap_or(""))
-            .arg(lease.as_millis() as u64);
+            .arg(lease.as_millis() as u64)
+            .arg(owner);
         let mut conn = self.redis.conn().await?;
         let answer: Vec<String> = self.redis.invoke(&mut conn, &inv).await?;
         Ok(match answer.first().map(String::as_str) {
             Some("ok") => Advance::Ok,
             Some("missing") => Advance::Missing,
+            Some("lost") => Advance::Lost,
             Some("stale") => match answer.get(1).and_then(|s| State::parse(s)) {
                 Some(state) => Advance::Stale(state),
                 None => return Err(StoreError::Corrupt(format!("advance answered {answer:?}"))),
@@ -286,16 +298,35 @@ impl OrderStore {
         })
     }
 
-    /// Takes the lease of up to `limit` sagas whose lease expired.
+    /// Takes the lease of up to `limit` sagas whose lease expired, for `owner`.
     pub async fn claim_expired(
         &self,
         lease: Duration,
         limit: usize,
+        owner: &str,
     ) -> Result<Vec<String>, StoreError> {
         let mut inv = self.scripts.claim.key(ACTIVE);
-        inv.arg(lease.as_millis() as u64).arg(limit);
+        inv.arg(lease.as_millis() as u64).arg(limit).arg(owner);
         let mut conn = self.redis.conn().await?;
         self.redis.invoke(&mut conn, &inv).await
+    }
+
+    /// Extends the lease `owner` holds on a saga; `false` when it is no longer theirs
+    /// (taken over, or the saga is final).
+    pub async fn renew(
+        &self,
+        saga_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.renew.key(saga_key(saga_id));
+        inv.key(ACTIVE)
+            .arg(saga_id)
+            .arg(owner)
+            .arg(lease.as_millis() as u64);
+        let mut conn = self.redis.conn().await?;
+        let renewed: i64 = self.redis.invoke(&mut conn, &inv).await?;
+        Ok(renewed == 1)
     }
 
     /// The ids of every saga of an order, oldest first.

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::RedisStore;
 use helpers::TestSystem;
-use order::store::{Begin, OrderStore};
+use order::saga::machine::State;
+use order::store::{Advance, Begin, OrderStore};
 
 #[tokio::test]
 async fn course_flow_failed_checkout_changes_nothing_then_succeeds_once() {
@@ -135,6 +136,7 @@ async fn a_saga_abandoned_after_logging_is_finished_by_recovery() {
             &o,
             &items,
             Duration::from_millis(300),
+            "a-replica-that-died/1",
         )
         .await;
     assert!(matches!(begun, Ok(Begin::Started)));
@@ -160,6 +162,102 @@ async fn a_saga_abandoned_after_logging_is_finished_by_recovery() {
     assert_eq!(s, 200);
     assert_eq!(body["sagas"][0]["saga_id"], "abandoned-saga");
     assert_eq!(body["sagas"][0]["state"], "committed");
+    let owner = body["sagas"][0]["log"]["owner"].as_str().expect("an owner");
+    assert!(
+        owner.starts_with("test/"),
+        "taken over by recovery: {owner}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_driver_keeps_its_lease_and_nobody_else_drives_its_saga() {
+    // Payment's Redis is down for five leases: the checkout's driver keeps retrying the
+    // charge and renewing its lease, so the recovery loop (every 100 ms) never takes over.
+    let mut sys = TestSystem::start_with(Duration::from_millis(300)).await;
+    let a = sys.new_item(2, 5).await;
+    let user = sys.new_user(10).await;
+    let order = sys.new_order(&user, &[(&a, 1)]).await;
+    sys.payment_redis.kill();
+    let url = format!("{}/checkout/{order}", sys.order_url);
+    let pending = tokio::spawn(async move { reqwest::Client::new().post(url).send().await });
+
+    let mut owners = std::collections::BTreeSet::new();
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        let (_, body) = sys
+            .call("GET", format!("{}/saga/{order}", sys.order_url))
+            .await;
+        if let Some(owner) = body["sagas"][0]["log"]["owner"].as_str() {
+            owners.insert(owner.to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sys.payment_redis.restart();
+    let resp = pending.await.expect("task").expect("answered");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(owners.len(), 1, "the lease changed hands: {owners:?}");
+    let (_, body) = sys
+        .call("GET", format!("{}/saga/{order}", sys.order_url))
+        .await;
+    assert_eq!(body["sagas"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        body["sagas"][0]["log"]["owner"].as_str(),
+        owners.first().map(String::as_str)
+    );
+    assert_eq!((sys.stock_of(&a).await, sys.credit_of(&user).await), (4, 8));
+}
+
+#[tokio::test]
+async fn only_the_lease_holder_writes_the_saga_log() {
+    let sys = TestSystem::start_with(Duration::from_secs(3600)).await;
+    let a = sys.new_item(4, 5).await;
+    let user = sys.new_user(10).await;
+    let order = sys.new_order(&user, &[(&a, 1)]).await;
+    let store = OrderStore::new(RedisStore::new(&sys.order_redis.config()).expect("pool"));
+    let o = store
+        .get(&order)
+        .await
+        .expect("read")
+        .expect("order exists");
+    let items = o.summed_items().expect("sums");
+    let lease = Duration::from_millis(200);
+    let begun = store.begin("s1", &order, &o, &items, lease, "old").await;
+    assert!(matches!(begun, Ok(Begin::Started)));
+    let saga = store.saga("s1").await.expect("read").expect("logged");
+
+    // Not expired yet: nothing to claim. Expired: "new" takes it.
+    assert!(store
+        .claim_expired(lease, 10, "new")
+        .await
+        .expect("claim")
+        .is_empty());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(
+        store.claim_expired(lease, 10, "new").await.expect("claim"),
+        ["s1"]
+    );
+
+    // The old holder can neither renew nor write; the new one can.
+    assert!(!store.renew("s1", "old", lease).await.expect("renew"));
+    let old = store
+        .advance(&saga, State::Started, State::Reserved, None, lease, "old")
+        .await
+        .expect("advance");
+    assert!(matches!(old, Advance::Lost));
+    assert_eq!(
+        store.saga("s1").await.expect("read").expect("logged").state,
+        State::Started
+    );
+    assert!(store.renew("s1", "new", lease).await.expect("renew"));
+    let new = store
+        .advance(&saga, State::Started, State::Reserved, None, lease, "new")
+        .await
+        .expect("advance");
+    assert!(matches!(new, Advance::Ok));
+    assert_eq!(
+        store.saga("s1").await.expect("read").expect("logged").state,
+        State::Reserved
+    );
 }
 
 #[tokio::test]

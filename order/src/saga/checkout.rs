@@ -77,9 +77,10 @@ async fn attempt(
         ))));
     };
     let saga_id = uuid::Uuid::new_v4().to_string();
+    let owner = ctx.new_owner();
     match ctx
         .store
-        .begin(&saga_id, order_id, &order, &items, ctx.lease)
+        .begin(&saga_id, order_id, &order, &items, ctx.lease, &owner)
         .await?
     {
         Begin::Started => {}
@@ -94,7 +95,7 @@ async fn attempt(
     }
     tracing::debug!(saga_id, "saga started");
     let saga = SagaRecord {
-        id: saga_id,
+        id: saga_id.clone(),
         order: order_id.to_string(),
         user: order.user.clone(),
         amount: order.cost,
@@ -103,10 +104,15 @@ async fn attempt(
         reason: None,
         fields: Default::default(),
     };
-    runner::drive(ctx, saga, deadline)
-        .await
-        .map(Some)
-        .map_err(|e| Attempt::Retry(e.to_string()))
+    match runner::drive(ctx, saga, &owner, deadline).await {
+        Ok(ending) => Ok(Some(ending)),
+        Err(e) => {
+            // Our lease was taken over, or the deadline is near: the saga's outcome is
+            // whatever its current driver reaches.
+            tracing::warn!(error = %e, "driving the saga stopped; waiting for its outcome");
+            wait_for(ctx, &saga_id, deadline).await.map(Some)
+        }
+    }
 }
 
 /// Polls a saga driven elsewhere until it is final.

@@ -22,3 +22,11 @@ pub struct SagaContext {
     pub recovery_interval: Duration,
     pub replica_id: String,
 }
+
+impl SagaContext {
+    /// A fresh lease owner token: this replica's id and a random part, new for every
+    /// begun saga and every recovery pass, so no two drivers ever share one.
+    pub fn new_owner(&self) -> String {
+        format!("{}/{}", self.replica_id, uuid::Uuid::new_v4().simple())
+    }
+}

@@ -1,9 +1,8 @@
 //! The recovery loop every order replica runs: at start and then every
 //! `RECOVERY_INTERVAL_MS`, take the lease of sagas whose driver stopped
-//! writing (the process died, or its request was cut off) and drive each to a
-//! final state. Taking the lease is atomic, so two replicas never pick the
-//! same saga at once; and if a slow original driver is still alive, both only
-//! send idempotent requests and compare-and-set the log.
+//! renewing (the process died, or its Redis connection did) and drive each to a
+//! final state. Taking the lease is atomic and makes the taker the only driver
+//! allowed to write the saga's log, so two replicas never drive the same saga.
 
 use std::time::Instant;
 
@@ -17,7 +16,7 @@ pub async fn run(ctx: SagaContext) {
     loop {
         match pass(&ctx).await {
             Ok(n) if n > 0 => {
-                tracing::info!(recovered = n, replica = %ctx.replica_id, "recovery pass")
+                tracing::info!(claimed = n, replica = %ctx.replica_id, "recovery pass")
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "recovery pass failed"),
@@ -26,24 +25,31 @@ pub async fn run(ctx: SagaContext) {
     }
 }
 
-/// One pass: claims expired sagas and drives them concurrently. Returns how many finished.
+/// One pass: claims expired sagas and starts driving each in its own task (the lease
+/// heartbeat keeps them ours, so the next pass does not pick them again). Returns how
+/// many were claimed.
 pub async fn pass(ctx: &SagaContext) -> Result<usize, common::StoreError> {
-    let ids = ctx.store.claim_expired(ctx.lease, BATCH).await?;
-    let mut tasks = Vec::with_capacity(ids.len());
+    let owner = ctx.new_owner();
+    let ids = ctx.store.claim_expired(ctx.lease, BATCH, &owner).await?;
+    let claimed = ids.len();
     for id in ids {
-        let ctx = ctx.clone();
-        tasks.push(tokio::spawn(async move {
-            let saga = ctx.store.saga(&id).await.ok().flatten()?;
-            // Drive within one lease; if that is not enough the lease expires and a later pass retries.
-            let deadline = Instant::now() + ctx.lease;
-            runner::drive(&ctx, saga, deadline).await.ok()
-        }));
+        let (ctx, owner) = (ctx.clone(), owner.clone());
+        tokio::spawn(async move {
+            let saga = match ctx.store.saga(&id).await {
+                Ok(Some(saga)) => saga,
+                // Gone or unreadable: its lease expires again and a later pass retries.
+                Ok(None) => return,
+                Err(e) => {
+                    return tracing::warn!(saga_id = %id, error = %e, "reading a claimed saga failed")
+                }
+            };
+            // Past the deadline the lease lapses and a later pass takes the saga again.
+            let deadline = Instant::now() + ctx.checkout_wait;
+            match runner::drive(&ctx, saga, &owner, deadline).await {
+                Ok(ending) => tracing::info!(saga_id = %id, ?ending, "recovered saga finished"),
+                Err(e) => tracing::warn!(error = %e, "recovered saga not finished"),
+            }
+        });
     }
-    let mut finished = 0;
-    for task in tasks {
-        if let Ok(Some(_)) = task.await {
-            finished += 1;
-        }
-    }
-    Ok(finished)
+    Ok(claimed)
 }

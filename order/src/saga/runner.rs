@@ -3,9 +3,15 @@
 //! The loop is: ask the machine for the next action, perform it (retrying with
 //! backoff while a participant or Redis is unreachable, never guessing), turn
 //! the participant's answer into an event, and persist the new state with a
-//! compare-and-set before the next action. If another driver got there first
-//! (a recovery loop took over an expired lease), we continue from its state:
-//! both drivers only ever send idempotent requests.
+//! compare-and-set before the next action.
+//!
+//! A driver holds the saga's lease (an owner token and an expiry): while it
+//! drives, a heartbeat renews the lease every third of its length, so a slow step
+//! (a participant down, being retried) is never mistaken for a dead driver. Only
+//! the lease holder can write the log; a driver that finds its lease taken over
+//! (its Redis was unreachable for longer than a lease) stops at once and leaves
+//! the saga to the new holder. Even a step sent by the old holder just before it
+//! noticed is harmless: participants are idempotent per saga.
 
 use std::time::{Duration, Instant};
 
@@ -43,10 +49,45 @@ pub fn ending(saga: &SagaRecord) -> Option<Ending> {
     }
 }
 
+/// Drives `saga`, whose lease `owner` holds, until it is final, the deadline passes,
+/// or the lease is lost.
 #[tracing::instrument(skip_all, fields(saga_id = %saga.id, order_id = %saga.order))]
 pub async fn drive(
     ctx: &SagaContext,
+    saga: SagaRecord,
+    owner: &str,
+    deadline: Instant,
+) -> Result<Ending, Unfinished> {
+    let id = saga.id.clone();
+    tokio::select! {
+        biased;
+        ended = steps(ctx, saga, owner, deadline) => ended,
+        () = keep_lease(ctx, &id, owner) => Err(Unfinished {
+            saga_id: id,
+            last_error: LOST.into(),
+        }),
+    }
+}
+
+const LOST: &str = "another driver took over the saga's lease";
+
+/// Renews the lease every third of its length; returns only once it is lost.
+async fn keep_lease(ctx: &SagaContext, saga_id: &str, owner: &str) {
+    let every = ctx.lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        match ctx.store.renew(saga_id, owner, ctx.lease).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::warn!(saga_id, error = %e, "renewing the saga's lease failed"),
+        }
+    }
+}
+
+async fn steps(
+    ctx: &SagaContext,
     mut saga: SagaRecord,
+    owner: &str,
     deadline: Instant,
 ) -> Result<Ending, Unfinished> {
     loop {
@@ -84,7 +125,7 @@ pub async fn drive(
         }
         let advanced = retry(&saga, deadline, || {
             ctx.store
-                .advance(&saga, from, to, reason.as_deref(), ctx.lease)
+                .advance(&saga, from, to, reason.as_deref(), ctx.lease, owner)
         })
         .await?;
         match advanced {
@@ -94,6 +135,7 @@ pub async fn drive(
                     saga.reason = reason;
                 }
             }
+            Advance::Lost => return Err(unfinished(&saga, LOST)),
             Advance::Stale(_) | Advance::Missing => {
                 // Someone else moved it on: continue from what is logged.
                 let reloaded = retry(&saga, deadline, || ctx.store.saga(&saga.id)).await?;

@@ -2,10 +2,13 @@
 -- Reaching "committed" marks the order paid; a final state frees the order and
 -- drops the saga from the active set; any other state renews the lease.
 -- KEYS[1] saga hash, KEYS[2] order hash, KEYS[3] active sagas zset
--- ARGV[1] saga id, ARGV[2] expected state, ARGV[3] new state, ARGV[4] reason ("" for none), ARGV[5] lease ms
--- Returns {"ok"} | {"stale", current state} | {"missing"}
+-- Only the lease holder may write: a driver whose lease was taken over gets "lost".
+-- ARGV[1] saga id, ARGV[2] expected state, ARGV[3] new state, ARGV[4] reason ("" for none),
+-- ARGV[5] lease ms, ARGV[6] owner token
+-- Returns {"ok"} | {"stale", current state} | {"missing"} | {"lost"}
 local current = redis.call('HGET', KEYS[1], 'state')
 if not current then return {'missing'} end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[6] then return {'lost'} end
 if current ~= ARGV[2] then return {'stale', current} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
