@@ -13,11 +13,13 @@ SHELL := bash
 
 RUN_DIR ?= $(CURDIR)/run
 ORDER_REPLICAS ?= 2
-GATEWAY ?= http://127.0.0.1:8000
+# PORT_OFFSET=1000 moves every port of the local stack (gateway 9000); see env/local/stack.sh.
+PORT_OFFSET ?= 0
+GATEWAY ?= http://127.0.0.1:$(shell expr 8000 + $(PORT_OFFSET))
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 STACK := env/local/stack.sh
 
-export RUN_DIR ORDER_REPLICAS GATEWAY
+export RUN_DIR ORDER_REPLICAS GATEWAY PORT_OFFSET
 
 .PHONY: help up down build test lint unit e2e consistency status logs tools rust-tools
 .PHONY: bench bench-smoke stress

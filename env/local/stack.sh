@@ -17,6 +17,8 @@
 # matches) are ever signalled: nothing is killed by name.
 #
 # Environment: RUN_DIR (default <repo>/run), ORDER_REPLICAS (2), REDIS_FSYNC (always),
+# PORT_OFFSET (0: added to every port, e.g. 1000 puts the gateway on 9000 so that a second
+# stack with its own RUN_DIR can run next to the first),
 # WAIT_TIMEOUT (60 s), STOP_TIMEOUT (20 s), CARGO_TARGET_DIR (<repo>/target), and the
 # services' own variables (WORKERS, RUST_LOG, LOG_FORMAT, REDIS_POOL_SIZE, ...) which are
 # passed through.
@@ -34,7 +36,11 @@ TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
 BIN_DIR="${BIN_DIR:-$TARGET_DIR/release}"
 NGINX_DIR="$RUN_DIR/nginx"
-GATEWAY_ADDR="127.0.0.1:8000"
+PORT_OFFSET="${PORT_OFFSET:-0}"
+case "$PORT_OFFSET" in
+    '' | *[!0-9]*) echo "PORT_OFFSET must be a whole number (got $PORT_OFFSET)" >&2; exit 2 ;;
+esac
+GATEWAY_ADDR="127.0.0.1:$((8000 + PORT_OFFSET))"
 
 # Thousands of concurrent checkouts need more than the usual 1024 descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
@@ -65,19 +71,19 @@ known() {
 
 redis_port() {
     case "$1" in
-        redis-order) echo 6390 ;;
-        redis-stock) echo 6391 ;;
-        redis-payment) echo 6392 ;;
+        redis-order) echo $((6390 + PORT_OFFSET)) ;;
+        redis-stock) echo $((6391 + PORT_OFFSET)) ;;
+        redis-payment) echo $((6392 + PORT_OFFSET)) ;;
     esac
 }
 
 # Public and internal port of a service.
 public_port() {
     case "$1" in
-        order-1) echo 8100 ;;
-        order-2) echo 8110 ;;
-        stock) echo 8200 ;;
-        payment) echo 8300 ;;
+        order-1) echo $((8100 + PORT_OFFSET)) ;;
+        order-2) echo $((8110 + PORT_OFFSET)) ;;
+        stock) echo $((8200 + PORT_OFFSET)) ;;
+        payment) echo $((8300 + PORT_OFFSET)) ;;
     esac
 }
 internal_port() { echo $(($(public_port "$1") + 1)); }
@@ -132,14 +138,26 @@ require_binary() {
     fi
 }
 
+# Adds PORT_OFFSET to every 127.0.0.1:PORT of a config file.
+shift_ports() {
+    awk -v off="$PORT_OFFSET" '{
+        out = ""
+        while (match($0, /127\.0\.0\.1:[0-9]+/)) {
+            out = out substr($0, 1, RSTART - 1) "127.0.0.1:" (substr($0, RSTART + 10, RLENGTH - 10) + off)
+            $0 = substr($0, RSTART + RLENGTH)
+        }
+        print out $0
+    }'
+}
+
 render_nginx() {
     mkdir -p "$NGINX_DIR/conf" "$NGINX_DIR/temp"
-    cp "$REPO/env/nginx/gateway.conf" "$NGINX_DIR/conf/gateway.conf"
+    shift_ports <"$REPO/env/nginx/gateway.conf" >"$NGINX_DIR/conf/gateway.conf"
     cp "$REPO/env/nginx/routes.conf" "$NGINX_DIR/conf/routes.conf"
     if [ "$ORDER_REPLICAS" = 2 ]; then
-        cp "$REPO/env/nginx/upstreams-local.conf" "$NGINX_DIR/conf/upstreams.conf"
+        shift_ports <"$REPO/env/nginx/upstreams-local.conf" >"$NGINX_DIR/conf/upstreams.conf"
     else
-        grep -v '# order-2' "$REPO/env/nginx/upstreams-local.conf" >"$NGINX_DIR/conf/upstreams.conf"
+        grep -v '# order-2' "$REPO/env/nginx/upstreams-local.conf" | shift_ports >"$NGINX_DIR/conf/upstreams.conf"
     fi
 }
 
