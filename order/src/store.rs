@@ -171,13 +171,16 @@ impl OrderStore {
         parse_edit(&answer)
     }
 
-    /// Writes orders `0..n` in pipelined chunks.
+    /// Writes orders `0..n` in pipelined chunks of 5000, each a MULTI/EXEC: Redis then
+    /// appends (and, with `appendfsync always`, fsyncs) a chunk once instead of once per
+    /// 16 KB it reads, which made 100 000 orders take seconds.
     pub async fn batch_init(
         &self,
         orders: impl Iterator<Item = (String, String, i64, String)>,
     ) -> Result<(), StoreError> {
         let mut conn = self.redis.conn().await?;
         let mut pipe = redis::pipe();
+        pipe.atomic();
         let mut pending = 0;
         for (id, user, cost, lines) in orders {
             pipe.cmd("HSET")
@@ -197,6 +200,7 @@ impl OrderStore {
                     .bounded(pipe.query_async::<()>(&mut conn))
                     .await?;
                 pipe = redis::pipe();
+                pipe.atomic();
                 pending = 0;
             }
         }
