@@ -18,7 +18,7 @@ use super::runner::{self, ending, Ending};
 use super::SagaContext;
 use crate::store::{Begin, SagaRecord};
 
-#[tracing::instrument(skip(ctx))]
+#[tracing::instrument(skip(ctx), fields(saga_id = tracing::field::Empty))]
 pub async fn checkout(ctx: &SagaContext, order_id: &str) -> Result<Ending, ApiError> {
     let deadline = Instant::now() + ctx.checkout_wait;
     let mut backoff = Duration::from_millis(10);
@@ -69,6 +69,7 @@ async fn attempt(
         return Ok(Some(Ending::Committed));
     }
     if let Some(saga_id) = order.busy.as_deref() {
+        tracing::Span::current().record("saga_id", saga_id);
         return wait_for(ctx, saga_id, deadline).await.map(Some);
     }
     let Some(items) = order.summed_items() else {
@@ -77,6 +78,7 @@ async fn attempt(
         ))));
     };
     let saga_id = uuid::Uuid::new_v4().to_string();
+    tracing::Span::current().record("saga_id", saga_id.as_str());
     let owner = ctx.new_owner();
     match ctx
         .store
@@ -90,7 +92,10 @@ async fn attempt(
             ))))
         }
         Begin::Paid => return Ok(Some(Ending::Committed)),
-        Begin::Busy(other) => return wait_for(ctx, &other, deadline).await.map(Some),
+        Begin::Busy(other) => {
+            tracing::Span::current().record("saga_id", other.as_str());
+            return wait_for(ctx, &other, deadline).await.map(Some);
+        }
         Begin::Changed => return Ok(None),
     }
     tracing::debug!(saga_id, "saga started");
