@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
-use redis::aio::{ConnectionLike, MultiplexedConnection};
 use prometheus::core::Collector;
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, ScriptInvocation, Value};
 
 use crate::config::RedisConfig;
@@ -58,7 +58,7 @@ struct StoreMetrics {
 
 impl StoreMetrics {
     fn new() -> Self {
-        StoreMetrics {
+        let metrics = StoreMetrics {
             pool_wait: checked(Histogram::with_opts(
                 HistogramOpts::new(
                     "redis_pool_wait_seconds",
@@ -79,7 +79,11 @@ impl StoreMetrics {
                 ),
                 &["kind"],
             )),
+        };
+        for kind in ["pool", "timeout", "command"] {
+            metrics.errors.with_label_values(&[kind]);
         }
+        metrics
     }
 
     fn error(&self, kind: &str) {

@@ -23,8 +23,8 @@ use crate::store::OrderStore;
 /// What the binary runs: telemetry, configuration from the environment, then
 /// serving until SIGINT/SIGTERM, and flushing the spans still queued for export.
 pub async fn run() -> std::io::Result<()> {
-    let telemetry = common::telemetry::init("order");
     let config = OrderConfig::from_env().map_err(std::io::Error::other)?;
+    let telemetry = common::telemetry::init("order", Some(&config.replica_id));
     tracing::info!(listen = %config.base.listen_addr, replica = %config.replica_id, "order service starting");
     build(&config)?.run_until_stopped().await?;
     telemetry.shutdown();

@@ -144,7 +144,7 @@ pub struct PeerMetrics {
 
 impl PeerMetrics {
     pub fn new() -> Self {
-        PeerMetrics {
+        let metrics = PeerMetrics {
             failures: checked(IntCounterVec::new(
                 Opts::new(
                     "participant_call_failures_total",
@@ -153,7 +153,20 @@ impl PeerMetrics {
                 ),
                 &["peer", "call", "kind"],
             )),
+        };
+        let calls = [
+            ("stock", "find"),
+            ("stock", "reserve"),
+            ("stock", "release"),
+            ("payment", "charge"),
+            ("payment", "refund"),
+        ];
+        for (peer, call) in calls {
+            for kind in ["unreachable", "5xx", "4xx"] {
+                metrics.failures.with_label_values(&[peer, call, kind]);
+            }
         }
+        metrics
     }
 
     pub fn collectors(&self) -> Vec<Box<dyn Collector>> {

@@ -84,7 +84,7 @@ impl Peers {
     }
 
     /// The item's current price, or `None` when stock does not know the item.
-    #[tracing::instrument(name = "stock find", skip_all, fields(otel.kind = "client", item_id = %item_id, http.response.status_code = Empty))]
+    #[tracing::instrument(level = "debug", name = "stock find", skip_all, fields(otel.kind = "client", item_id = %item_id, http.response.status_code = Empty))]
     pub async fn price(&self, item_id: &str) -> Result<Option<i64>, PeerError> {
         let url = format!("{}/find/{item_id}", self.stock_url);
         let resp = self.send("stock", self.client.get(url)).await;
@@ -98,7 +98,7 @@ impl Peers {
         self.count("stock", "find", price)
     }
 
-    #[tracing::instrument(name = "stock reserve", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
+    #[tracing::instrument(level = "debug", name = "stock reserve", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     pub async fn reserve(
         &self,
         saga_id: &str,
@@ -109,21 +109,21 @@ impl Peers {
         self.count("stock", "reserve", reply)
     }
 
-    #[tracing::instrument(name = "stock release", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
+    #[tracing::instrument(level = "debug", name = "stock release", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     pub async fn release(&self, saga_id: &str) -> Result<StepReply, PeerError> {
         let url = format!("{}/saga/{saga_id}/release", self.stock_url);
         let reply = self.step("stock", self.client.post(url)).await;
         self.count("stock", "release", reply)
     }
 
-    #[tracing::instrument(name = "payment charge", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
+    #[tracing::instrument(level = "debug", name = "payment charge", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     pub async fn charge(&self, saga_id: &str, req: &ChargeRequest) -> Result<StepReply, PeerError> {
         let url = format!("{}/saga/{saga_id}/charge", self.payment_url);
         let reply = self.step("payment", self.client.post(url).json(req)).await;
         self.count("payment", "charge", reply)
     }
 
-    #[tracing::instrument(name = "payment refund", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
+    #[tracing::instrument(level = "debug", name = "payment refund", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     pub async fn refund(&self, saga_id: &str) -> Result<StepReply, PeerError> {
         let url = format!("{}/saga/{saga_id}/refund", self.payment_url);
         let reply = self.step("payment", self.client.post(url)).await;

@@ -221,7 +221,7 @@ impl OrderStore {
 
     /// Logs a saga, held by `owner` for `lease`, and marks the order busy, if the order
     /// still has the lines the caller read.
-    #[tracing::instrument(name = "saga begin", skip_all, fields(saga_id = %saga_id, order_id = %order_id))]
+    #[tracing::instrument(level = "debug", name = "saga begin", skip_all, fields(saga_id = %saga_id, order_id = %order_id))]
     pub async fn begin(
         &self,
         saga_id: &str,
@@ -267,7 +267,7 @@ impl OrderStore {
     }
 
     /// Compare-and-set of a saga's state by its lease holder (see `advance.lua`).
-    #[tracing::instrument(name = "saga advance", skip_all, fields(saga_id = %saga.id, from = from.as_str(), to = to.as_str()))]
+    #[tracing::instrument(level = "debug", name = "saga advance", skip_all, fields(saga_id = %saga.id, from = from.as_str(), to = to.as_str()))]
     pub async fn advance(
         &self,
         saga: &SagaRecord,

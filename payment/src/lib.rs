@@ -15,7 +15,7 @@ use crate::store::PaymentStore;
 /// What the binary runs: telemetry, configuration from the environment, then
 /// serving until SIGINT/SIGTERM, and flushing the spans still queued for export.
 pub async fn run() -> std::io::Result<()> {
-    let telemetry = common::telemetry::init("payment");
+    let telemetry = common::telemetry::init("payment", None);
     let config = Config::from_env(8300).map_err(std::io::Error::other)?;
     build(&config)?.run_until_stopped().await?;
     telemetry.shutdown();

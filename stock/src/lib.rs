@@ -15,7 +15,7 @@ use crate::store::StockStore;
 /// What the binary runs: telemetry, configuration from the environment, then
 /// serving until SIGINT/SIGTERM, and flushing the spans still queued for export.
 pub async fn run() -> std::io::Result<()> {
-    let telemetry = common::telemetry::init("stock");
+    let telemetry = common::telemetry::init("stock", None);
     let config = Config::from_env(8200).map_err(std::io::Error::other)?;
     build(&config)?.run_until_stopped().await?;
     telemetry.shutdown();

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TraceId, TracerProvider};
+use opentelemetry::KeyValue;
 use opentelemetry_otlp::{ExporterBuildError, Protocol, WithExportConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -29,17 +30,23 @@ pub fn enabled() -> bool {
 
 /// The collector's address from the environment, when export is wanted.
 pub(crate) fn endpoint() -> Option<String> {
-    ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]
-        .iter()
-        .filter_map(|name| std::env::var(name).ok())
-        .map(|value| value.trim().to_string())
-        .find(|value| !value.is_empty())
+    [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]
+    .iter()
+    .filter_map(|name| std::env::var(name).ok())
+    .map(|value| value.trim().to_string())
+    .find(|value| !value.is_empty())
 }
 
 /// A tracer provider exporting to the configured endpoint through a batch processor
 /// (its own thread; `OTEL_BSP_*` tune it), with `service.name` = `service` unless
-/// `OTEL_SERVICE_NAME` says otherwise.
-pub(crate) fn tracer_provider(service: &str) -> Result<SdkTracerProvider, ExporterBuildError> {
+/// `OTEL_SERVICE_NAME` says otherwise, and `service.instance.id` = `instance`.
+pub(crate) fn tracer_provider(
+    service: &str,
+    instance: Option<&str>,
+) -> Result<SdkTracerProvider, ExporterBuildError> {
     // The exporter reads the endpoint, headers and timeout from the OTEL_* variables;
     // the path /v1/traces is appended to OTEL_EXPORTER_OTLP_ENDPOINT.
     let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -49,6 +56,10 @@ pub(crate) fn tracer_provider(service: &str) -> Result<SdkTracerProvider, Export
     let mut resource = Resource::builder();
     if std::env::var("OTEL_SERVICE_NAME").map_or(true, |v| v.trim().is_empty()) {
         resource = resource.with_service_name(service.to_string());
+    }
+    if let Some(instance) = instance {
+        resource =
+            resource.with_attribute(KeyValue::new("service.instance.id", instance.to_string()));
     }
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
