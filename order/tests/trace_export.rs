@@ -141,6 +141,10 @@ async fn one_checkout_is_one_trace_across_the_three_services() {
         checkout.parent.is_empty(),
         "the checkout request starts the trace"
     );
+    assert_eq!(
+        checkout.instance, "trace-test",
+        "the order replica is named"
+    );
     let trace: Vec<&ExportedSpan> = spans.iter().filter(|s| s.trace == checkout.trace).collect();
     let named = |service: &str, name: &str| -> Vec<&ExportedSpan> {
         trace
