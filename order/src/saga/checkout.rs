@@ -12,6 +12,7 @@
 
 use std::time::{Duration, Instant};
 
+use common::telemetry::otel;
 use common::ApiError;
 
 use super::runner::{self, ending, Ending};
@@ -69,7 +70,7 @@ async fn attempt(
         return Ok(Some(Ending::Committed));
     }
     if let Some(saga_id) = order.busy.as_deref() {
-        tracing::Span::current().record("saga_id", saga_id);
+        otel::record_on_current("saga_id", saga_id);
         return wait_for(ctx, saga_id, deadline).await.map(Some);
     }
     let Some(items) = order.summed_items() else {
@@ -78,7 +79,7 @@ async fn attempt(
         ))));
     };
     let saga_id = uuid::Uuid::new_v4().to_string();
-    tracing::Span::current().record("saga_id", saga_id.as_str());
+    otel::record_on_current("saga_id", &saga_id);
     let owner = ctx.new_owner();
     match ctx
         .store
@@ -93,7 +94,7 @@ async fn attempt(
         }
         Begin::Paid => return Ok(Some(Ending::Committed)),
         Begin::Busy(other) => {
-            tracing::Span::current().record("saga_id", other.as_str());
+            otel::record_on_current("saga_id", &other);
             return wait_for(ctx, &other, deadline).await.map(Some);
         }
         Begin::Changed => return Ok(None),
