@@ -214,6 +214,7 @@ impl OrderStore {
 
     /// Logs a saga for the order as it is now, held by `owner` for `lease`, and marks the
     /// order busy, in one script (see `begin_checkout.lua`).
+    #[tracing::instrument(level = "debug", name = "saga begin", skip_all, fields(saga_id = %saga_id, order_id = %order_id))]
     pub async fn begin(
         &self,
         saga_id: &str,
@@ -267,6 +268,7 @@ impl OrderStore {
     }
 
     /// Compare-and-set of a saga's state by its lease holder (see `advance.lua`).
+    #[tracing::instrument(level = "debug", name = "saga advance", skip_all, fields(saga_id = %saga.id, from = from.as_str(), to = to.as_str()))]
     pub async fn advance(
         &self,
         saga: &SagaRecord,
@@ -365,7 +367,12 @@ fn int(what: &str, raw: Option<&String>) -> Result<i64, StoreError> {
 
 fn parse_order(id: &str, f: &BTreeMap<String, String>) -> Result<Order, StoreError> {
     let mut lines = Vec::new();
-    for entry in f.get("lines").map_or("", String::as_str).split(';').filter(|e| !e.is_empty()) {
+    for entry in f
+        .get("lines")
+        .map_or("", String::as_str)
+        .split(';')
+        .filter(|e| !e.is_empty())
+    {
         let mut parts = entry.split('|');
         let (Some(item), qty, cost) = (parts.next(), parts.next(), parts.next()) else {
             return Err(StoreError::Corrupt(format!("order {id} line {entry:?}")));

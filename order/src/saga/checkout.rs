@@ -13,13 +13,14 @@
 
 use std::time::{Duration, Instant};
 
+use common::telemetry::otel;
 use common::ApiError;
 
 use super::runner::{self, ending, Ending};
 use super::SagaContext;
 use crate::store::Begin;
 
-#[tracing::instrument(skip(ctx))]
+#[tracing::instrument(skip(ctx), fields(saga_id = tracing::field::Empty))]
 pub async fn checkout(ctx: &SagaContext, order_id: &str) -> Result<Ending, ApiError> {
     let deadline = Instant::now() + ctx.checkout_wait;
     let mut backoff = Duration::from_millis(10);
@@ -57,6 +58,7 @@ impl From<common::StoreError> for Attempt {
 
 async fn attempt(ctx: &SagaContext, order_id: &str, deadline: Instant) -> Result<Ending, Attempt> {
     let saga_id = uuid::Uuid::new_v4().to_string();
+    otel::record_on_current("saga_id", &saga_id);
     let owner = ctx.new_owner();
     let saga = match ctx
         .store
@@ -70,7 +72,10 @@ async fn attempt(ctx: &SagaContext, order_id: &str, deadline: Instant) -> Result
             ))))
         }
         Begin::Paid => return Ok(Ending::Committed),
-        Begin::Busy(other) => return wait_for(ctx, &other, deadline).await,
+        Begin::Busy(other) => {
+            otel::record_on_current("saga_id", &other);
+            return wait_for(ctx, &other, deadline).await;
+        }
         Begin::Overflow(item) => {
             return Err(Attempt::Final(ApiError::BadRequest(format!(
             "order {order_id}: the summed quantity of item {item} does not fit in a 64-bit integer"
