@@ -60,7 +60,10 @@ fn ids_refuse_separators_and_empty() {
 
 #[test]
 fn batch_sizes_are_bounded() {
-    assert_eq!(BatchSize::parse("n", "10000000").unwrap().get(), BatchSize::MAX);
+    assert_eq!(
+        BatchSize::parse("n", "10000000").unwrap().get(),
+        BatchSize::MAX
+    );
     assert!(BatchSize::parse("n", "10000001").is_err());
     assert!(BatchSize::parse("n", "0").is_err());
 }
@@ -116,8 +119,14 @@ fn check_refusal(e: ApiError, name: &str, raw: &str) -> Result<(), TestCaseError
     let body = e.error_response().into_body().try_into_bytes().ok();
     let body: Value = serde_json::from_slice(&body.expect("a sized body")).expect("a JSON body");
     let msg = body["error"].as_str().unwrap_or_default();
-    prop_assert!(msg.starts_with(&format!("{name} ")), "{msg} does not name {name}");
-    prop_assert!(msg.contains(&format!("{raw:?}")), "{msg} does not quote {raw:?}");
+    prop_assert!(
+        msg.starts_with(&format!("{name} ")),
+        "{msg} does not name {name}"
+    );
+    prop_assert!(
+        msg.contains(&format!("{raw:?}")),
+        "{msg} does not quote {raw:?}"
+    );
     Ok(())
 }
 
@@ -143,7 +152,10 @@ fn check_parser<T: PartialSchema>(
             Ok(())
         }
         Err(e) => {
-            prop_assert!(!accepted, "{name}: refused {raw:?} that the schema allows: {e}");
+            prop_assert!(
+                !accepted,
+                "{name}: refused {raw:?} that the schema allows: {e}"
+            );
             check_refusal(e, name, raw)
         }
     }
