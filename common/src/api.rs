@@ -6,11 +6,16 @@
 //! them ([`RouteList`]), so the API contract test compares the OpenAPI document
 //! with the routes that are really served, not with a second hand-written list.
 //! Nothing here may know a service's routes or handlers.
+//!
+//! Each path has one method: a request for that path with another method is a
+//! 405 naming the method to use (and an `Allow` header), not a 404.
 
-use actix_web::http::Method;
-use actix_web::{web, FromRequest, Handler, Responder};
+use actix_web::http::{header, Method};
+use actix_web::{web, FromRequest, Handler, HttpRequest, HttpResponse, Responder};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::error::ErrorBody;
 
 /// Where a service's public routes go: an actix app, or a list for the contract test.
 pub trait RouteTable {
@@ -50,14 +55,35 @@ pub trait RouteTable {
 }
 
 impl RouteTable for web::ServiceConfig {
+    /// One resource per path: its route answers `method`, anything else is a 405.
+    /// (A second `add` of the same path would never be reached: paths are unique.)
     fn add<F, Args>(&mut self, method: Method, path: &str, handler: F) -> &mut Self
     where
         F: Handler<Args>,
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.route(path, web::method(method).to(handler))
+        let allowed = method.clone();
+        self.service(
+            web::resource(path)
+                .route(web::method(method).to(handler))
+                .default_service(web::to(move |req: HttpRequest| {
+                    method_not_allowed(req, allowed.clone())
+                })),
+        )
     }
+}
+
+async fn method_not_allowed(req: HttpRequest, allowed: Method) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allowed.as_str()))
+        .json(ErrorBody {
+            error: format!(
+                "method {} is not allowed for {}: use {allowed}",
+                req.method(),
+                req.path()
+            ),
+        })
 }
 
 /// The routes a table registers, as `(method, path)` in registration order.
@@ -98,4 +124,46 @@ pub struct BatchInitReply {
 pub struct Done {
     /// Always `true`.
     pub done: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{test as web_test, App};
+
+    fn table(cfg: &mut impl RouteTable) {
+        cfg.get("/find/{id}", || async { HttpResponse::Ok().finish() })
+            .post("/add/{id}", || async { HttpResponse::Ok().finish() });
+    }
+
+    #[actix_web::test]
+    async fn another_method_on_a_known_path_is_a_405_naming_the_one_to_use() {
+        let app = web_test::init_service(App::new().configure(table)).await;
+        let req = web_test::TestRequest::post().uri("/find/1").to_request();
+        let resp = web_test::call_service(&app, req).await;
+        assert_eq!(resp.status(), 405);
+        assert_eq!(resp.headers().get(header::ALLOW).unwrap(), "GET");
+        let body: ErrorBody = web_test::read_body_json(resp).await;
+        assert_eq!(
+            body.error,
+            "method POST is not allowed for /find/1: use GET"
+        );
+
+        let req = web_test::TestRequest::get().uri("/find/1").to_request();
+        assert_eq!(web_test::call_service(&app, req).await.status(), 200);
+        let req = web_test::TestRequest::post().uri("/add/1").to_request();
+        assert_eq!(web_test::call_service(&app, req).await.status(), 200);
+    }
+
+    #[test]
+    fn a_route_list_holds_what_the_table_registers_in_order() {
+        let list = RouteList::of(|t| table(t));
+        assert_eq!(
+            list.0,
+            vec![
+                (Method::GET, "/find/{id}".to_string()),
+                (Method::POST, "/add/{id}".to_string())
+            ]
+        );
+    }
 }

@@ -85,7 +85,15 @@ fn routes_through_the_gateway() -> BTreeSet<(String, String)> {
             "{upstream} must have one API prefix: {mounts:?}"
         );
         let prefix = mounts[0].prefix.trim_end_matches('/');
-        for (method, path) in registered_routes(upstream).0 {
+        let table = registered_routes(upstream).0;
+        // One method per path: a second route on a path would be shadowed by the first's 405.
+        let paths: BTreeSet<_> = table.iter().map(|(_, path)| path).collect();
+        assert_eq!(
+            paths.len(),
+            table.len(),
+            "{upstream} registers a path twice: {table:?}"
+        );
+        for (method, path) in table {
             routes.insert((method.to_string(), format!("{prefix}{path}")));
         }
     }
@@ -247,10 +255,29 @@ async fn every_documented_operation_reaches_a_handler_and_answers_a_documented_s
             documented.contains_key(&status.to_string()) || documented.contains_key(&class),
             "{method} {url}: {status} {body} is not documented"
         );
-        // A method the document does not list for this path is not served either.
-        for other in ["PUT", "PATCH"] {
-            let (status, body) = sys.call(other, url.clone()).await;
-            assert!(is_no_route(status, &body), "{other} {url}: {status} {body}");
+        // Any other method is a 405 naming the documented one.
+        for other in ["PUT", "PATCH", "DELETE", "POST", "GET"] {
+            if other == method {
+                continue;
+            }
+            let resp = sys
+                .http
+                .request(other.parse().unwrap(), &url)
+                .send()
+                .await
+                .unwrap();
+            let allow = resp
+                .headers()
+                .get("allow")
+                .map(|v| v.to_str().unwrap().to_string());
+            assert_eq!(resp.status(), 405, "{other} {url}");
+            assert_eq!(allow.as_deref(), Some(method.as_str()), "{other} {url}");
+            let body: Value = resp.json().await.unwrap();
+            let error = body["error"].as_str().unwrap_or_default();
+            assert!(
+                error.ends_with(&format!("use {method}")),
+                "{other} {url}: {body}"
+            );
         }
     }
 }
