@@ -30,12 +30,9 @@ class Ledger:
     taken: int = 0  # what checkouts took from items
     paid_orders: set[str] = field(default_factory=set)
 
-    def start(self, world: World) -> None:
-        for (kind, _), state in world.seen.items():
-            if state is not None and kind == "user":
-                self.money += state["credit"]
-            if state is not None and kind == "item":
-                self.stock += state["stock"]
+    def admit(self, before: State, world: World) -> None:
+        """Entities seen for the first time enter the books with what they hold."""
+        self.reset({}, {key: state for key, state in before.items() if key not in world.seen})
 
     def reset(self, before: State, after: State) -> None:
         """Entities set to new values (create, batch_init): the totals move by the difference."""
@@ -59,6 +56,10 @@ class Call:
     body: Any
     before: State
     after: State
+
+    @property
+    def operation(self) -> str:
+        return f"{self.method} {self.path}"
 
     def int(self, name: str) -> int:
         return int(self.params[name])
@@ -94,11 +95,11 @@ def check(world: World, ledger: Ledger, call: Call) -> None:
             f"a {call.status} without a JSON error body: {call.body}",
         )
         justify_refusal(call)
-        world.count(f"{call.status}")
+        world.count(f"{call.status}", call.operation)
         return
     expect(call.valid, f"{call.method} {call.path} accepted invalid {call.params}")
     handler(world, ledger, call)
-    world.count("2xx")
+    world.count(f"{call.status}", call.operation)
 
 
 def justify_refusal(call: Call) -> None:
@@ -209,7 +210,7 @@ def checkout(world: World, ledger: Ledger, call: Call) -> None:
     expect(order is not None, f"{order_key} did not exist")
     if order["paid"]:
         call.unchanged()  # a paid order answers 2xx again and charges nothing
-        world.count("checkout of a paid order")
+        world.count("checkout of a paid order", call.operation)
         return
     user_key = ("user", order["user_id"])
     user = call.before[user_key]
@@ -229,7 +230,7 @@ def checkout(world: World, ledger: Ledger, call: Call) -> None:
     ledger.stock -= sum(quantities.values())
     ledger.taken += sum(quantities.values())
     ledger.paid_orders.add(order_key[1])
-    world.count("checkout that paid")
+    world.count("checkout that paid", call.operation)
 
 
 def summed(order: Any) -> dict[str, int]:

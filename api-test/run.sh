@@ -4,7 +4,7 @@
 #                      contract's state checks and the money and stock invariants afterwards
 #   test_docs_page.py  the Swagger UI page at /docs/ rendered by headless Chromium
 #
-# Environment: GATEWAY (http://127.0.0.1:8000), FUZZ_EXAMPLES (40 requests per operation),
+# Environment: GATEWAY (http://127.0.0.1:8000), FUZZ_EXAMPLES (100 generated requests per operation, valid and invalid),
 # API_TEST_OUT (<RUN_DIR>/api-test: screenshot, rendered DOM, JUnit report),
 # API_VENV (~/.cache/wdm-api-test/venv, made from requirements.txt when missing or stale),
 # API_TEST_TIMEOUT (900 s for the whole pytest run).
@@ -15,7 +15,7 @@ export GATEWAY="${GATEWAY:-http://127.0.0.1:8000}"
 GATEWAY="${GATEWAY%/}"
 RUN_DIR="${RUN_DIR:-$REPO/run}"
 export API_TEST_OUT="${API_TEST_OUT:-$RUN_DIR/api-test}"
-export FUZZ_EXAMPLES="${FUZZ_EXAMPLES:-40}"
+export FUZZ_EXAMPLES="${FUZZ_EXAMPLES:-100}"
 VENV="${API_VENV:-$HOME/.cache/wdm-api-test/venv}"
 TIMEOUT="${API_TEST_TIMEOUT:-900}"
 

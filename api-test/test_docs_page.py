@@ -19,7 +19,7 @@ import pytest
 import requests
 
 GATEWAY = os.environ.get("GATEWAY", "http://127.0.0.1:8000").rstrip("/")
-OUT_DIR = Path(os.environ.get("API_TEST_OUT", "run/api-test"))
+OUT_DIR = Path(os.environ.get("API_TEST_OUT", Path(__file__).resolve().parent.parent / "run" / "api-test"))
 # Virtual time the page may use to load and render before the DOM is taken.
 BUDGET_MS = 20000
 

@@ -47,8 +47,12 @@ class World:
     seen: dict[tuple[str, str], Any] = field(default_factory=dict)
     # Ids known to exist, per kind, for the fuzzer to pick from.
     pool: dict[str, list[str]] = field(default_factory=lambda: {"item": [], "user": [], "order": []})
+    # Stocked and funded orders offered to checkout only (edits by other operations would
+    # soon make every pooled order fail its checkout).
+    ready_orders: list[str] = field(default_factory=list)
     # What the fuzzing did, for the summary.
     stats: dict[str, int] = field(default_factory=dict)
+    per_operation: dict[str, dict[str, int]] = field(default_factory=dict)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -77,24 +81,42 @@ class World:
 
     # -- seeding -------------------------------------------------------------------------
 
+    def post(self, path: str) -> Any:
+        resp = self.session.post(self.gateway + path, timeout=self.timeout)
+        expect(resp.status_code in (200, 201), f"POST {path}: {resp.status_code} {resp.text}")
+        return resp.json()
+
     def seed(self, n: int = 10) -> None:
-        """Items, users and orders "0".."n-1" that checkouts can succeed on, in the pool."""
-        for path in (
-            f"/stock/batch_init/{n}/50/3",
-            f"/payment/batch_init/{n}/100",
-            f"/orders/batch_init/{n}/{n}/{n}/3",
-        ):
-            resp = self.session.post(self.gateway + path, timeout=self.timeout)
-            expect(resp.status_code == 200, f"POST {path}: {resp.status_code} {resp.text}")
+        """Entities for the fuzzer to pick from: "0".."n-1" of each kind (which batch_inits
+        will reset), and items, users and orders with new ids, stocked and funded so that
+        their checkouts can succeed."""
+        self.post(f"/stock/batch_init/{n}/50/3")
+        self.post(f"/payment/batch_init/{n}/100")
+        self.post(f"/orders/batch_init/{n}/{n}/{n}/3")
         for kind in self.pool:
             self.pool[kind] = [str(i) for i in range(n)]
-            for i in range(n):
-                self.seen[(kind, str(i))] = self.read(kind, str(i))
+        items = [self.post(f"/stock/item/create/{price}")["item_id"] for price in range(1, 6)]
+        users = [self.post("/payment/create_user")["user_id"] for _ in range(5)]
+        for item in items:
+            self.post(f"/stock/add/{item}/1000000")
+        for user in users:
+            self.post(f"/payment/add_funds/{user}/1000000000")
+        for i in range(40):
+            order = self.post(f"/orders/create/{users[i % 5]}")["order_id"]
+            for j in range(1 + i % 3):
+                self.post(f"/orders/addItem/{order}/{items[(i + j) % 5]}/{1 + j}")
+            (self.pool["order"] if i < 15 else self.ready_orders).append(order)
+        self.pool["item"] += items
+        self.pool["user"] += users
+        for kind, ids in dict(self.pool, ready=self.ready_orders).items():
+            for ident in ids:
+                kind = "order" if kind == "ready" else kind
+                self.seen[(kind, ident)] = self.read(kind, ident)
 
     def remember(self, kind: str, ident: str) -> None:
         if ident not in self.pool[kind]:
             self.pool[kind].append(ident)
-            del self.pool[kind][:-40]  # the most recent 40 are enough to pick from
+            del self.pool[kind][:-60]  # the most recent 60 are enough to pick from
 
     # -- one request -----------------------------------------------------------------------
 
@@ -125,8 +147,10 @@ class World:
                     f"{key} changed between requests: {self.seen[key]} -> {state}",
                 )
 
-    def count(self, what: str) -> None:
+    def count(self, what: str, operation: str) -> None:
         self.stats[what] = self.stats.get(what, 0) + 1
+        per_operation = self.per_operation.setdefault(operation, {})
+        per_operation[what] = per_operation.get(what, 0) + 1
 
 
 def wire_parameters(template: str, path: str) -> dict[str, str] | None:
