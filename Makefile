@@ -2,7 +2,7 @@
 #
 #   make up           install missing tools, build, start the local stack (gateway :8000)
 #   make down         stop the local stack
-#   make test         lint, unit/integration tests, stack up, e2e + consistency tests, stack down
+#   make test         lint, unit/integration tests, stack up, e2e + api + consistency tests, down
 #   make consistency  consistency test (plain, then with chaos) against a running stack
 #   make api-test     API contract: schemathesis fuzzing + the /docs/ page in Chromium
 #   make status       state of every component;  make logs: tail of every log

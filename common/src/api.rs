@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn a_route_list_holds_what_the_table_registers_in_order() {
-        let list = RouteList::of(|t| table(t));
+        let list = RouteList::of(table);
         assert_eq!(
             list.0,
             vec![
