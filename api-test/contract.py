@@ -263,9 +263,13 @@ def order_locked(call: Call) -> bool:
 
 
 def add_overflows(call: Call) -> bool:
+    """The line's cost (checked first), or the order's new total, exceeds 2^63-1."""
     order, item = call.state("order", "order_id"), call.state("item", "item_id")
     qty = call.int("quantity") if "quantity" in call.params else 1
-    return bool(order and item) and order["total_cost"] + item["price"] * qty > I64_MAX
+    if not item:
+        return False
+    cost = item["price"] * qty
+    return cost > I64_MAX or bool(order) and order["total_cost"] + cost > I64_MAX
 
 
 def not_in_order(call: Call) -> bool:
