@@ -35,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 import contract
@@ -52,6 +53,7 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
     negative_data_rejection,
+    unsupported_method,
 ]
 
 schema = schemathesis.openapi.from_dict(DOCUMENT)
