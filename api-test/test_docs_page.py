@@ -46,30 +46,32 @@ class Operations(HTMLParser):
             self.sections.append(attr["data-tag"])
 
 
-def chromium() -> list[str]:
+@pytest.fixture
+def chromium():
+    """The command line of a headless Chromium with a throwaway profile."""
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
         pytest.fail("chromium is not installed (apt-get install chromium): make api-test installs it as root")
-    profile = tempfile.mkdtemp(prefix="api-test-chromium-")
-    return [
-        binary,
-        "--headless",
-        "--no-sandbox",  # CI runs as root
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        f"--virtual-time-budget={BUDGET_MS}",
-    ]
+    with tempfile.TemporaryDirectory(prefix="api-test-chromium-") as profile:
+        yield [
+            binary,
+            "--headless",
+            "--no-sandbox",  # CI runs as root
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            f"--virtual-time-budget={BUDGET_MS}",
+        ]
 
 
 def run(args: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_docs_page_lists_every_operation_of_the_document():
+def test_docs_page_lists_every_operation_of_the_document(chromium):
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     document = requests.get(f"{GATEWAY}/docs/openapi.json", timeout=30).json()
     expected = {
@@ -77,7 +79,7 @@ def test_docs_page_lists_every_operation_of_the_document():
     }
     url = f"{GATEWAY}/docs/"
 
-    result = run(chromium() + ["--dump-dom", url])
+    result = run(chromium + ["--dump-dom", url])
     (OUT_DIR / "docs.html").write_text(result.stdout)
     assert result.returncode == 0, result.stderr[-2000:]
     page = Operations()
@@ -93,7 +95,7 @@ def test_docs_page_lists_every_operation_of_the_document():
 
     shot = OUT_DIR / "docs.png"
     shot.unlink(missing_ok=True)
-    result = run(chromium() + ["--window-size=1280,2600", f"--screenshot={shot}", url])
+    result = run(chromium + ["--window-size=1280,2600", f"--screenshot={shot}", url])
     assert result.returncode == 0, result.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000, shot
     print(f"\n{len(rendered)} operations rendered; screenshot {shot}")
