@@ -2,8 +2,9 @@
 #
 #   make up           install missing tools, build, start the local stack (gateway :8000)
 #   make down         stop the local stack
-#   make test         lint, unit/integration tests, stack up, e2e + consistency tests, stack down
+#   make test         lint, unit/integration tests, stack up, e2e + api + consistency tests, down
 #   make consistency  consistency test (plain, then with chaos) against a running stack
+#   make api-test     API contract: schemathesis fuzzing + the /docs/ page in Chromium
 #   make status       state of every component;  make logs: tail of every log
 #   make bench        checkout benchmark (wrk) with invariant check;  make stress: locust
 
@@ -22,10 +23,10 @@ STACK := env/local/stack.sh
 export RUN_DIR ORDER_REPLICAS GATEWAY PORT_OFFSET
 
 .PHONY: help up down build test lint unit e2e consistency status logs tools rust-tools
-.PHONY: bench bench-smoke stress
+.PHONY: bench bench-smoke stress api-test api-tools
 
 help:
-	@sed -n '3,8p' Makefile | sed 's/^# *//'
+	@sed -n '3,9p' Makefile | sed 's/^# *//'
 
 ## Tools --------------------------------------------------------------------
 
@@ -97,8 +98,34 @@ test: lint unit
 	trap '$(STACK) down' EXIT; \
 	$(MAKE) --no-print-directory up; \
 	$(MAKE) --no-print-directory e2e; \
+	$(MAKE) --no-print-directory api-test; \
 	$(MAKE) --no-print-directory bench-smoke; \
 	$(MAKE) --no-print-directory consistency
+
+## API contract (README.md, "API document and fuzzing") ---------------------
+
+# Chromium (the /docs/ page test) and Python's venv module, from Debian's packages when root.
+api-tools:
+	@missing=""; \
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing="$$missing chromium fonts-dejavu-core"; \
+	python3 -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update && env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  else \
+	    echo "missing:$$missing. Install them, e.g. 'apt-get install -y$$missing' (Debian/Ubuntu)."; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# Against a running stack (GATEWAY): schemathesis fuzzing of every operation of
+# /docs/openapi.json with the contract's state checks and the money and stock invariants,
+# then /docs/ rendered by headless Chromium (screenshot in $(RUN_DIR)/api-test).
+# FUZZ_EXAMPLES (100) generated requests per operation; see api-test/run.sh.
+FUZZ_EXAMPLES ?= 100
+api-test: api-tools
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) API_TEST_OUT="$(RUN_DIR)/api-test" api-test/run.sh
 
 ## Load ---------------------------------------------------------------------
 

@@ -31,8 +31,10 @@ pub enum ApiError {
 }
 
 /// The JSON error body of every non-2xx answer.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// What went wrong, in words; names the parameter or entity at fault.
+    #[schema(example = "amount \"-3\" must be a non-negative integer")]
     pub error: String,
 }
 

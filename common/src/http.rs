@@ -6,23 +6,55 @@
 //!   that do not parse get the same JSON error body as every other failure.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::api::RouteTable;
+use crate::error::{ApiError, ErrorBody};
 use crate::store::RedisStore;
 
 /// Mounts `/health/live` and `/health/ready`; needs `web::Data<RedisStore>`.
-pub fn health(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(ready));
+pub fn health(cfg: &mut impl RouteTable) {
+    cfg.get("/health/live", live).get("/health/ready", ready);
 }
 
+/// The health endpoints' part of every service's API document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(live, ready))]
+pub struct HealthApi;
+
+/// The answer of a health endpoint.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HealthStatus {
+    /// `live` or `ready`.
+    pub status: String,
+}
+
+/// Liveness: the process serves requests.
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    responses((status = 200, description = "The process serves requests.", body = HealthStatus))
+)]
 async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "live"}))
+    HttpResponse::Ok().json(HealthStatus {
+        status: "live".into(),
+    })
 }
 
+/// Readiness: the service's Redis answers.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    responses(
+        (status = 200, description = "The service's Redis answered PING.", body = HealthStatus),
+        (status = 503, description = "The service's Redis did not answer in time.", body = ErrorBody),
+    )
+)]
 async fn ready(store: web::Data<RedisStore>) -> Result<HttpResponse, ApiError> {
     store.ping().await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+    Ok(HttpResponse::Ok().json(HealthStatus {
+        status: "ready".into(),
+    }))
 }
 
 /// The default service: any path or method no route matches.

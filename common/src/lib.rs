@@ -1,5 +1,6 @@
 //! What the three services share, and nothing that only one of them needs.
 //!
+//! - [`api`]: the route table and the reply bodies several services send.
 //! - [`app`]: binding and running a service's public and internal servers.
 //! - [`config`]: typed configuration read from the environment once at start.
 //! - [`store`]: the Redis pool with bounded waits, and Lua script invocation.
@@ -11,6 +12,7 @@
 //! - [`metrics`]: the Prometheus registry, request metrics and `GET /metrics`.
 //! - `testing` (feature `testing`): starts real redis-server processes for tests.
 
+pub mod api;
 pub mod app;
 pub mod config;
 pub mod error;

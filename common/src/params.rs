@@ -4,6 +4,10 @@
 //! must fit in an `i64`. Ids are short strings of `[A-Za-z0-9_-]`, which keeps
 //! them safe inside Redis keys and the separators our scripts use. Every error
 //! names the parameter and quotes the value it refused.
+//!
+//! Each type also states its rules as an OpenAPI schema (`schema.rs`), which
+//! the API document uses for every path parameter; the property tests
+//! (`tests.rs`) check that the parser and the schema accept the same values.
 
 use crate::error::ApiError;
 
@@ -107,6 +111,27 @@ impl Quantity {
     }
 }
 
+/// How many entries a `batch_init` creates: 1 to [`BatchSize::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BatchSize(Quantity);
+
+impl BatchSize {
+    /// Largest batch: ten million entries keep one call within minutes.
+    pub const MAX: i64 = 10_000_000;
+
+    pub fn parse(name: &str, raw: &str) -> Result<Self, ApiError> {
+        Quantity::parse_at_most(name, raw, Self::MAX).map(BatchSize)
+    }
+
+    pub fn quantity(self) -> Quantity {
+        self.0
+    }
+
+    pub fn get(self) -> i64 {
+        self.0.get()
+    }
+}
+
 fn parse_digits(name: &str, raw: &str, what: &str) -> Result<i64, ApiError> {
     if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::BadRequest(format!(
@@ -120,88 +145,6 @@ fn parse_digits(name: &str, raw: &str, what: &str) -> Result<i64, ApiError> {
     })
 }
 
+mod schema;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn message(e: ApiError) -> String {
-        match e {
-            ApiError::BadRequest(m) => m,
-            other => panic!("expected a 400, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn amounts_accept_plain_digits_up_to_i64_max() {
-        assert_eq!(Amount::parse("amount", "0").unwrap().get(), 0);
-        assert_eq!(Amount::parse("amount", "007").unwrap().get(), 7);
-        assert_eq!(
-            Amount::parse("amount", "9223372036854775807")
-                .unwrap()
-                .get(),
-            i64::MAX
-        );
-    }
-
-    #[test]
-    fn amounts_refuse_signs_fractions_and_overflow() {
-        for raw in [
-            "-3",
-            "+3",
-            "5.83",
-            "1e3",
-            " 1",
-            "",
-            "abc",
-            "9223372036854775808",
-        ] {
-            let msg = message(Amount::parse("amount", raw).unwrap_err());
-            assert!(msg.starts_with("amount "), "{msg}");
-            assert!(msg.contains(&format!("{raw:?}")), "{msg}");
-        }
-    }
-
-    #[test]
-    fn quantities_must_be_positive() {
-        assert!(Quantity::parse("quantity", "0").is_err());
-        assert_eq!(Quantity::parse("quantity", "3").unwrap().get(), 3);
-        assert!(Quantity::parse_at_most("n", "11", 10).is_err());
-    }
-
-    #[test]
-    fn ids_refuse_separators_and_empty() {
-        for raw in ["", "a|b", "a:b", "a b", "a;b", &"x".repeat(65)] {
-            assert!(Id::parse("item_id", raw).is_err(), "{raw}");
-        }
-        assert_eq!(Id::parse("item_id", "0").unwrap().as_str(), "0");
-    }
-
-    proptest! {
-        #[test]
-        fn any_string_is_an_amount_or_a_400_naming_the_parameter(raw in ".*") {
-            match Amount::parse("price", &raw) {
-                Ok(a) => {
-                    prop_assert!(raw.bytes().all(|b| b.is_ascii_digit()));
-                    prop_assert_eq!(raw.parse::<i64>().ok(), Some(a.get()));
-                }
-                Err(ApiError::BadRequest(m)) => prop_assert!(m.starts_with("price ")),
-                Err(other) => prop_assert!(false, "unexpected {:?}", other),
-            }
-        }
-
-        #[test]
-        fn every_i64_in_decimal_round_trips(v in 0i64..) {
-            prop_assert_eq!(Amount::parse("amount", &v.to_string()).unwrap().get(), v);
-        }
-
-        #[test]
-        fn any_string_is_an_id_or_a_400_naming_the_parameter(raw in ".*") {
-            match Id::parse("order_id", &raw) {
-                Ok(id) => prop_assert_eq!(id.as_str(), raw.as_str()),
-                Err(ApiError::BadRequest(m)) => prop_assert!(m.starts_with("order_id ")),
-                Err(other) => prop_assert!(false, "unexpected {:?}", other),
-            }
-        }
-    }
-}
+mod tests;

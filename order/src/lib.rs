@@ -5,6 +5,7 @@
 //! starts the recovery loop, and returns the application to run.
 
 pub mod config;
+pub mod docs;
 pub mod metrics;
 pub mod peers;
 pub mod routes;
@@ -62,9 +63,12 @@ pub fn build(config: &OrderConfig) -> std::io::Result<Application> {
         {
             let ctx = web::Data::new(ctx.clone());
             let redis = web::Data::new(redis);
+            let docs = docs::swagger_ui();
             move |cfg: &mut web::ServiceConfig| {
                 cfg.app_data(ctx.clone()).app_data(redis.clone());
                 routes::configure(cfg);
+                // The API document and its page (`/docs/`), not part of the API itself.
+                cfg.service(docs.clone());
             }
         },
         None::<fn(&mut web::ServiceConfig)>,

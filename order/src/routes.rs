@@ -1,45 +1,83 @@
 //! The order service's public routes: thin handlers that parse, call, and map.
+//! Each handler's `#[utoipa::path]` is its entry in the API document
+//! (`/docs/`): keep it next to the code it describes.
 
 use actix_web::{web, HttpResponse};
-use common::params::{Amount, Id, Quantity};
+use common::api::{BatchInitReply, Done, RouteTable};
+use common::error::ErrorBody;
+use common::params::{Amount, BatchSize, Id, Quantity};
 use common::ApiError;
 use rand::Rng;
-use serde_json::json;
 
 use crate::saga::checkout::checkout;
 use crate::saga::runner::Ending;
 use crate::saga::SagaContext;
 use crate::store::Edit;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/create/{user_id}", web::post().to(create))
-        .route("/find/{order_id}", web::get().to(find))
-        .route("/addItem/{order_id}/{item_id}", web::post().to(add_one))
-        .route(
-            "/addItem/{order_id}/{item_id}/{quantity}",
-            web::post().to(add_item),
-        )
-        .route(
-            "/removeItem/{order_id}/{item_id}",
-            web::delete().to(remove_item),
-        )
-        .route("/checkout/{order_id}", web::post().to(checkout_order))
-        .route(
+mod replies;
+pub use replies::{OrderCreated, OrderLine, OrderView, Paid, SagaHistory, SagaView};
+
+pub fn configure(cfg: &mut impl RouteTable) {
+    cfg.post("/create/{user_id}", create)
+        .get("/find/{order_id}", find)
+        .post("/addItem/{order_id}/{item_id}", add_one)
+        .post("/addItem/{order_id}/{item_id}/{quantity}", add_item)
+        .delete("/removeItem/{order_id}/{item_id}", remove_item)
+        .post("/checkout/{order_id}", checkout_order)
+        .post(
             "/batch_init/{n}/{n_items}/{n_users}/{item_price}",
-            web::post().to(batch_init),
+            batch_init,
         )
-        .route("/saga/{order_id}", web::get().to(sagas));
+        .get("/saga/{order_id}", sagas);
 }
+
+/// The OpenAPI document of the public API (paths as the service serves them,
+/// without the gateway's `/orders` prefix), from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create,
+    find,
+    add_one,
+    add_item,
+    remove_item,
+    checkout_order,
+    batch_init,
+    sagas
+))]
+pub struct PublicApi;
 
 type Ctx = web::Data<SagaContext>;
 
+#[utoipa::path(
+    post,
+    path = "/create/{user_id}",
+    summary = "Create an empty, unpaid order for a user",
+    params(("user_id" = inline(Id), Path, description = "The user who will pay.")),
+    responses(
+        (status = 201, description = "The new order's id.", body = OrderCreated),
+        (status = 400, description = "`user_id` is not a valid id.", body = ErrorBody),
+        (status = "5XX", description = "The order store did not answer.", body = ErrorBody),
+    )
+)]
 async fn create(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let user = Id::parse("user_id", &path)?;
     let id = uuid::Uuid::new_v4().to_string();
     ctx.store.create(&id, user.as_str()).await?;
-    Ok(HttpResponse::Created().json(json!({ "order_id": id })))
+    Ok(HttpResponse::Created().json(OrderCreated { order_id: id }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/find/{order_id}",
+    summary = "An order: its lines, user, total cost and whether it is paid",
+    params(("order_id" = inline(Id), Path, description = "The order.")),
+    responses(
+        (status = 200, description = "The order.", body = OrderView),
+        (status = 400, description = "`order_id` is not a valid id.", body = ErrorBody),
+        (status = 404, description = "No such order.", body = ErrorBody),
+        (status = "5XX", description = "The order store did not answer.", body = ErrorBody),
+    )
+)]
 async fn find(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = Id::parse("order_id", &path)?;
     let order = ctx
@@ -47,21 +85,54 @@ async fn find(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiErro
         .get(id.as_str())
         .await?
         .ok_or_else(|| not_found(&id))?;
-    let items: Vec<(String, i64)> = order.lines.into_iter().map(|l| (l.item, l.qty)).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "order_id": id.as_str(),
-        "paid": order.paid,
-        "items": items,
-        "user_id": order.user,
-        "total_cost": order.cost,
-    })))
+    let items = order.lines.into_iter().map(|l| OrderLine(l.item, l.qty));
+    Ok(HttpResponse::Ok().json(OrderView {
+        order_id: id.into_string(),
+        paid: order.paid,
+        items: items.collect(),
+        user_id: order.user,
+        total_cost: order.cost,
+    }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/addItem/{order_id}/{item_id}",
+    summary = "Add one of an item to an order (as the course's locust scenarios call it)",
+    params(
+        ("order_id" = inline(Id), Path, description = "The order."),
+        ("item_id" = inline(Id), Path, description = "The item; its current price is added to the total cost."),
+    ),
+    responses(
+        (status = 200, description = "The line was added.", body = Done),
+        (status = 400, description = "A parameter is malformed, or the total cost would exceed 2^63-1.", body = ErrorBody),
+        (status = 404, description = "No such order or item; nothing changed.", body = ErrorBody),
+        (status = 409, description = "The order is paid or being checked out; nothing changed.", body = ErrorBody),
+        (status = "5XX", description = "The order or stock service did not answer.", body = ErrorBody),
+    )
+)]
 async fn add_one(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (order, item) = path.into_inner();
     add(ctx, &order, &item, Quantity::one()).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/addItem/{order_id}/{item_id}/{quantity}",
+    summary = "Add a quantity of an item to an order",
+    params(
+        ("order_id" = inline(Id), Path, description = "The order."),
+        ("item_id" = inline(Id), Path, description = "The item; its current price times the quantity is added to the total cost."),
+        ("quantity" = inline(Quantity), Path, description = "How many."),
+    ),
+    responses(
+        (status = 200, description = "The line was added.", body = Done),
+        (status = 400, description = "A parameter is malformed, or the cost would exceed 2^63-1.", body = ErrorBody),
+        (status = 404, description = "No such order or item; nothing changed.", body = ErrorBody),
+        (status = 409, description = "The order is paid or being checked out; nothing changed.", body = ErrorBody),
+        (status = "5XX", description = "The order or stock service did not answer.", body = ErrorBody),
+    )
+)]
 async fn add_item(
     ctx: Ctx,
     path: web::Path<(String, String, String)>,
@@ -92,6 +163,22 @@ async fn add(ctx: Ctx, order: &str, item: &str, qty: Quantity) -> Result<HttpRes
     edit_answer(edit, &order, &item)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/removeItem/{order_id}/{item_id}",
+    summary = "Remove every line of an item from an order, and what they added to its cost",
+    params(
+        ("order_id" = inline(Id), Path, description = "The order."),
+        ("item_id" = inline(Id), Path, description = "The item."),
+    ),
+    responses(
+        (status = 200, description = "The lines were removed.", body = Done),
+        (status = 400, description = "A parameter is malformed.", body = ErrorBody),
+        (status = 404, description = "No such order, or the item is not in it; nothing changed.", body = ErrorBody),
+        (status = 409, description = "The order is paid or being checked out; nothing changed.", body = ErrorBody),
+        (status = "5XX", description = "The order store did not answer.", body = ErrorBody),
+    )
+)]
 async fn remove_item(
     ctx: Ctx,
     path: web::Path<(String, String)>,
@@ -104,7 +191,7 @@ async fn remove_item(
 
 fn edit_answer(edit: Edit, order: &Id, item: &Id) -> Result<HttpResponse, ApiError> {
     match edit {
-        Edit::Ok => Ok(HttpResponse::Ok().json(json!({ "done": true }))),
+        Edit::Ok => Ok(HttpResponse::Ok().json(Done { done: true })),
         Edit::Missing => Err(not_found(order)),
         Edit::Paid => Err(ApiError::Conflict(format!(
             "order {order} is paid and cannot change"
@@ -121,20 +208,51 @@ fn edit_answer(edit: Edit, order: &Id, item: &Id) -> Result<HttpResponse, ApiErr
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/checkout/{order_id}",
+    summary = "Pay an order: take its items' stock and charge its user, all or nothing",
+    description = "Waits for the outcome of the checkout's saga. Checking out a paid order \
+        answers 200 again and charges nothing, so a checkout may be retried.",
+    params(("order_id" = inline(Id), Path, description = "The order.")),
+    responses(
+        (status = 200, description = "The order is paid.", body = Paid),
+        (status = 400, description = "`order_id` is malformed, or the order's quantities overflow.", body = ErrorBody),
+        (status = 404, description = "No such order.", body = ErrorBody),
+        (status = 409, description = "Not enough stock or credit (or an item or the user is gone); nothing changed.", body = ErrorBody),
+        (status = "5XX", description = "The outcome could not be learned in time; retry to learn it.", body = ErrorBody),
+    )
+)]
 async fn checkout_order(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let order = Id::parse("order_id", &path)?;
     match checkout(&ctx, order.as_str()).await? {
-        Ending::Committed => Ok(HttpResponse::Ok().json(json!({ "paid": true }))),
+        Ending::Committed => Ok(HttpResponse::Ok().json(Paid { paid: true })),
         Ending::Aborted(reason) => Err(ApiError::Conflict(reason)),
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/batch_init/{n}/{n_items}/{n_users}/{item_price}",
+    summary = "Create (or reset) unpaid orders \"0\"..\"n-1\", each with two random items of quantity 1",
+    params(
+        ("n" = inline(BatchSize), Path, description = "How many orders."),
+        ("n_items" = inline(Quantity), Path, description = "Items are picked from \"0\"..\"n_items-1\"."),
+        ("n_users" = inline(Quantity), Path, description = "Users are picked from \"0\"..\"n_users-1\"."),
+        ("item_price" = inline(Amount), Path, description = "Each order's total cost is twice this."),
+    ),
+    responses(
+        (status = 200, description = "What was created.", body = BatchInitReply),
+        (status = 400, description = "A parameter is malformed or out of range.", body = ErrorBody),
+        (status = "5XX", description = "The order store did not answer.", body = ErrorBody),
+    )
+)]
 async fn batch_init(
     ctx: Ctx,
     path: web::Path<(String, String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (n, n_items, n_users, price) = path.into_inner();
-    let n = Quantity::parse_at_most("n", &n, 10_000_000)?.get();
+    let n = BatchSize::parse("n", &n)?.get();
     let n_items = Quantity::parse("n_items", &n_items)?.get();
     let n_users = Quantity::parse("n_users", &n_users)?.get();
     let price = Amount::parse("item_price", &price)?.get();
@@ -157,10 +275,24 @@ async fn batch_init(
         })
         .collect();
     ctx.store.batch_init(orders.into_iter()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "msg": format!("batch init for {n} orders successful") })))
+    Ok(HttpResponse::Ok().json(BatchInitReply {
+        msg: format!("batch init for {n} orders successful"),
+    }))
 }
 
 /// Saga inspection: the order's sagas, oldest first, with every logged field.
+#[utoipa::path(
+    get,
+    path = "/saga/{order_id}",
+    summary = "The checkout sagas of an order and their logs (inspection, for debugging)",
+    params(("order_id" = inline(Id), Path, description = "The order.")),
+    responses(
+        (status = 200, description = "The order's sagas, oldest first.", body = SagaHistory),
+        (status = 400, description = "`order_id` is not a valid id.", body = ErrorBody),
+        (status = 404, description = "No such order.", body = ErrorBody),
+        (status = "5XX", description = "The order store did not answer.", body = ErrorBody),
+    )
+)]
 async fn sagas(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let order = Id::parse("order_id", &path)?;
     ctx.store
@@ -170,10 +302,17 @@ async fn sagas(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiErr
     let mut out = Vec::new();
     for id in ctx.store.history(order.as_str()).await? {
         if let Some(saga) = ctx.store.saga(&id).await? {
-            out.push(json!({ "saga_id": id, "state": saga.state.as_str(), "log": saga.fields }));
+            out.push(SagaView {
+                saga_id: id,
+                state: saga.state.as_str().into(),
+                log: saga.fields,
+            });
         }
     }
-    Ok(HttpResponse::Ok().json(json!({ "order_id": order.as_str(), "sagas": out })))
+    Ok(HttpResponse::Ok().json(SagaHistory {
+        order_id: order.into_string(),
+        sagas: out,
+    }))
 }
 
 fn not_found(order: &Id) -> ApiError {

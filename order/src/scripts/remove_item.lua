@@ -10,8 +10,8 @@ local removed = false
 for entry in string.gmatch(state[3] or '', '[^;]+') do
   local id, _, cost = string.match(entry, '^([^|]*)|([^|]*)|([^|]*)$')
   if id == ARGV[1] then
-    -- exact integer arithmetic in Redis, never in Lua numbers
-    redis.call('HINCRBY', KEYS[1], 'cost', '-' .. cost)
+    -- exact integer arithmetic in Redis, never in Lua numbers (HINCRBY refuses "-0")
+    if cost ~= '0' then redis.call('HINCRBY', KEYS[1], 'cost', '-' .. cost) end
     removed = true
   else
     kept[#kept + 1] = entry

@@ -5,21 +5,28 @@ mod saga;
 mod users;
 
 use actix_web::web;
+use common::api::RouteTable;
 
 /// The public API, routed by the gateway under `/payment`.
-pub fn public(cfg: &mut web::ServiceConfig) {
-    cfg.route("/create_user", web::post().to(users::create))
-        .route("/find_user/{user_id}", web::get().to(users::find))
-        .route(
-            "/add_funds/{user_id}/{amount}",
-            web::post().to(users::add_funds),
-        )
-        .route("/pay/{user_id}/{amount}", web::post().to(users::pay))
-        .route(
-            "/batch_init/{n}/{starting_money}",
-            web::post().to(users::batch_init),
-        );
+pub fn public(cfg: &mut impl RouteTable) {
+    cfg.post("/create_user", users::create)
+        .get("/find_user/{user_id}", users::find)
+        .post("/add_funds/{user_id}/{amount}", users::add_funds)
+        .post("/pay/{user_id}/{amount}", users::pay)
+        .post("/batch_init/{n}/{starting_money}", users::batch_init);
 }
+
+/// The OpenAPI document of the public API (paths as the service serves them,
+/// without the gateway's `/payment` prefix), from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    users::create,
+    users::find,
+    users::add_funds,
+    users::pay,
+    users::batch_init
+))]
+pub struct PublicApi;
 
 /// The saga participant endpoints, for the order service only.
 pub fn internal(cfg: &mut web::ServiceConfig) {

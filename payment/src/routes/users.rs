@@ -1,21 +1,59 @@
-//! The public user endpoints.
+//! The public user endpoints. Each handler's `#[utoipa::path]` is its entry
+//! in the API document (`/docs/`): keep it next to the code it describes.
 
 use actix_web::{web, HttpResponse};
-use common::params::{Amount, Id, Quantity};
+use common::api::{BatchInitReply, Done};
+use common::error::ErrorBody;
+use common::params::{Amount, BatchSize, Id};
 use common::ApiError;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::store::{Adjusted, PaymentStore};
 
-/// Largest `n` a batch init accepts.
-const MAX_BATCH: i64 = 10_000_000;
+/// The answer of `create_user`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserCreated {
+    pub user_id: String,
+}
 
+/// A user and their credit (`find_user`, and `pay` afterwards).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub user_id: String,
+    #[schema(minimum = 0)]
+    pub credit: i64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/create_user",
+    summary = "Create a user; their credit starts at 0",
+    responses(
+        (status = 200, description = "The new user's id.", body = UserCreated),
+        (status = "5XX", description = "The payment store did not answer.", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip(store))]
 pub async fn create(store: web::Data<PaymentStore>) -> Result<HttpResponse, ApiError> {
     let id = store.create().await?;
-    Ok(HttpResponse::Ok().json(json!({ "user_id": id.as_str() })))
+    Ok(HttpResponse::Ok().json(UserCreated {
+        user_id: id.into_string(),
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/find_user/{user_id}",
+    summary = "A user's credit",
+    params(("user_id" = inline(Id), Path, description = "The user.")),
+    responses(
+        (status = 200, description = "The user.", body = UserView),
+        (status = 400, description = "`user_id` is not a valid id.", body = ErrorBody),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = "5XX", description = "The payment store did not answer.", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip(store))]
 pub async fn find(
     store: web::Data<PaymentStore>,
@@ -23,9 +61,28 @@ pub async fn find(
 ) -> Result<HttpResponse, ApiError> {
     let id = Id::parse("user_id", &path)?;
     let credit = store.credit(&id).await?.ok_or_else(|| not_found(&id))?;
-    Ok(HttpResponse::Ok().json(json!({ "user_id": id.as_str(), "credit": credit })))
+    Ok(HttpResponse::Ok().json(UserView {
+        user_id: id.into_string(),
+        credit,
+    }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/add_funds/{user_id}/{amount}",
+    summary = "Add to a user's credit",
+    params(
+        ("user_id" = inline(Id), Path, description = "The user."),
+        ("amount" = inline(Amount), Path, description = "How much to add."),
+    ),
+    responses(
+        (status = 200, description = "The credit was added.", body = Done),
+        (status = 400, description = "`user_id` or `amount` is malformed.", body = ErrorBody),
+        (status = 404, description = "No such user; nothing changed.", body = ErrorBody),
+        (status = 409, description = "The credit would exceed 2^63-1; nothing changed.", body = ErrorBody),
+        (status = "5XX", description = "The payment store did not answer.", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip(store))]
 pub async fn add_funds(
     store: web::Data<PaymentStore>,
@@ -33,11 +90,27 @@ pub async fn add_funds(
 ) -> Result<HttpResponse, ApiError> {
     let (id, amount) = parse_change(&path)?;
     match store.add_funds(&id, amount).await? {
-        Adjusted::Done(_) => Ok(HttpResponse::Ok().json(json!({ "done": true }))),
+        Adjusted::Done(_) => Ok(HttpResponse::Ok().json(Done { done: true })),
         other => Err(refusal(&id, amount, other)),
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/pay/{user_id}/{amount}",
+    summary = "Take from a user's credit, never below 0",
+    params(
+        ("user_id" = inline(Id), Path, description = "The user."),
+        ("amount" = inline(Amount), Path, description = "How much to take."),
+    ),
+    responses(
+        (status = 200, description = "The credit afterwards.", body = UserView),
+        (status = 400, description = "`user_id` or `amount` is malformed.", body = ErrorBody),
+        (status = 404, description = "No such user; nothing changed.", body = ErrorBody),
+        (status = 409, description = "Not enough credit; nothing changed.", body = ErrorBody),
+        (status = "5XX", description = "The payment store did not answer.", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip(store))]
 pub async fn pay(
     store: web::Data<PaymentStore>,
@@ -45,24 +118,43 @@ pub async fn pay(
 ) -> Result<HttpResponse, ApiError> {
     let (id, amount) = parse_change(&path)?;
     match store.pay(&id, amount).await? {
-        Adjusted::Done(credit) => {
-            Ok(HttpResponse::Ok().json(json!({ "user_id": id.as_str(), "credit": credit })))
-        }
+        Adjusted::Done(credit) => Ok(HttpResponse::Ok().json(UserView {
+            user_id: id.to_string(),
+            credit,
+        })),
         other => Err(refusal(&id, amount, other)),
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/batch_init/{n}/{starting_money}",
+    summary = "Create (or reset) users \"0\"..\"n-1\" with the same credit",
+    params(
+        ("n" = inline(BatchSize), Path, description = "How many users."),
+        ("starting_money" = inline(Amount), Path, description = "The credit of each."),
+    ),
+    responses(
+        (status = 200, description = "What was created.", body = BatchInitReply),
+        (status = 400, description = "A parameter is malformed or out of range.", body = ErrorBody),
+        (status = "5XX", description = "The payment store did not answer.", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip(store))]
 pub async fn batch_init(
     store: web::Data<PaymentStore>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let n = Quantity::parse_at_most("n", &path.0, MAX_BATCH)?;
+    let n = BatchSize::parse("n", &path.0)?.quantity();
     let credit = Amount::parse("starting_money", &path.1)?;
     store.batch_init(n, credit).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "msg": format!("created users \"0\"..\"{}\" with credit {}", n.get() - 1, credit.get())
-    })))
+    Ok(HttpResponse::Ok().json(BatchInitReply {
+        msg: format!(
+            "created users \"0\"..\"{}\" with credit {}",
+            n.get() - 1,
+            credit.get()
+        ),
+    }))
 }
 
 fn parse_change(path: &(String, String)) -> Result<(Id, Amount), ApiError> {

@@ -24,14 +24,17 @@ local user, amount = ARGV[1], ARGV[2]
 if redis.call('EXISTS', KEYS[2]) == 0 then
   return refuse('user ' .. user .. ' not found')
 end
-local r = redis.pcall('HINCRBY', KEYS[2], 'credit', '-' .. amount)
-if type(r) == 'table' and r.err then
-  return refuse('user ' .. user .. ' cannot be charged ' .. amount)
-end
-if r < 0 then
-  redis.call('HINCRBY', KEYS[2], 'credit', amount)
-  local have = redis.call('HGET', KEYS[2], 'credit')
-  return refuse('user ' .. user .. ' has credit ' .. have .. ', ' .. amount .. ' needed')
+-- Charging 0 (an order that costs nothing) changes no credit; HINCRBY would refuse "-0".
+if amount ~= '0' then
+  local r = redis.pcall('HINCRBY', KEYS[2], 'credit', '-' .. amount)
+  if type(r) == 'table' and r.err then
+    return refuse('user ' .. user .. ' cannot be charged ' .. amount)
+  end
+  if r < 0 then
+    redis.call('HINCRBY', KEYS[2], 'credit', amount)
+    local have = redis.call('HGET', KEYS[2], 'credit')
+    return refuse('user ' .. user .. ' has credit ' .. have .. ', ' .. amount .. ' needed')
+  end
 end
 redis.call('HSET', KEYS[1], 'status', 'charged', 'user', user, 'amount', amount)
 return {'done'}

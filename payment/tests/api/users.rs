@@ -130,10 +130,12 @@ async fn redis_down_is_503_json_not_a_hang() {
 }
 
 #[tokio::test]
-async fn wrong_method_is_a_json_404() {
+async fn wrong_method_is_a_json_405_naming_the_method_to_use() {
     let app = TestApp::spawn().await;
-    let msg = error(app.get("/create_user").await, 404).await;
-    assert!(msg.contains("no route"), "{msg}");
+    let resp = app.get("/create_user").await;
+    assert_eq!(resp.headers()["allow"], "POST");
+    let msg = error(resp, 405).await;
+    assert!(msg.ends_with("use POST"), "{msg}");
 }
 
 #[tokio::test]

@@ -5,21 +5,31 @@ mod items;
 mod saga;
 
 use actix_web::web;
+use common::api::RouteTable;
 
 /// The public API, routed by the gateway under `/stock`.
-pub fn public(cfg: &mut web::ServiceConfig) {
-    cfg.route("/item/create/{price}", web::post().to(items::create))
-        .route("/find/{item_id}", web::get().to(items::find))
-        .route("/add/{item_id}/{amount}", web::post().to(items::add))
-        .route(
-            "/subtract/{item_id}/{amount}",
-            web::post().to(items::subtract),
-        )
-        .route(
+pub fn public(cfg: &mut impl RouteTable) {
+    cfg.post("/item/create/{price}", items::create)
+        .get("/find/{item_id}", items::find)
+        .post("/add/{item_id}/{amount}", items::add)
+        .post("/subtract/{item_id}/{amount}", items::subtract)
+        .post(
             "/batch_init/{n}/{starting_stock}/{item_price}",
-            web::post().to(items::batch_init),
+            items::batch_init,
         );
 }
+
+/// The OpenAPI document of the public API (paths as the service serves them,
+/// without the gateway's `/stock` prefix), from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    items::create,
+    items::find,
+    items::add,
+    items::subtract,
+    items::batch_init
+))]
+pub struct PublicApi;
 
 /// The saga participant endpoints and price look-ups, for the order service only.
 pub fn internal(cfg: &mut web::ServiceConfig) {

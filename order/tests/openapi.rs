@@ -1,0 +1,311 @@
+//! The API document against what is really served: the routes every service
+//! registers, the prefixes the gateway (`env/nginx/routes.conf`) routes to
+//! them, and answers of the running services.
+
+mod helpers;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::api::RouteList;
+use helpers::TestSystem;
+use serde_json::Value;
+
+/// A `location` of the gateway that proxies to one of our upstreams.
+#[derive(Debug)]
+struct Location {
+    prefix: String,
+    upstream: String,
+    /// `proxy_pass http://name/;` replaces the prefix with `/`; `proxy_pass http://name;` keeps it.
+    strips_prefix: bool,
+}
+
+/// The plain prefix locations of the gateway's routes (exact, regex and named ones left out).
+fn gateway_locations() -> Vec<Location> {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../env/nginx/routes.conf");
+    let conf = std::fs::read_to_string(file).expect("routes.conf is readable");
+    let mut found = Vec::new();
+    let mut current: Option<String> = None;
+    for line in conf.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("location ") {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            current = match words.as_slice() {
+                [prefix, "{"] if prefix.starts_with('/') => Some(prefix.to_string()),
+                _ => None,
+            };
+        } else if let (Some(prefix), Some(target)) = (&current, line.strip_prefix("proxy_pass ")) {
+            let target = target.trim_end_matches(';').trim();
+            let rest = target.strip_prefix("http://").expect("an http upstream");
+            let (upstream, uri) = rest
+                .split_once('/')
+                .map_or((rest, None), |(u, p)| (u, Some(p)));
+            assert!(
+                matches!(uri, None | Some("")),
+                "unexpected proxy_pass {target}"
+            );
+            found.push(Location {
+                prefix: prefix.clone(),
+                upstream: upstream.to_string(),
+                strips_prefix: uri.is_some(),
+            });
+        } else if line == "}" {
+            current = None;
+        }
+    }
+    found
+}
+
+/// The public routes each upstream's service registers, health endpoints included.
+fn registered_routes(upstream: &str) -> RouteList {
+    RouteList::of(|table| {
+        match upstream {
+            "stock" => stock::routes::public(table),
+            "payment" => payment::routes::public(table),
+            "order" => order::routes::configure(table),
+            other => panic!("the gateway routes to an unknown upstream {other}"),
+        }
+        common::http::health(table);
+    })
+}
+
+/// `(METHOD, path)` of every route, as a caller of the gateway sees it.
+fn routes_through_the_gateway() -> BTreeSet<(String, String)> {
+    let mut routes = BTreeSet::new();
+    let api_locations: Vec<_> = gateway_locations()
+        .into_iter()
+        .filter(|l| l.strips_prefix)
+        .collect();
+    for upstream in ["stock", "payment", "order"] {
+        let mounts: Vec<_> = api_locations
+            .iter()
+            .filter(|l| l.upstream == upstream)
+            .collect();
+        assert_eq!(
+            mounts.len(),
+            1,
+            "{upstream} must have one API prefix: {mounts:?}"
+        );
+        let prefix = mounts[0].prefix.trim_end_matches('/');
+        let table = registered_routes(upstream).0;
+        // One method per path: a second route on a path would be shadowed by the first's 405.
+        let paths: BTreeSet<_> = table.iter().map(|(_, path)| path).collect();
+        assert_eq!(
+            paths.len(),
+            table.len(),
+            "{upstream} registers a path twice: {table:?}"
+        );
+        for (method, path) in table {
+            routes.insert((method.to_string(), format!("{prefix}{path}")));
+        }
+    }
+    routes
+}
+
+/// The document as JSON, as `/docs/openapi.json` serves it.
+fn document() -> Value {
+    serde_json::to_value(order::docs::gateway_api()).expect("the document serializes")
+}
+
+/// `(METHOD, path, operation)` of every documented operation.
+fn documented_operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("a path item") {
+            ops.push((method.to_uppercase(), path.clone(), op.clone()));
+        }
+    }
+    ops
+}
+
+#[test]
+fn the_document_lists_exactly_the_routes_the_services_register() {
+    let documented: BTreeSet<_> = documented_operations(&document())
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect();
+    let served = routes_through_the_gateway();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let not_served: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        undocumented.is_empty() && not_served.is_empty(),
+        "served but not documented: {undocumented:?}\ndocumented but not served: {not_served:?}"
+    );
+    // Every API route of API.md is there (a sample of each service, through the gateway).
+    for route in [
+        (
+            "POST",
+            "/stock/batch_init/{n}/{starting_stock}/{item_price}",
+        ),
+        ("GET", "/payment/find_user/{user_id}"),
+        ("DELETE", "/orders/removeItem/{order_id}/{item_id}"),
+        ("POST", "/orders/addItem/{order_id}/{item_id}"),
+    ] {
+        assert!(
+            served.contains(&(route.0.into(), route.1.into())),
+            "{route:?}"
+        );
+    }
+}
+
+#[test]
+fn the_gateway_routes_the_docs_to_the_order_service_unchanged() {
+    let docs: Vec<_> = gateway_locations()
+        .into_iter()
+        .filter(|l| l.prefix == order::docs::PAGE_PATH)
+        .collect();
+    assert_eq!(docs.len(), 1, "one location for {}", order::docs::PAGE_PATH);
+    assert_eq!(docs[0].upstream, "order");
+    assert!(!docs[0].strips_prefix);
+    assert!(order::docs::DOCUMENT_PATH.starts_with(order::docs::PAGE_PATH));
+}
+
+#[test]
+fn every_operation_documents_its_parameters_and_json_bodies() {
+    let doc = document();
+    let mut ids = BTreeSet::new();
+    for (method, path, op) in documented_operations(&doc) {
+        let at = format!("{method} {path}");
+        assert!(
+            ids.insert(op["operationId"].to_string()),
+            "{at}: operationId repeats"
+        );
+        let in_path: Vec<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        let params = op["parameters"].as_array().cloned().unwrap_or_default();
+        let names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
+        assert_eq!(names, in_path, "{at}: parameters");
+        for p in &params {
+            assert_eq!(p["in"], "path", "{at}");
+            assert_eq!(p["required"], true, "{at}");
+            let schema = &p["schema"];
+            match schema["type"].as_str() {
+                Some("integer") => {
+                    assert!(
+                        schema["minimum"].is_i64() && schema["maximum"].is_i64(),
+                        "{at}"
+                    )
+                }
+                Some("string") => assert!(schema["pattern"].is_string(), "{at}"),
+                other => panic!("{at}: parameter type {other:?}"),
+            }
+        }
+        let responses = op["responses"].as_object().expect("responses");
+        let successes = responses.keys().filter(|s| s.starts_with('2')).count();
+        assert_eq!(successes, 1, "{at}: one success status");
+        for (status, response) in responses {
+            let schema = &response["content"]["application/json"]["schema"];
+            assert!(schema.is_object(), "{at} {status}: a JSON body");
+            if !status.starts_with('2') {
+                assert_eq!(
+                    schema["$ref"], "#/components/schemas/ErrorBody",
+                    "{at} {status}"
+                );
+            }
+        }
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["error"].is_object());
+}
+
+/// A value each parameter's schema allows (its minimum, or a plain id).
+fn fill(path: &str, op: &Value) -> String {
+    let mut out = path.to_string();
+    for p in op["parameters"].as_array().cloned().unwrap_or_default() {
+        let value = match p["schema"]["minimum"].as_i64() {
+            Some(min) => min.to_string(),
+            None => "probe".to_string(),
+        };
+        out = out.replace(
+            &format!("{{{}}}", p["name"].as_str().expect("name")),
+            &value,
+        );
+    }
+    out
+}
+
+fn is_no_route(status: u16, body: &Value) -> bool {
+    status == 404
+        && body["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("no route for"))
+}
+
+#[tokio::test]
+async fn every_documented_operation_reaches_a_handler_and_answers_a_documented_status() {
+    let sys = TestSystem::start().await;
+    let doc = document();
+    let upstream_of: BTreeMap<String, String> = gateway_locations()
+        .into_iter()
+        .filter(|l| l.strips_prefix)
+        .map(|l| (l.prefix.trim_end_matches('/').to_string(), l.upstream))
+        .collect();
+    for (method, path, op) in documented_operations(&doc) {
+        let (prefix, rest) = path[1..].split_once('/').expect("a prefixed path");
+        let base = match upstream_of[&format!("/{prefix}")].as_str() {
+            "stock" => &sys.stock_url,
+            "payment" => &sys.payment_url,
+            _ => &sys.order_url,
+        };
+        let url = format!("{base}/{}", fill(rest, &op));
+        let (status, body) = sys.call(&method, url.clone()).await;
+        assert!(!is_no_route(status, &body), "{method} {url} is not routed");
+        let documented = op["responses"].as_object().expect("responses");
+        let class = format!("{}XX", status / 100);
+        assert!(
+            documented.contains_key(&status.to_string()) || documented.contains_key(&class),
+            "{method} {url}: {status} {body} is not documented"
+        );
+        // Any other method is a 405 naming the documented one.
+        for other in ["PUT", "PATCH", "DELETE", "POST", "GET"] {
+            if other == method {
+                continue;
+            }
+            let resp = sys
+                .http
+                .request(other.parse().unwrap(), &url)
+                .send()
+                .await
+                .unwrap();
+            let allow = resp
+                .headers()
+                .get("allow")
+                .map(|v| v.to_str().unwrap().to_string());
+            assert_eq!(resp.status(), 405, "{other} {url}");
+            assert_eq!(allow.as_deref(), Some(method.as_str()), "{other} {url}");
+            let body: Value = resp.json().await.unwrap();
+            let error = body["error"].as_str().unwrap_or_default();
+            assert!(
+                error.ends_with(&format!("use {method}")),
+                "{other} {url}: {body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_order_service_serves_the_document_and_its_page_from_its_own_assets() {
+    let sys = TestSystem::start().await;
+    let get = |path: &str| {
+        let url = format!("{}{path}", sys.order_url);
+        let http = sys.http.clone();
+        async move {
+            let resp = http.get(&url).send().await.expect("answered");
+            assert_eq!(resp.status(), 200, "{url}");
+            resp.text().await.expect("a text body")
+        }
+    };
+    let served: Value = serde_json::from_str(&get(order::docs::DOCUMENT_PATH).await).unwrap();
+    assert_eq!(served, document());
+    assert!(served["openapi"].as_str().unwrap().starts_with("3."));
+
+    let page = get(order::docs::PAGE_PATH).await;
+    assert!(page.contains("swagger-ui"), "{page}");
+    assert!(
+        !page.contains("://"),
+        "the page loads nothing from elsewhere: {page}"
+    );
+    let init = get("/docs/swagger-initializer.js").await;
+    assert!(init.contains(order::docs::DOCUMENT_PATH), "{init}");
+    let bundle = get("/docs/swagger-ui-bundle.js").await;
+    assert!(bundle.len() > 100_000, "the bundled Swagger UI is served");
+}
