@@ -26,7 +26,7 @@ case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
 BASE_TAG=debian:bookworm-slim
 REDIS_TAG=redis:7.0.15-bookworm
 NGINX_TAG=nginx:1.22.1
-SERVICES="order stock payment"
+SERVICES=(order stock payment)
 # The classic builder (no buildx here); it runs the Dockerfile's stages up to --target only.
 export DOCKER_BUILDKIT=0
 
@@ -92,7 +92,7 @@ service_images() {
         (cd "$REPO" && cargo build --release --bins)
     fi
     local svc ctx
-    for svc in $SERVICES; do
+    for svc in "${SERVICES[@]}"; do
         [ -x "$TARGET_DIR/release/$svc" ] || { log "missing $TARGET_DIR/release/$svc"; exit 1; }
         ctx="$CACHE/context-$svc"
         rm -rf "$ctx" && mkdir -p "$ctx/bin"
@@ -115,4 +115,4 @@ base_image
 standin_image "$REDIS_TAG" redis.Dockerfile
 standin_image "$NGINX_TAG" nginx.Dockerfile
 service_images
-log "done in $((SECONDS - start))s: $BASE_TAG $REDIS_TAG $NGINX_TAG $(printf 'wdm-%s:latest ' $SERVICES)"
+log "done in $((SECONDS - start))s: $BASE_TAG $REDIS_TAG $NGINX_TAG $(printf 'wdm-%s:latest ' "${SERVICES[@]}")"
