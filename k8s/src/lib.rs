@@ -7,7 +7,8 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Every document of every manifest, typed.
@@ -35,14 +36,43 @@ pub fn repo_dir() -> PathBuf {
     k8s_dir().parent().expect("k8s/ has a parent").to_path_buf()
 }
 
-fn typed<T: for<'de> Deserialize<'de>>(doc: serde_yaml::Value, what: &str) -> Result<T> {
-    serde_yaml::from_value(doc)
-        .with_context(|| format!("{what} does not parse as its typed struct"))
+fn typed<T: DeserializeOwned + Serialize>(doc: serde_yaml::Value, what: &str) -> Result<T> {
+    let parsed: T = serde_yaml::from_value(doc.clone())
+        .with_context(|| format!("{what} does not parse as its typed struct"))?;
+    // The typed structs ignore fields they do not know: a misspelt or misplaced field would
+    // vanish silently. Whatever the document says must survive the round trip.
+    let back = serde_yaml::to_value(&parsed).with_context(|| format!("{what}: serialize"))?;
+    if let Some(path) = first_lost(&doc, &back, "") {
+        bail!("{what}: field {path} is not part of the typed struct (misspelt or misplaced?)");
+    }
+    Ok(parsed)
+}
+
+/// The first key path of `orig` that `back` lacks (scalars were type-checked by the parse).
+fn first_lost(orig: &serde_yaml::Value, back: &serde_yaml::Value, path: &str) -> Option<String> {
+    use serde_yaml::Value;
+    match (orig, back) {
+        (Value::Mapping(o), Value::Mapping(b)) => o.iter().find_map(|(k, v)| {
+            let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_string);
+            let here = format!("{path}.{key}");
+            match b.get(k) {
+                None if v.is_null() => None,
+                None => Some(here),
+                Some(bv) => first_lost(v, bv, &here),
+            }
+        }),
+        (Value::Sequence(o), Value::Sequence(b)) if o.len() == b.len() => o
+            .iter()
+            .zip(b)
+            .enumerate()
+            .find_map(|(i, (ov, bv))| first_lost(ov, bv, &format!("{path}[{i}]"))),
+        (Value::Sequence(_), _) | (Value::Mapping(_), _) => Some(path.to_string()),
+        _ => None,
+    }
 }
 
 /// Reads every `*.yaml` of `dir` except `kustomization.yaml`. Fails on any document that is
-/// not one of the expected kinds or does not parse (unknown fields included, via the typed
-/// structs' strict shapes where they have them).
+/// not one of the expected kinds, does not parse, or holds a field its typed struct lacks.
 pub fn load(dir: &Path) -> Result<Manifests> {
     let mut m = Manifests::default();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
@@ -135,4 +165,54 @@ pub fn env_vars_read(sources: &[PathBuf]) -> Result<Vec<String>> {
         }
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::Deployment;
+
+    const DEPLOYMENT: &str = "
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: x}
+spec:
+  selector: {matchLabels: {app: x}}
+  template:
+    metadata: {labels: {app: x}}
+    spec:
+      containers:
+        - name: x
+          image: x:1
+          PROBE: {httpGet: {path: /health/ready, port: 8080}}
+";
+
+    fn deployment(probe_field: &str) -> Result<Deployment> {
+        let doc = serde_yaml::from_str(&DEPLOYMENT.replace("PROBE", probe_field)).unwrap();
+        typed(doc, "test")
+    }
+
+    #[test]
+    fn a_known_field_parses() {
+        let d = deployment("readinessProbe").unwrap();
+        let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
+        assert!(c.readiness_probe.is_some());
+    }
+
+    #[test]
+    fn a_misspelt_field_is_an_error_not_silence() {
+        let err = deployment("readinesProbe").unwrap_err().to_string();
+        assert!(
+            err.contains(".spec.template.spec.containers[0].readinesProbe"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cpu_quantities_in_millicores() {
+        assert_eq!(millicores("250m").unwrap(), 250);
+        assert_eq!(millicores("1").unwrap(), 1000);
+        assert_eq!(millicores("1.5").unwrap(), 1500);
+        assert!(millicores("lots").is_err());
+    }
 }
