@@ -29,16 +29,16 @@ help:
 
 ## Tools --------------------------------------------------------------------
 
-# redis-server and nginx for the stack; curl and python3 for the e2e test.
+# redis-server and nginx for the stack; curl and python3 for the e2e test; wrk for the benchmark.
 tools:
 	@missing=""; \
-	for t in redis-server nginx curl python3; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	for t in redis-server nginx curl python3 wrk; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
-	    apt-get update && env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server nginx-light curl python3; \
+	    apt-get update && env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server nginx-light curl python3 wrk; \
 	  else \
-	    echo "missing:$$missing. Install them, e.g. 'apt-get install -y redis-server nginx-light curl python3' (Debian/Ubuntu) or 'brew install redis nginx' (macOS)."; \
+	    echo "missing:$$missing. Install them, e.g. 'apt-get install -y redis-server nginx-light curl python3 wrk' (Debian/Ubuntu) or 'brew install redis nginx wrk' (macOS)."; \
 	    exit 1; \
 	  fi; \
 	fi

@@ -1,10 +1,11 @@
 //! Starting a service: its public server and, for participants, its internal one.
 //!
 //! Each service's `lib.rs` hands this module two route tables (closures that
-//! mount routes and app data). Both servers get the same frame: health
-//! endpoints, JSON errors for unknown routes and bad bodies, and request
-//! tracing. Binding happens before anything runs, so tests can pass port 0
-//! and read the real ports back.
+//! mount routes and app data) and its metrics registry. Both servers get the
+//! same frame: health endpoints, `GET /metrics`, JSON errors for unknown routes
+//! and bad bodies, a span per request ([`RequestSpan`]) and request metrics.
+//! Binding happens before anything runs, so tests can pass port 0 and read the
+//! real ports back.
 
 use std::net::TcpListener;
 
@@ -13,6 +14,8 @@ use actix_web::{web, App, HttpServer};
 
 use crate::config::Config;
 use crate::http;
+use crate::metrics::{self, Metrics};
+use crate::telemetry::RequestSpan;
 
 /// Mounts a service's routes and app data on an actix `App`.
 pub trait Routes: Fn(&mut web::ServiceConfig) + Send + Clone + 'static {}
@@ -29,19 +32,21 @@ pub struct Application {
 impl Application {
     /// Binds the public port (and the internal one when `internal` is given) and
     /// prepares the servers; nothing is served until the returned value is run.
+    /// Both servers record their requests in `metrics` and serve it on `/metrics`.
     pub fn start(
         config: &Config,
+        metrics: &Metrics,
         public: impl Routes,
         internal: Option<impl Routes>,
     ) -> std::io::Result<Self> {
         let public_listener = TcpListener::bind(&config.listen_addr)?;
         let public_port = public_listener.local_addr()?.port();
-        let mut servers = vec![server(config, public_listener, public)?];
+        let mut servers = vec![server(config, public_listener, metrics, "public", public)?];
         let mut internal_port = None;
         if let Some(internal) = internal {
             let listener = TcpListener::bind(&config.internal_listen_addr)?;
             internal_port = Some(listener.local_addr()?.port());
-            servers.push(server(config, listener, internal)?);
+            servers.push(server(config, listener, metrics, "internal", internal)?);
         }
         Ok(Application {
             public_port,
@@ -91,13 +96,24 @@ async fn futures_join(servers: Vec<Server>) -> Vec<std::io::Result<()>> {
     results
 }
 
-fn server(config: &Config, listener: TcpListener, routes: impl Routes) -> std::io::Result<Server> {
+fn server(
+    config: &Config,
+    listener: TcpListener,
+    metrics: &Metrics,
+    name: &'static str,
+    routes: impl Routes,
+) -> std::io::Result<Server> {
+    let registry = web::Data::new(metrics.clone());
     Ok(HttpServer::new(move || {
         App::new()
-            .wrap(tracing_actix_web::TracingLogger::default())
+            // The last one wrapped runs first: the span covers the timed request.
+            .wrap(registry.middleware(name))
+            .wrap(tracing_actix_web::TracingLogger::<RequestSpan>::new())
             .app_data(http::json_config())
+            .app_data(registry.clone())
             .configure(routes.clone())
             .configure(http::health)
+            .route("/metrics", web::get().to(metrics::endpoint))
             .default_service(web::to(http::no_route))
     })
     .workers(config.workers)

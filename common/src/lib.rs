@@ -7,13 +7,15 @@
 //! - [`params`]: path parameters parsed at the edge into types that cannot be invalid.
 //! - [`participant`]: the internal saga protocol between order and stock/payment.
 //! - [`http`]: the pieces every actix app mounts (health, JSON 404, extractor errors).
-//! - [`telemetry`]: the tracing subscriber.
+//! - [`telemetry`]: logs, request spans and OpenTelemetry export.
+//! - [`metrics`]: the Prometheus registry, request metrics and `GET /metrics`.
 //! - `testing` (feature `testing`): starts real redis-server processes for tests.
 
 pub mod app;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod params;
 pub mod participant;
 pub mod store;
@@ -24,4 +26,5 @@ pub mod testing;
 pub use app::Application;
 pub use config::{Config, ConfigError};
 pub use error::ApiError;
+pub use metrics::Metrics;
 pub use store::{RedisStore, StoreError};

@@ -9,15 +9,21 @@
 //! its PING per checkout (which doubled the round trips of every request): a
 //! connection is dropped from the pool once a command on it failed with a
 //! connection error, and reused as it is otherwise.
+//!
+//! The store times every wait for a pooled connection and counts every failure
+//! ([`collectors`](RedisStore::collectors) for the service's `/metrics`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
+use prometheus::core::Collector;
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, ScriptInvocation, Value};
 
 use crate::config::RedisConfig;
+use crate::metrics::checked;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -40,6 +46,49 @@ impl From<redis::RedisError> for StoreError {
 pub struct RedisStore {
     pool: Pool,
     timeout: Duration,
+    metrics: StoreMetrics,
+}
+
+/// `redis_pool_wait_seconds` and `redis_errors_total{kind}`.
+#[derive(Clone)]
+struct StoreMetrics {
+    pool_wait: Histogram,
+    errors: IntCounterVec,
+}
+
+impl StoreMetrics {
+    fn new() -> Self {
+        let metrics = StoreMetrics {
+            pool_wait: checked(Histogram::with_opts(
+                HistogramOpts::new(
+                    "redis_pool_wait_seconds",
+                    "Time spent getting a Redis connection from the pool \
+                     (opening one when the pool has none).",
+                )
+                .buckets(vec![
+                    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+                    2.5,
+                ]),
+            )),
+            errors: checked(IntCounterVec::new(
+                Opts::new(
+                    "redis_errors_total",
+                    "Redis failures: kind=pool (no connection within the bound), \
+                     timeout (no answer within the bound), command (an error answer \
+                     or a broken connection).",
+                ),
+                &["kind"],
+            )),
+        };
+        for kind in ["pool", "timeout", "command"] {
+            metrics.errors.with_label_values(&[kind]);
+        }
+        metrics
+    }
+
+    fn error(&self, kind: &str) {
+        self.errors.with_label_values(&[kind]).inc();
+    }
 }
 
 /// Creates connections with deadpool-redis's manager; recycles them for free
@@ -136,16 +185,29 @@ impl RedisStore {
         Ok(RedisStore {
             pool,
             timeout: cfg.timeout,
+            metrics: StoreMetrics::new(),
         })
+    }
+
+    /// The store's metrics, for the service's registry.
+    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.metrics.pool_wait.clone()),
+            Box::new(self.metrics.errors.clone()),
+        ]
     }
 
     /// Checks a connection out of the pool within the configured bound.
     pub async fn conn(&self) -> Result<Connection, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map(Connection)
-            .map_err(|e| StoreError::Unavailable(format!("redis is unreachable: {e}")))
+        let start = Instant::now();
+        let conn = self.pool.get().await;
+        self.metrics
+            .pool_wait
+            .observe(start.elapsed().as_secs_f64());
+        conn.map(Connection).map_err(|e| {
+            self.metrics.error("pool");
+            StoreError::Unavailable(format!("redis is unreachable: {e}"))
+        })
     }
 
     /// Runs one Lua script (EVALSHA, loading it on NOSCRIPT) within the bound.
@@ -176,11 +238,18 @@ impl RedisStore {
         fut: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
         match tokio::time::timeout(self.timeout, fut).await {
-            Ok(result) => result.map_err(StoreError::from),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "redis did not answer within {} ms",
-                self.timeout.as_millis()
-            ))),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                self.metrics.error("command");
+                Err(StoreError::from(e))
+            }
+            Err(_) => {
+                self.metrics.error("timeout");
+                Err(StoreError::Unavailable(format!(
+                    "redis did not answer within {} ms",
+                    self.timeout.as_millis()
+                )))
+            }
         }
     }
 }

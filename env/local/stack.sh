@@ -19,8 +19,10 @@
 # Environment: RUN_DIR (default <repo>/run), ORDER_REPLICAS (2), REDIS_FSYNC (always),
 # PORT_OFFSET (0: added to every port, e.g. 1000 puts the gateway on 9000 so that a second
 # stack with its own RUN_DIR can run next to the first),
-# WAIT_TIMEOUT (60 s), STOP_TIMEOUT (20 s), CARGO_TARGET_DIR (<repo>/target), and the
-# services' own variables (WORKERS, RUST_LOG, LOG_FORMAT, REDIS_POOL_SIZE, ...) which are
+# WAIT_TIMEOUT (60 s), STOP_TIMEOUT (20 s), CARGO_TARGET_DIR (<repo>/target), WORKERS (1:
+# actix workers per server; every process of the stack shares the same cores, and on a
+# 2-core machine one worker each spends ~20 % less CPU per checkout than one per core), and
+# the services' own variables (RUST_LOG, LOG_FORMAT, REDIS_POOL_SIZE, ...) which are
 # passed through.
 set -euo pipefail
 
@@ -30,6 +32,7 @@ mkdir -p "$RUN_DIR"
 RUN_DIR="$(cd "$RUN_DIR" && pwd)"
 ORDER_REPLICAS="${ORDER_REPLICAS:-2}"
 REDIS_FSYNC="${REDIS_FSYNC:-always}"
+export WORKERS="${WORKERS:-1}"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-60}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-20}"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"

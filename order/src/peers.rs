@@ -4,11 +4,21 @@
 //! `PEER_TIMEOUT_MS`. A participant's business answer is a [`StepReply`]; any
 //! other failure (connection refused, timeout, 5xx) is [`PeerError`], which the
 //! saga runner retries: it never guesses an outcome.
+//!
+//! Every call is a client span (`stock reserve`, `payment charge`, ...) whose W3C
+//! trace context goes out in the `traceparent` header when span export is on, so
+//! the participant's spans join the checkout's trace. Failed calls are counted
+//! ([`PeerMetrics`]).
 
 use std::time::Duration;
 
 use common::participant::{ChargeRequest, ReserveRequest, StepReply};
+use prometheus::core::Collector;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
+use tracing::field::Empty;
+
+use crate::metrics::PeerMetrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
@@ -30,6 +40,13 @@ impl PeerError {
     pub fn is_client_error(&self) -> bool {
         matches!(self, PeerError::Status { status, .. } if (400..500).contains(status))
     }
+
+    fn status(&self) -> Option<u16> {
+        match self {
+            PeerError::Unreachable { .. } => None,
+            PeerError::Status { status, .. } => Some(*status),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -37,6 +54,7 @@ pub struct Peers {
     client: reqwest::Client,
     stock_url: String,
     payment_url: String,
+    metrics: PeerMetrics,
 }
 
 #[derive(Deserialize)]
@@ -56,50 +74,70 @@ impl Peers {
             client,
             stock_url: stock_url.to_string(),
             payment_url: payment_url.to_string(),
+            metrics: PeerMetrics::new(),
         })
     }
 
+    /// The metrics of calls to the peers, for the service's registry.
+    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        self.metrics.collectors()
+    }
+
     /// The item's current price, or `None` when stock does not know the item.
+    #[tracing::instrument(level = "debug", name = "stock find", skip_all, fields(otel.kind = "client", item_id = %item_id, http.response.status_code = Empty))]
     pub async fn price(&self, item_id: &str) -> Result<Option<i64>, PeerError> {
         let url = format!("{}/find/{item_id}", self.stock_url);
         let resp = self.send("stock", self.client.get(url)).await;
-        match resp {
+        let price = match resp {
             Ok(resp) => decode::<ItemView>("stock", resp)
                 .await
                 .map(|v| Some(v.price)),
             Err(PeerError::Status { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
-        }
+        };
+        self.count("stock", "find", price)
     }
 
+    #[tracing::instrument(level = "debug", name = "stock reserve", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     pub async fn reserve(
         &self,
         saga_id: &str,
         req: &ReserveRequest,
     ) -> Result<StepReply, PeerError> {
         let url = format!("{}/saga/{saga_id}/reserve", self.stock_url);
-        let resp = self.send("stock", self.client.post(url).json(req)).await?;
-        decode("stock", resp).await
+        let reply = self.step("stock", self.client.post(url).json(req)).await;
+        self.count("stock", "reserve", reply)
     }
 
+    #[tracing::instrument(level = "debug", name = "stock release", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     pub async fn release(&self, saga_id: &str) -> Result<StepReply, PeerError> {
         let url = format!("{}/saga/{saga_id}/release", self.stock_url);
-        let resp = self.send("stock", self.client.post(url)).await?;
-        decode("stock", resp).await
+        let reply = self.step("stock", self.client.post(url)).await;
+        self.count("stock", "release", reply)
     }
 
+    #[tracing::instrument(level = "debug", name = "payment charge", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     pub async fn charge(&self, saga_id: &str, req: &ChargeRequest) -> Result<StepReply, PeerError> {
         let url = format!("{}/saga/{saga_id}/charge", self.payment_url);
-        let resp = self
-            .send("payment", self.client.post(url).json(req))
-            .await?;
-        decode("payment", resp).await
+        let reply = self.step("payment", self.client.post(url).json(req)).await;
+        self.count("payment", "charge", reply)
     }
 
+    #[tracing::instrument(level = "debug", name = "payment refund", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     pub async fn refund(&self, saga_id: &str) -> Result<StepReply, PeerError> {
         let url = format!("{}/saga/{saga_id}/refund", self.payment_url);
-        let resp = self.send("payment", self.client.post(url)).await?;
-        decode("payment", resp).await
+        let reply = self.step("payment", self.client.post(url)).await;
+        self.count("payment", "refund", reply)
+    }
+
+    /// Sends a saga step call and reads the participant's reply.
+    async fn step(
+        &self,
+        peer: &'static str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<StepReply, PeerError> {
+        let resp = self.send(peer, req).await?;
+        decode(peer, resp).await
     }
 
     async fn send(
@@ -107,16 +145,50 @@ impl Peers {
         peer: &'static str,
         req: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, PeerError> {
-        let resp = req
+        let resp = with_trace_context(req)
             .send()
             .await
             .map_err(|source| PeerError::Unreachable { peer, source })?;
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.record("http.response.status_code", resp.status().as_u16());
+        }
         if resp.status().is_success() {
             return Ok(resp);
         }
         let status = resp.status().as_u16();
         let body = resp.text().await.unwrap_or_default();
         Err(PeerError::Status { peer, status, body })
+    }
+
+    fn count<T>(
+        &self,
+        peer: &'static str,
+        call: &'static str,
+        result: Result<T, PeerError>,
+    ) -> Result<T, PeerError> {
+        if let Err(e) = &result {
+            self.metrics.failed(peer, call, e.status());
+        }
+        result
+    }
+}
+
+/// Adds the current span's `traceparent` (and `tracestate`) when span export is on.
+fn with_trace_context(req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    let mut headers = HeaderMap::new();
+    common::telemetry::otel::inject(|name, value| {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.insert(name, value);
+        }
+    });
+    if headers.is_empty() {
+        req
+    } else {
+        req.headers(headers)
     }
 }
 

@@ -3,13 +3,12 @@
 
 mod helpers;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::RedisStore;
 use helpers::TestSystem;
 use order::saga::machine::State;
-use order::store::{Advance, Begin, OrderStore};
+use order::store::{Advance, Begin, Edit, OrderStore};
 
 #[tokio::test]
 async fn course_flow_failed_checkout_changes_nothing_then_succeeds_once() {
@@ -123,23 +122,15 @@ async fn a_saga_abandoned_after_logging_is_finished_by_recovery() {
 
     // Log a saga as a replica would, then "die" before driving it.
     let store = OrderStore::new(RedisStore::new(&sys.order_redis.config()).expect("pool"));
-    let o = store
-        .get(&order)
-        .await
-        .expect("read")
-        .expect("order exists");
-    let items: BTreeMap<String, i64> = o.summed_items().expect("sums");
     let begun = store
         .begin(
             "abandoned-saga",
             &order,
-            &o,
-            &items,
             Duration::from_millis(300),
             "a-replica-that-died/1",
         )
         .await;
-    assert!(matches!(begun, Ok(Begin::Started)));
+    assert!(matches!(begun, Ok(Begin::Started(_))));
 
     // Edits are refused while it is in flight.
     let (s, _) = sys
@@ -209,20 +200,18 @@ async fn a_slow_driver_keeps_its_lease_and_nobody_else_drives_its_saga() {
 
 #[tokio::test]
 async fn only_the_lease_holder_writes_the_saga_log() {
-    let sys = TestSystem::start_with(Duration::from_secs(3600)).await;
-    let a = sys.new_item(4, 5).await;
-    let user = sys.new_user(10).await;
-    let order = sys.new_order(&user, &[(&a, 1)]).await;
-    let store = OrderStore::new(RedisStore::new(&sys.order_redis.config()).expect("pool"));
-    let o = store
-        .get(&order)
-        .await
-        .expect("read")
-        .expect("order exists");
-    let items = o.summed_items().expect("sums");
+    // The store alone against its own Redis: no service whose recovery loop would race us.
+    let redis = common::testing::RedisServer::start();
+    let store = OrderStore::new(RedisStore::new(&redis.config()).expect("pool"));
+    let order = "o1";
+    store.create(order, "u1").await.expect("created");
+    assert_eq!(
+        store.add_item(order, "i1", 1, 5).await.expect("added"),
+        Edit::Ok
+    );
     let lease = Duration::from_millis(200);
-    let begun = store.begin("s1", &order, &o, &items, lease, "old").await;
-    assert!(matches!(begun, Ok(Begin::Started)));
+    let begun = store.begin("s1", order, lease, "old").await;
+    assert!(matches!(begun, Ok(Begin::Started(_))));
     let saga = store.saga("s1").await.expect("read").expect("logged");
 
     // Not expired yet: nothing to claim. Expired: "new" takes it.
@@ -275,4 +264,65 @@ async fn checkout_waits_out_a_payment_redis_crash_and_answers_the_truth() {
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!((sys.stock_of(&a).await, sys.credit_of(&user).await), (4, 8));
     assert_eq!(sys.order(&order).await["paid"], true);
+}
+
+#[tokio::test]
+async fn checkout_sums_huge_quantities_exactly_and_refuses_an_overflowing_sum() {
+    let sys = TestSystem::start().await;
+    let a = sys.new_item(0, 5).await;
+    let user = sys.new_user(10).await;
+    let redis = RedisStore::new(&sys.order_redis.config()).expect("pool");
+    let mut conn = redis.conn().await.expect("connection");
+    let order_with = |id: &str, lines: String| {
+        redis::cmd("HSET")
+            .arg(format!("order:{id}"))
+            .arg(&[("user", user.as_str()), ("paid", "0"), ("cost", "0")])
+            .arg("lines")
+            .arg(lines)
+            .to_owned()
+    };
+
+    // 2^62 + (2^62 - 1) = i64::MAX exactly (a double would round it): logged exactly,
+    // then refused by stock (only 5 units).
+    let exact = order_with(
+        "exact",
+        format!("{a}|4611686018427387904|0;{a}|4611686018427387903|0"),
+    );
+    let () = exact.query_async(&mut conn).await.expect("written");
+    let (s, _) = sys
+        .call("POST", format!("{}/checkout/exact", sys.order_url))
+        .await;
+    assert_eq!(s, 409, "refused for lack of stock");
+    let (_, body) = sys
+        .call("GET", format!("{}/saga/exact", sys.order_url))
+        .await;
+    assert_eq!(body["sagas"][0]["state"], "aborted");
+    assert_eq!(
+        body["sagas"][0]["log"]["items"],
+        format!("{a}|9223372036854775807")
+    );
+
+    // One more unit does not fit: a 400 naming the item, and no saga at all.
+    let over = order_with(
+        "over",
+        format!("{a}|4611686018427387904|0;{a}|4611686018427387904|0"),
+    );
+    let () = over.query_async(&mut conn).await.expect("written");
+    let (s, body) = sys
+        .call("POST", format!("{}/checkout/over", sys.order_url))
+        .await;
+    assert_eq!(s, 400);
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains(&a)),
+        "{body}"
+    );
+    let (_, body) = sys
+        .call("GET", format!("{}/saga/over", sys.order_url))
+        .await;
+    assert_eq!(body["sagas"], serde_json::json!([]));
+    assert_eq!(sys.order("over").await["paid"], false);
+    assert_eq!(
+        (sys.stock_of(&a).await, sys.credit_of(&user).await),
+        (5, 10)
+    );
 }

@@ -2,8 +2,5 @@
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init("payment");
-    let config = common::Config::from_env(8300)?;
-    payment::build(&config)?.run_until_stopped().await?;
-    Ok(())
+    Ok(payment::run().await?)
 }

@@ -101,13 +101,15 @@ impl PaymentStore {
         }
     }
 
-    /// Writes users `"0"`..`"n-1"` in pipelined chunks (not atomic as a whole).
+    /// Writes users `"0"`..`"n-1"` in pipelined chunks, each one MULTI/EXEC so that Redis
+    /// appends and fsyncs a chunk at once (not atomic as a whole).
     pub async fn batch_init(&self, n: Quantity, credit: Amount) -> Result<(), StoreError> {
         let mut conn = self.redis.conn().await?;
         let mut start = 0;
         while start < n.get() {
             let end = (start + BATCH_CHUNK).min(n.get());
             let mut pipe = redis::pipe();
+            pipe.atomic();
             for i in start..end {
                 pipe.cmd("HSET")
                     .arg(format!("{USER_PREFIX}{i}"))

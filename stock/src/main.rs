@@ -2,8 +2,5 @@
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init("stock");
-    let config = common::Config::from_env(8200)?;
-    stock::build(&config)?.run_until_stopped().await?;
-    Ok(())
+    Ok(stock::run().await?)
 }

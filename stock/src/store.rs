@@ -118,7 +118,8 @@ impl StockStore {
         }
     }
 
-    /// Writes items `"0"`..`"n-1"` in pipelined chunks (not atomic as a whole).
+    /// Writes items `"0"`..`"n-1"` in pipelined chunks, each one MULTI/EXEC so that Redis
+    /// appends and fsyncs a chunk at once (not atomic as a whole).
     pub async fn batch_init(
         &self,
         n: Quantity,
@@ -130,6 +131,7 @@ impl StockStore {
         while start < n.get() {
             let end = (start + BATCH_CHUNK).min(n.get());
             let mut pipe = redis::pipe();
+            pipe.atomic();
             for i in start..end {
                 pipe.cmd("HSET")
                     .arg(format!("{ITEM_PREFIX}{i}"))

@@ -5,27 +5,28 @@
 //! - An order with a saga in flight: wait for that saga (the recovery loop
 //!   drives it if its driver died), so concurrent and retried checkouts all
 //!   answer the same outcome.
-//! - Otherwise log a new saga atomically with marking the order busy, and drive it.
+//! - Otherwise log a new saga atomically with marking the order busy (one script that
+//!   also reads the order and sums its quantities), and drive it.
 //!
 //! Redis or a participant being unreachable is retried with backoff; only when
 //! `CHECKOUT_WAIT_MS` passes without an outcome does the caller get a 503.
 
 use std::time::{Duration, Instant};
 
+use common::telemetry::otel;
 use common::ApiError;
 
 use super::runner::{self, ending, Ending};
 use super::SagaContext;
-use crate::store::{Begin, SagaRecord};
+use crate::store::Begin;
 
-#[tracing::instrument(skip(ctx))]
+#[tracing::instrument(skip(ctx), fields(saga_id = tracing::field::Empty))]
 pub async fn checkout(ctx: &SagaContext, order_id: &str) -> Result<Ending, ApiError> {
     let deadline = Instant::now() + ctx.checkout_wait;
     let mut backoff = Duration::from_millis(10);
     loop {
         match attempt(ctx, order_id, deadline).await {
-            Ok(Some(ending)) => return Ok(ending),
-            Ok(None) => continue, // the order changed between read and begin: read again
+            Ok(ending) => return Ok(ending),
             Err(Attempt::Final(e)) => return Err(e),
             Err(Attempt::Retry(e)) => {
                 if Instant::now() + backoff > deadline {
@@ -55,62 +56,40 @@ impl From<common::StoreError> for Attempt {
     }
 }
 
-async fn attempt(
-    ctx: &SagaContext,
-    order_id: &str,
-    deadline: Instant,
-) -> Result<Option<Ending>, Attempt> {
-    let Some(order) = ctx.store.get(order_id).await? else {
-        return Err(Attempt::Final(ApiError::NotFound(format!(
-            "order {order_id} not found"
-        ))));
-    };
-    if order.paid {
-        return Ok(Some(Ending::Committed));
-    }
-    if let Some(saga_id) = order.busy.as_deref() {
-        return wait_for(ctx, saga_id, deadline).await.map(Some);
-    }
-    let Some(items) = order.summed_items() else {
-        return Err(Attempt::Final(ApiError::BadRequest(format!(
-            "order {order_id}: summed quantities do not fit in a 64-bit integer"
-        ))));
-    };
+async fn attempt(ctx: &SagaContext, order_id: &str, deadline: Instant) -> Result<Ending, Attempt> {
     let saga_id = uuid::Uuid::new_v4().to_string();
+    otel::record_on_current("saga_id", &saga_id);
     let owner = ctx.new_owner();
-    match ctx
+    let saga = match ctx
         .store
-        .begin(&saga_id, order_id, &order, &items, ctx.lease, &owner)
+        .begin(&saga_id, order_id, ctx.lease, &owner)
         .await?
     {
-        Begin::Started => {}
+        Begin::Started(saga) => saga,
         Begin::Missing => {
             return Err(Attempt::Final(ApiError::NotFound(format!(
                 "order {order_id} not found"
             ))))
         }
-        Begin::Paid => return Ok(Some(Ending::Committed)),
-        Begin::Busy(other) => return wait_for(ctx, &other, deadline).await.map(Some),
-        Begin::Changed => return Ok(None),
-    }
-    tracing::debug!(saga_id, "saga started");
-    let saga = SagaRecord {
-        id: saga_id.clone(),
-        order: order_id.to_string(),
-        user: order.user.clone(),
-        amount: order.cost,
-        items: items.into_iter().collect(),
-        state: super::machine::State::Started,
-        reason: None,
-        fields: Default::default(),
+        Begin::Paid => return Ok(Ending::Committed),
+        Begin::Busy(other) => {
+            otel::record_on_current("saga_id", &other);
+            return wait_for(ctx, &other, deadline).await;
+        }
+        Begin::Overflow(item) => {
+            return Err(Attempt::Final(ApiError::BadRequest(format!(
+            "order {order_id}: the summed quantity of item {item} does not fit in a 64-bit integer"
+        ))))
+        }
     };
+    tracing::debug!(saga_id, "saga started");
     match runner::drive(ctx, saga, &owner, deadline).await {
-        Ok(ending) => Ok(Some(ending)),
+        Ok(ending) => Ok(ending),
         Err(e) => {
             // Our lease was taken over, or the deadline is near: the saga's outcome is
             // whatever its current driver reaches.
             tracing::warn!(error = %e, "driving the saga stopped; waiting for its outcome");
-            wait_for(ctx, &saga_id, deadline).await.map(Some)
+            wait_for(ctx, &saga_id, deadline).await
         }
     }
 }

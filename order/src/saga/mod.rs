@@ -9,6 +9,7 @@ pub mod runner;
 
 use std::time::Duration;
 
+use crate::metrics::SagaMetrics;
 use crate::peers::Peers;
 use crate::store::OrderStore;
 
@@ -21,6 +22,7 @@ pub struct SagaContext {
     pub checkout_wait: Duration,
     pub recovery_interval: Duration,
     pub replica_id: String,
+    pub metrics: SagaMetrics,
 }
 
 impl SagaContext {

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::runner;
 use super::SagaContext;
+use crate::metrics::Recovery;
 
 /// How many sagas one pass takes at most.
 const BATCH: usize = 64;
@@ -19,7 +20,10 @@ pub async fn run(ctx: SagaContext) {
                 tracing::info!(claimed = n, replica = %ctx.replica_id, "recovery pass")
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "recovery pass failed"),
+            Err(e) => {
+                ctx.metrics.recovery(Recovery::FailedPass, 1);
+                tracing::warn!(error = %e, "recovery pass failed")
+            }
         }
         tokio::time::sleep(ctx.recovery_interval).await;
     }
@@ -32,6 +36,7 @@ pub async fn pass(ctx: &SagaContext) -> Result<usize, common::StoreError> {
     let owner = ctx.new_owner();
     let ids = ctx.store.claim_expired(ctx.lease, BATCH, &owner).await?;
     let claimed = ids.len();
+    ctx.metrics.recovery(Recovery::Claimed, claimed as u64);
     for id in ids {
         let (ctx, owner) = (ctx.clone(), owner.clone());
         tokio::spawn(async move {
@@ -46,8 +51,14 @@ pub async fn pass(ctx: &SagaContext) -> Result<usize, common::StoreError> {
             // Past the deadline the lease lapses and a later pass takes the saga again.
             let deadline = Instant::now() + ctx.checkout_wait;
             match runner::drive(&ctx, saga, &owner, deadline).await {
-                Ok(ending) => tracing::info!(saga_id = %id, ?ending, "recovered saga finished"),
-                Err(e) => tracing::warn!(error = %e, "recovered saga not finished"),
+                Ok(ending) => {
+                    ctx.metrics.recovery(Recovery::Finished, 1);
+                    tracing::info!(saga_id = %id, ?ending, "recovered saga finished")
+                }
+                Err(e) => {
+                    ctx.metrics.recovery(Recovery::Unfinished, 1);
+                    tracing::warn!(error = %e, "recovered saga not finished")
+                }
             }
         });
     }

@@ -59,6 +59,7 @@ pub async fn drive(
     deadline: Instant,
 ) -> Result<Ending, Unfinished> {
     let id = saga.id.clone();
+    let _in_flight = ctx.metrics.driving();
     tokio::select! {
         biased;
         ended = steps(ctx, saga, owner, deadline) => ended,
@@ -130,6 +131,7 @@ async fn steps(
         .await?;
         match advanced {
             Advance::Ok => {
+                ctx.metrics.advanced(from, to);
                 saga.state = to;
                 if reason.is_some() {
                     saga.reason = reason;

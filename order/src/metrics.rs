@@ -1,0 +1,190 @@
+//! The order service's own metrics, registered next to the HTTP and Redis ones.
+//!
+//! - `saga_outcomes_total{outcome, reason}`: sagas this replica logged as final:
+//!   `committed`/`none`, or `aborted` with `stock_refused` (the reserve was refused)
+//!   or `payment_refused` (the charge was refused, the stock released). Counted at
+//!   the one compare-and-set that makes a saga final, so never twice.
+//! - `sagas_in_flight`: sagas this replica is driving now.
+//! - `saga_recovery_actions_total{action}`: `claimed` (an abandoned saga's lease was
+//!   taken), `finished` / `unfinished` (driving it reached a final state / did not),
+//!   `failed_pass` (a recovery pass could not read Redis).
+//! - `participant_call_failures_total{peer, call, kind}`: calls to stock or payment
+//!   that failed: `unreachable` (no answer in time, refused connection, unreadable
+//!   answer), `5xx` or `4xx`. The saga runner retries every failed step call with
+//!   backoff, so for the saga calls this is the number of participant retries.
+
+use common::metrics::checked;
+use prometheus::core::Collector;
+use prometheus::{IntCounterVec, IntGauge, Opts};
+
+use crate::saga::machine::State;
+
+#[derive(Clone)]
+pub struct SagaMetrics {
+    outcomes: IntCounterVec,
+    in_flight: IntGauge,
+    recovery: IntCounterVec,
+}
+
+/// What a recovery pass did.
+#[derive(Debug, Clone, Copy)]
+pub enum Recovery {
+    Claimed,
+    Finished,
+    Unfinished,
+    FailedPass,
+}
+
+impl SagaMetrics {
+    pub fn new() -> Self {
+        let metrics = SagaMetrics {
+            outcomes: checked(IntCounterVec::new(
+                Opts::new(
+                    "saga_outcomes_total",
+                    "Sagas this replica made final, by outcome (committed, aborted) \
+                     and reason (none, stock_refused, payment_refused).",
+                ),
+                &["outcome", "reason"],
+            )),
+            in_flight: checked(IntGauge::new(
+                "sagas_in_flight",
+                "Sagas this replica is driving now.",
+            )),
+            recovery: checked(IntCounterVec::new(
+                Opts::new(
+                    "saga_recovery_actions_total",
+                    "Recovery of abandoned sagas: claimed, finished, unfinished, failed_pass.",
+                ),
+                &["action"],
+            )),
+        };
+        // Every series exists from the start, so a rate over it is defined before the
+        // first saga of its kind.
+        for labels in [
+            ["committed", "none"],
+            ["aborted", "stock_refused"],
+            ["aborted", "payment_refused"],
+        ] {
+            metrics.outcomes.with_label_values(&labels);
+        }
+        for action in [
+            Recovery::Claimed,
+            Recovery::Finished,
+            Recovery::Unfinished,
+            Recovery::FailedPass,
+        ] {
+            metrics.recovery.with_label_values(&[action.label()]);
+        }
+        metrics
+    }
+
+    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.outcomes.clone()),
+            Box::new(self.in_flight.clone()),
+            Box::new(self.recovery.clone()),
+        ]
+    }
+
+    /// Records that this driver logged a saga's move from `from` to `to`.
+    pub fn advanced(&self, from: State, to: State) {
+        let labels = match (from, to) {
+            (_, State::Committed) => ["committed", "none"],
+            (State::Compensating { refund: false }, State::Aborted) => ["aborted", "stock_refused"],
+            (State::Compensating { refund: true }, State::Aborted) => {
+                ["aborted", "payment_refused"]
+            }
+            _ => return,
+        };
+        self.outcomes.with_label_values(&labels).inc();
+    }
+
+    /// Counts a saga as in flight until the returned guard is dropped.
+    pub fn driving(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
+    pub fn recovery(&self, action: Recovery, n: u64) {
+        self.recovery.with_label_values(&[action.label()]).inc_by(n);
+    }
+}
+
+impl Default for SagaMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Recovery {
+    fn label(self) -> &'static str {
+        match self {
+            Recovery::Claimed => "claimed",
+            Recovery::Finished => "finished",
+            Recovery::Unfinished => "unfinished",
+            Recovery::FailedPass => "failed_pass",
+        }
+    }
+}
+
+/// Decrements `sagas_in_flight` when dropped, however the drive ended.
+pub struct InFlight(IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// `participant_call_failures_total`, owned by [`Peers`](crate::peers::Peers).
+#[derive(Clone)]
+pub struct PeerMetrics {
+    failures: IntCounterVec,
+}
+
+impl PeerMetrics {
+    pub fn new() -> Self {
+        let metrics = PeerMetrics {
+            failures: checked(IntCounterVec::new(
+                Opts::new(
+                    "participant_call_failures_total",
+                    "Failed calls to stock or payment by peer, call and kind \
+                     (unreachable, 5xx, 4xx); failed saga step calls are retried.",
+                ),
+                &["peer", "call", "kind"],
+            )),
+        };
+        let calls = [
+            ("stock", "find"),
+            ("stock", "reserve"),
+            ("stock", "release"),
+            ("payment", "charge"),
+            ("payment", "refund"),
+        ];
+        for (peer, call) in calls {
+            for kind in ["unreachable", "5xx", "4xx"] {
+                metrics.failures.with_label_values(&[peer, call, kind]);
+            }
+        }
+        metrics
+    }
+
+    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![Box::new(self.failures.clone())]
+    }
+
+    pub fn failed(&self, peer: &str, call: &str, status: Option<u16>) {
+        let kind = match status {
+            None => "unreachable",
+            Some(s) if s >= 500 => "5xx",
+            Some(_) => "4xx",
+        };
+        self.failures.with_label_values(&[peer, call, kind]).inc();
+    }
+}
+
+impl Default for PeerMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
