@@ -7,6 +7,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use regex_lite::Regex;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -137,30 +138,47 @@ pub fn port_of(addr: &str) -> Result<i32> {
         .ok_or_else(|| anyhow!("no port in {addr:?}"))
 }
 
-/// Environment variable names a set of Rust sources reads: every quoted ALL_CAPS literal
-/// (before any `#[cfg(test)]`) passed to `var_or`, `var_required`, `ms` or `std::env::var`.
+/// Every `.rs` file under `dir`, recursively, sorted.
+pub fn rust_sources(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| dir.display().to_string())? {
+        let path = entry?.path();
+        if path.is_dir() {
+            out.extend(rust_sources(&path)?);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Environment variable names a set of Rust sources reads (before any `#[cfg(test)]`): a
+/// literal passed to `var_or`, `var_required`, `ms`, `std::env::var`, `var_os` or
+/// `EnvFilter::try_from_env`, and every literal of a list of names that is iterated into
+/// `std::env::var` (`["A", "B"].iter().filter_map(|n| std::env::var(n).ok())`).
 pub fn env_vars_read(sources: &[PathBuf]) -> Result<Vec<String>> {
-    let mut names = Vec::new();
+    let call = Regex::new(
+        r#"(?:\bvar_or|\bvar_required(?:::<[^>]*>)?|\bms|env::var|env::var_os|\btry_from_env)\(\s*"([A-Z][A-Z0-9_]*)""#,
+    )?;
+    let list = Regex::new(
+        r#"\[((?:\s*"[A-Z][A-Z0-9_]*"\s*,)*\s*"[A-Z][A-Z0-9_]*"\s*,?\s*)\]\s*\.(?:into_)?iter\(\)[\s\S]{0,200}?env::var"#,
+    )?;
+    let name = Regex::new(r#""([A-Z][A-Z0-9_]*)""#)?;
+    let mut names: Vec<String> = Vec::new();
     for file in sources {
         let text = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
         let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for (i, _) in text.match_indices('"') {
-            let rest = &text[i + 1..];
-            let Some(end) = rest.find('"') else { continue };
-            let lit = &rest[..end];
-            let before = text[..i].trim_end();
-            let called = ["var_or(", "ms(", "(", "var(", ","]
-                .iter()
-                .any(|p| before.ends_with(p));
-            if called
-                && lit.len() > 2
-                && lit
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
-                && lit.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                && !names.iter().any(|n| n == lit)
-            {
-                names.push(lit.to_string());
+        let found = call.captures_iter(text).map(|c| c[1].to_string()).chain(
+            list.captures_iter(text).flat_map(|c| {
+                name.captures_iter(&c[1])
+                    .map(|n| n[1].to_string())
+                    .collect::<Vec<_>>()
+            }),
+        );
+        for n in found {
+            if !names.contains(&n) {
+                names.push(n);
             }
         }
     }
@@ -214,5 +232,33 @@ spec:
         assert_eq!(millicores("1").unwrap(), 1000);
         assert_eq!(millicores("1.5").unwrap(), 1500);
         assert!(millicores("lots").is_err());
+    }
+
+    #[test]
+    fn the_scanner_finds_every_way_a_variable_is_read() {
+        let dir = std::env::temp_dir().join(format!("k8s-scan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.rs");
+        std::fs::write(
+            &file,
+            r#"
+            let a = var_or("A_ADDR", 1)?;
+            let b = var_required::<String>("B_URL")?;
+            let c = ms("C_MS", 5)?;
+            let d = std::env::var("D_FORMAT");
+            let e = EnvFilter::try_from_env("E_FILTER");
+            let f = ["F_ONE", "F_TWO"].iter().filter_map(|n| std::env::var(n).ok());
+            redis::cmd("HSET"); let g = ["NOT", "NAMES"];
+            #[cfg(test)]
+            let h = var_or("H_TEST_ONLY", 1);
+            "#,
+        )
+        .unwrap();
+        let names = env_vars_read(&[file]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            names,
+            ["A_ADDR", "B_URL", "C_MS", "D_FORMAT", "E_FILTER", "F_ONE", "F_TWO"]
+        );
     }
 }

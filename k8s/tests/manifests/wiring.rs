@@ -3,7 +3,7 @@
 use crate::{
     container, deployment, environment, labels_match, manifests, pod_labels, service, SERVICES,
 };
-use k8s_manifests::{env_vars_read, k8s_dir, port_of, repo_dir};
+use k8s_manifests::{env_vars_read, k8s_dir, port_of, repo_dir, rust_sources};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,17 +39,37 @@ fn every_manifest_parses_and_kustomization_lists_them() {
         );
     }
 }
+/// Variables the binaries read that the manifests leave unset on purpose, and why.
+const OPTIONAL: [(&str, &str); 4] = [
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "unset: no traces are exported (there is no collector in these manifests)",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "unset: no traces are exported (there is no collector in these manifests)",
+    ),
+    (
+        "OTEL_SERVICE_NAME",
+        "unset: spans carry the service's own name",
+    ),
+    ("TRACE_FILTER", "only used when traces are exported"),
+];
+
+fn read_by(dirs: &[&str]) -> Vec<String> {
+    let repo = repo_dir();
+    let mut files = Vec::new();
+    for d in dirs {
+        files.extend(rust_sources(&repo.join(d)).unwrap());
+    }
+    env_vars_read(&files).unwrap()
+}
+
 #[test]
 fn every_variable_the_binaries_read_is_set() {
     let m = manifests();
-    let repo = repo_dir();
-    let mut common = env_vars_read(&[
-        repo.join("common/src/config.rs"),
-        repo.join("common/src/telemetry.rs"),
-    ])
-    .unwrap();
-    common.push("RUST_LOG".into()); // read by tracing's EnvFilter
-    let order_only = env_vars_read(&[repo.join("order/src/config.rs")]).unwrap();
+    let mut common = read_by(&["common/src"]);
+    common.push("RUST_LOG".into()); // read by tracing's EnvFilter::try_from_default_env
     for v in [
         "LISTEN_ADDR",
         "INTERNAL_LISTEN_ADDR",
@@ -62,17 +82,25 @@ fn every_variable_the_binaries_read_is_set() {
             "scanner missed {v}: {common:?}"
         );
     }
-    assert!(
-        order_only.iter().any(|c| c == "STOCK_URL"),
-        "scanner missed STOCK_URL: {order_only:?}"
-    );
+    for (v, _) in OPTIONAL {
+        assert!(
+            common.iter().any(|c| c == v),
+            "{v} is listed as optional but no longer read: {common:?}"
+        );
+    }
     for s in SERVICES {
-        let d = deployment(&m, s);
-        let env = environment(&m, container(d));
-        let needed = common
-            .iter()
-            .chain(order_only.iter().filter(|_| s == "order"));
-        for v in needed {
+        let own = read_by(&[&format!("{s}/src")]);
+        if s == "order" {
+            assert!(
+                own.iter().any(|c| c == "STOCK_URL"),
+                "scanner missed STOCK_URL: {own:?}"
+            );
+        }
+        let env = environment(&m, container(deployment(&m, s)));
+        for v in common.iter().chain(&own) {
+            if OPTIONAL.iter().any(|(o, _)| o == v) {
+                continue;
+            }
             let val = env.get(v).unwrap_or_else(|| panic!("{s}: {v} is not set"));
             assert!(!val.is_empty(), "{s}: {v} is empty");
         }
@@ -87,6 +115,7 @@ fn every_variable_the_binaries_read_is_set() {
         );
     }
 }
+
 #[test]
 fn order_reaches_the_participants_internal_ports() {
     let m = manifests();
