@@ -41,6 +41,7 @@ case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
 CT="$TARGET_DIR/release/consistency-test"
 LOG_DIR="${LOG_DIR:-$REPO/run/compose-test}"
 mkdir -p "$LOG_DIR"
+rm -f "$LOG_DIR"/*.log
 LABEL="label=com.docker.compose.project=$PROJECT"
 
 if docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose); else COMPOSE=(docker-compose); fi
