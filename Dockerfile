@@ -7,8 +7,8 @@
 #   runtime-base  slim Debian with ca-certificates and curl (health check), non-root user
 #   prebuilt      runtime-base + a binary built on the host; context = a folder holding
 #                 bin/$SERVICE (env/compose/images.sh, no registry needed besides local bases)
-#   deps          Rust toolchain; compiles the dependencies only (cached until a manifest or
-#                 Cargo.lock changes)
+#   deps          Rust toolchain; compiles the dependencies of all three services only (one
+#                 layer shared by the three builds, cached until a manifest or Cargo.lock changes)
 #   build         compiles the workspace sources
 #   runtime       runtime-base + the binary from `build` (the default target)
 #
@@ -56,8 +56,11 @@ LABEL org.opencontainers.image.title="wdm-${SERVICE}"
 
 FROM ${RUST_IMAGE} AS deps
 WORKDIR /src
-# Manifests only, with stub sources: this layer holds the compiled dependencies and is
-# rebuilt only when a manifest or the lock file changes.
+# The image gets no debug info (the workspace profile keeps some for the host's profilers).
+ENV CARGO_PROFILE_RELEASE_DEBUG=0
+# Manifests only, with stub sources: this layer holds the compiled dependencies of all three
+# services (no SERVICE argument yet, so the three image builds share it) and is rebuilt only
+# when a manifest or the lock file changes.
 COPY Cargo.toml Cargo.lock ./
 COPY common/Cargo.toml common/
 COPY stock/Cargo.toml stock/
@@ -65,11 +68,10 @@ COPY payment/Cargo.toml payment/
 COPY order/Cargo.toml order/
 COPY consistency-test/Cargo.toml consistency-test/
 COPY k8s/Cargo.toml k8s/
-ARG SERVICE=order
 RUN for d in common stock payment order consistency-test k8s; do \
         mkdir -p "$d/src" && touch "$d/src/lib.rs" && echo 'fn main() {}' > "$d/src/main.rs"; \
     done \
-    && cargo build --release --locked -p "${SERVICE}" \
+    && cargo build --release --locked -p order -p stock -p payment \
     && rm -rf common/src stock/src payment/src order/src consistency-test/src k8s/src
 
 FROM deps AS build

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by deploy-charts-minikube.sh and deploy-charts-cluster.sh (sourced).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -26,11 +26,36 @@ case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
 BASE_TAG=debian:bookworm-slim
 REDIS_TAG=redis:7.0.15-bookworm
 NGINX_TAG=nginx:1.22.1
-SERVICES="order stock payment"
+SERVICES=(order stock payment)
 # The classic builder (no buildx here); it runs the Dockerfile's stages up to --target only.
 export DOCKER_BUILDKIT=0
 
 log() { printf '[images %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+# Images that a rebuild took a tag from: removed at the end, newest first (children before
+# the base they were built on), unless still tagged or used (docker refuses, which is fine),
+# so that no dangling images pile up.
+REPLACED=()
+drop_replaced() {
+    local old="$1" tag="$2"
+    [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$tag")" ] || return 0
+    REPLACED=("$old" "${REPLACED[@]}")
+}
+
+# docker build, showing its steps as progress; the whole output in $CACHE/build-<tag>.log.
+build() {
+    local tag="$1" logf old
+    old="$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)"
+    shift
+    logf="$CACHE/build-${tag//[:\/]/_}.log"
+    if ! timeout 900 docker build --network "$BUILD_NETWORK" -t "$tag" "$@" 2>&1 | tee "$logf" |
+        { grep --line-buffered -E '^Step [0-9]+/[0-9]+ : ' | sed -u -E 's/^(.{0,110}).*/    \1/' >&2 || true; }; then
+        log "docker build of $tag failed, see $logf"
+        tail -n 30 "$logf" >&2
+        exit 1
+    fi
+    drop_replaced "$old" "$tag"
+}
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
 command -v docker >/dev/null || { log "docker not found"; exit 1; }
@@ -54,8 +79,12 @@ base_image() {
         local root="$CACHE/rootfs.tmp"
         rm -rf "$root"
         log "debootstrap bookworm (minbase) from $MIRROR"
-        timeout 900 debootstrap --variant=minbase bookworm "$root" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 || {
-            tail -n 30 "$CACHE/debootstrap.log" >&2; exit 1
+        # Its phases as progress (not one line per package); the whole output in the log.
+        timeout 900 debootstrap --variant=minbase bookworm "$root" "$MIRROR" 2>&1 |
+            tee "$CACHE/debootstrap.log" |
+            grep --line-buffered -vE '^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) [a-z0-9]' |
+            sed -u 's/^/    /' >&2 || {
+            log "debootstrap failed, see $CACHE/debootstrap.log"; tail -n 30 "$CACHE/debootstrap.log" >&2; exit 1
         }
         # What debian:*-slim images drop: apt lists, caches, docs and man pages.
         rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
@@ -68,10 +97,13 @@ base_image() {
     else
         log "using cached $tarball"
     fi
+    local old
+    old="$(docker image inspect -f '{{.Id}}' "$BASE_TAG" 2>/dev/null || true)"
     docker import \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'CMD ["bash"]' \
         "$tarball" "$BASE_TAG" >/dev/null
+    drop_replaced "$old" "$BASE_TAG"
     log "imported $BASE_TAG"
 }
 
@@ -82,8 +114,7 @@ standin_image() {
         return
     fi
     log "building stand-in $tag"
-    timeout 900 docker build -q --network "$BUILD_NETWORK" -t "$tag" \
-        -f "$REPO/env/compose/images/$file" "$REPO/env/compose/images" >/dev/null
+    build "$tag" -f "$REPO/env/compose/images/$file" "$REPO/env/compose/images"
 }
 
 service_images() {
@@ -92,7 +123,7 @@ service_images() {
         (cd "$REPO" && cargo build --release --bins)
     fi
     local svc ctx
-    for svc in $SERVICES; do
+    for svc in "${SERVICES[@]}"; do
         [ -x "$TARGET_DIR/release/$svc" ] || { log "missing $TARGET_DIR/release/$svc"; exit 1; }
         ctx="$CACHE/context-$svc"
         rm -rf "$ctx" && mkdir -p "$ctx/bin"
@@ -105,8 +136,7 @@ service_images() {
             cp "$TARGET_DIR/release/$svc" "$ctx/bin/$svc"
         fi
         log "building wdm-$svc:latest (Dockerfile --target prebuilt)"
-        timeout 900 docker build -q --network "$BUILD_NETWORK" --target prebuilt \
-            --build-arg SERVICE="$svc" -t "wdm-$svc:latest" -f "$REPO/Dockerfile" "$ctx" >/dev/null
+        build "wdm-$svc:latest" --target prebuilt --build-arg SERVICE="$svc" -f "$REPO/Dockerfile" "$ctx"
     done
 }
 
@@ -115,4 +145,5 @@ base_image
 standin_image "$REDIS_TAG" redis.Dockerfile
 standin_image "$NGINX_TAG" nginx.Dockerfile
 service_images
-log "done in $((SECONDS - start))s: $BASE_TAG $REDIS_TAG $NGINX_TAG $(printf 'wdm-%s:latest ' $SERVICES)"
+for old in "${REPLACED[@]}"; do docker rmi "$old" >/dev/null 2>&1 || true; done
+log "done in $((SECONDS - start))s: $BASE_TAG $REDIS_TAG $NGINX_TAG $(printf 'wdm-%s:latest ' "${SERVICES[@]}")"

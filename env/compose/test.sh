@@ -3,21 +3,26 @@
 #
 #   1. env/compose/images.sh (unless SKIP_IMAGES=1), then `up -d` and wait until every
 #      container is healthy
-#   2. the consistency test through the gateway
-#   3. Redis durability: acknowledged writes (a raw key and a stock update through the API)
-#      survive `docker kill` of the Redis container (AOF, appendfsync always, named volume)
+#   2. the consistency test through the gateway (the course's scenario)
+#   3. Redis durability: a burst of acknowledged writes in each Redis (and stock updates
+#      acknowledged by the stock service through the gateway) survives `docker kill` of that
+#      Redis container, which must run with AOF and `appendfsync always` on its named volume
 #   4. the graders' failure test: during the checkout phase of a larger consistency run
-#      (FAILURE_USERS orders), `docker kill` one container at a time, `docker start` it, wait
-#      until it is healthy, next: stock, payment, order-1, redis-order, redis-stock,
-#      redis-payment. A run whose checkouts are all answered before the list is done is
-#      verified and another run takes the rest. Then the gateway (last, between runs: killing
-#      it drops client connections, which the verifier counts as unanswered checkouts), and
-#      a final consistency run through the restarted gateway.
-#   5. `down -v` for this project only (always, also on failure or Ctrl-C)
+#      (FAILURE_USERS orders over FAILURE_ITEMS items, most of them paid, so every checkout
+#      runs a whole saga), `docker kill` one container at a time, `docker start` it, wait until
+#      every container is healthy, go on to the next: stock, payment, order-1, redis-order,
+#      redis-stock, redis-payment. A run whose checkouts are all answered before the list is
+#      done is verified and another run takes the rest. A restarted container must keep its
+#      address (the gateway resolves its upstreams when it starts). Then the gateway, last and
+#      between runs (killing it drops the clients' connections, which the verifier rightly
+#      counts as unanswered checkouts), and a final consistency run through the new gateway.
+#   5. `down -v` for this project only (always, also on failure or Ctrl-C), then a check that
+#      no container, volume or network of the project is left.
 #
-# Environment: PROJECT (wdm-ci), GATEWAY_PORT (8000), WAIT_TIMEOUT (180 s per wait),
-# RUN_TIMEOUT (600 s per consistency run), FAILURE_USERS (10000), FAILURE_IN_FLIGHT (64),
-# SKIP_IMAGES, KEEP_UP=1 (do not tear down), CARGO_TARGET_DIR.
+# Environment: PROJECT (wdm-ci), GATEWAY_PORT (8000), WAIT_TIMEOUT (120 s per wait),
+# RUN_TIMEOUT (600 s per consistency run), FAILURE_USERS (20000), FAILURE_ITEMS (20),
+# FAILURE_STOCK (900 per item), FAILURE_IN_FLIGHT (64), SKIP_IMAGES, KEEP_UP=1 (do not tear
+# down), LOG_DIR (run/compose-test), CARGO_TARGET_DIR.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -25,15 +30,19 @@ cd "$REPO"
 PROJECT="${PROJECT:-wdm-ci}"
 export GATEWAY_PORT="${GATEWAY_PORT:-8000}"
 GATEWAY="http://127.0.0.1:$GATEWAY_PORT"
-WAIT_TIMEOUT="${WAIT_TIMEOUT:-180}"
+WAIT_TIMEOUT="${WAIT_TIMEOUT:-120}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-600}"
-FAILURE_USERS="${FAILURE_USERS:-10000}"
+FAILURE_USERS="${FAILURE_USERS:-20000}"
+FAILURE_ITEMS="${FAILURE_ITEMS:-20}"
+FAILURE_STOCK="${FAILURE_STOCK:-900}"
 FAILURE_IN_FLIGHT="${FAILURE_IN_FLIGHT:-64}"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
 CT="$TARGET_DIR/release/consistency-test"
 LOG_DIR="${LOG_DIR:-$REPO/run/compose-test}"
 mkdir -p "$LOG_DIR"
+rm -f "$LOG_DIR"/*.log
+LABEL="label=com.docker.compose.project=$PROJECT"
 
 if docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose); else COMPOSE=(docker-compose); fi
 compose() { "${COMPOSE[@]}" -p "$PROJECT" -f "$REPO/docker-compose.yml" "$@"; }
@@ -42,19 +51,36 @@ T0=$SECONDS
 log() { printf '[compose-test %4ds] %s\n' "$((SECONDS - T0))" "$*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
 
+# What `down -v` must have removed: every container, volume and network of the project.
+leftovers() {
+    {
+        docker ps -aq --filter "$LABEL" | sed 's/^/container /'
+        docker volume ls -q --filter "$LABEL" | sed 's/^/volume /'
+        docker network ls -q --filter "$LABEL" | sed 's/^/network /'
+    } 2>/dev/null
+}
+
 teardown() {
     local rc=$?
+    trap - EXIT INT TERM
+    [ -z "${CT_PID:-}" ] || kill "$CT_PID" 2>/dev/null || true
     if [ "$rc" != 0 ]; then
         log "exit $rc: container states and log tails"
-        compose ps || true
-        for c in $(compose ps -q 2>/dev/null); do
+        docker ps -a --filter "$LABEL" --format '{{.Names}}: {{.Status}}' >&2 || true
+        for c in $(docker ps -aq --filter "$LABEL" 2>/dev/null); do
             echo "----- $(docker inspect -f '{{.Name}}' "$c")" >&2
             docker logs --tail 15 "$c" 2>&1 | cut -c1-300 >&2 || true
         done
     fi
     if [ -z "${KEEP_UP:-}" ]; then
         log "down -v (project $PROJECT only)"
-        timeout 180 "${COMPOSE[@]}" -p "$PROJECT" -f "$REPO/docker-compose.yml" down -v --remove-orphans -t 10 >&2 || true
+        timeout 180 "${COMPOSE[@]}" -p "$PROJECT" -f "$REPO/docker-compose.yml" down -v --remove-orphans -t 10 >&2 || rc=1
+        local left
+        left="$(leftovers)"
+        if [ -n "$left" ]; then
+            log "FAILED: left behind by down -v: $(echo "$left" | tr '\n' ' ')"
+            rc=1
+        fi
     fi
     log "finished in $((SECONDS - T0))s, exit $rc"
     exit "$rc"
@@ -62,31 +88,104 @@ teardown() {
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
-cid() { compose ps -q "$1"; }
+# Container ids by compose service, read from the labels (much faster than `compose ps`).
+# The ids stay the same across `docker kill` and `docker start`.
+declare -A CID=()
+read_ids() {
+    CID=()
+    local svc id
+    while read -r svc id; do CID[$svc]="$id"; done < <(
+        docker ps -a --filter "$LABEL" --format '{{.Label "com.docker.compose.service"}} {{.ID}}')
+}
+cid() { [ -n "${CID[$1]:-}" ] || read_ids; [ -n "${CID[$1]:-}" ] || fail "no container for $1"; echo "${CID[$1]}"; }
 
-# "running healthy" (or "running" for a container without a health check).
-state() { docker inspect -f '{{.State.Status}}{{if .State.Health}} {{.State.Health.Status}}{{end}}' "$1" 2>/dev/null || echo missing; }
+# "service status health" for every container of the project (read_ids first).
+states() {
+    [ ${#CID[@]} -gt 0 ] || return 0
+    docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "${CID[@]}"
+}
 
-# Waits until the named services (default: all) are running and healthy.
+# Waits until every container of the project is running and healthy.
 wait_healthy() {
-    local deadline=$((SECONDS + WAIT_TIMEOUT)) svc pending last=""
-    local services=("$@")
-    [ ${#services[@]} -gt 0 ] || mapfile -t services < <(compose config --services)
+    local deadline=$((SECONDS + WAIT_TIMEOUT)) pending last="" expected
+    expected="$(compose config --services | wc -l)"
     while :; do
-        pending=""
-        for svc in "${services[@]}"; do
-            local id
-            id="$(cid "$svc")"
-            case "$([ -n "$id" ] && state "$id" || echo missing)" in
-                "running healthy" | running) ;;
-                *) pending="$pending $svc" ;;
-            esac
-        done
+        read_ids
+        pending="$(states | awk '!($2 == "running" && ($3 == "healthy" || $3 == "none")) {printf " %s(%s/%s)", $1, $2, $3}')"
+        [ "${#CID[@]}" -ge "$expected" ] || pending="$pending (${#CID[@]} of $expected containers)"
         [ -z "$pending" ] && return 0
         [ "$SECONDS" -lt "$deadline" ] || fail "not healthy after ${WAIT_TIMEOUT}s:$pending"
         if [ "$pending" != "$last" ]; then log "waiting for:$pending"; last="$pending"; fi
+        sleep 0.5
+    done
+}
+
+address() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$1"; }
+
+kill_and_restart() {
+    local svc="$1" id before after
+    id="$(cid "$svc")"
+    before="$(address "$id")"
+    log "docker kill $svc"
+    docker kill "$id" >/dev/null
+    sleep 1
+    log "docker start $svc"
+    docker start "$id" >/dev/null
+    # Its dependants too: a service whose Redis came back must be ready again.
+    wait_healthy
+    after="$(address "$id")"
+    # nginx resolved the upstream names when it started; a new address would strand it.
+    [ "$before" = "$after" ] || fail "$svc came back with address '$after' instead of '$before'"
+    log "$svc is back (same address) and every container is healthy"
+}
+
+redis_cli() { docker exec "$(cid "$1")" redis-cli "${@:2}"; }
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
+
+# A GET through the gateway, retried for a while on a 5xx or connection error: a service
+# answers 503 ("broken pipe") once for each pooled connection to a Redis that was killed,
+# even after its /health/ready answered 200 again (see the README of the compose test).
+get_field() {
+    local path="$1" field="$2" i out code
+    for i in $(seq 1 20); do
+        out="$(curl -sS -m 10 -w '\n%{http_code}' "$GATEWAY$path" 2>&1)" || true
+        code="${out##*$'\n'}"
+        out="${out%$'\n'*}"
+        case "$code" in
+            200) json_field "$field" <<<"$out"; return 0 ;;
+            4??) fail "GET $path answered $code: $out" ;;
+        esac
+        log "GET $path answered ${code:-nothing}: $out (attempt $i), retrying"
         sleep 1
     done
+    fail "GET $path kept failing"
+}
+
+durability() {
+    local r key count=300 i item stock
+    for r in redis-order redis-stock redis-payment; do
+        [ "$(redis_cli "$r" CONFIG GET appendonly | tail -n 1)" = yes ] || fail "$r: appendonly is not yes"
+        [ "$(redis_cli "$r" CONFIG GET appendfsync | tail -n 1)" = always ] || fail "$r: appendfsync is not always"
+    done
+    item="$(curl -fsS -m 10 -X POST "$GATEWAY/stock/item/create/3" | json_field item_id)"
+    for r in redis-order redis-stock redis-payment; do
+        key="wdm:durability:$RANDOM$RANDOM"
+        log "durability: $count acknowledged INCRs in $r, then docker kill at once"
+        # redis-cli -r sends them one after the other, each acknowledged before the next.
+        redis_cli "$r" -r "$count" INCR "$key" >/dev/null
+        if [ "$r" = redis-stock ]; then
+            # Acknowledged by the stock service (2xx) just before its Redis dies.
+            for i in $(seq 1 20); do
+                curl -fsS -m 10 -X POST -o /dev/null "$GATEWAY/stock/add/$item/$i" || fail "stock/add"
+            done
+        fi
+        kill_and_restart "$r"
+        [ "$(redis_cli "$r" GET "$key")" = "$count" ] || fail "$r lost acknowledged writes: $key is '$(redis_cli "$r" GET "$key")', expected $count"
+        redis_cli "$r" DEL "$key" >/dev/null
+    done
+    stock="$(get_field "/stock/find/$item" stock)"
+    [ "$stock" = 210 ] || fail "stock of $item is '$stock' after the kill, expected 210 (1 + 2 + ... + 20)"
+    log "durability: passed (every acknowledged write survived the kills)"
 }
 
 # Runs the consistency test in the foreground (bounded), its output also in a log file.
@@ -100,45 +199,6 @@ consistency() {
     log "consistency run '$name' passed"
 }
 
-kill_and_restart() {
-    local svc="$1" id
-    id="$(cid "$svc")"
-    [ -n "$id" ] || fail "no container for $svc"
-    log "docker kill $svc"
-    docker kill "$id" >/dev/null
-    sleep 1
-    log "docker start $svc"
-    docker start "$id" >/dev/null
-    wait_healthy "$svc"
-    # Its dependants too (a service whose Redis came back must be ready again).
-    wait_healthy
-    log "$svc is back and every container is healthy"
-}
-
-redis_cli() { docker exec "$(cid "$1")" redis-cli "${@:2}"; }
-
-durability() {
-    local key="wdm:durability:$RANDOM$RANDOM" item stock=""
-    log "durability: raw key in redis-stock and a stock update through the gateway"
-    [ "$(redis_cli redis-stock SET "$key" acknowledged)" = OK ] || fail "SET in redis-stock"
-    item="$(curl -fsS -m 10 -X POST "$GATEWAY/stock/item/create/3" | python3 -c 'import json,sys; print(json.load(sys.stdin)["item_id"])')"
-    curl -fsS -m 10 -X POST -o /dev/null "$GATEWAY/stock/add/$item/7" || fail "stock/add"
-    kill_and_restart redis-stock
-    [ "$(redis_cli redis-stock GET "$key")" = acknowledged ] || fail "key $key lost by the redis-stock kill"
-    # A 5xx only means "could not answer now" (e.g. a pooled connection to the old Redis
-    # process): retried for a while; a wrong stock value fails at once.
-    local i
-    for i in $(seq 1 20); do
-        if stock="$(curl -fsS -m 10 "$GATEWAY/stock/find/$item" | python3 -c 'import json,sys; print(json.load(sys.stdin)["stock"])')"; then
-            break
-        fi
-        log "stock/find failed (attempt $i), retrying"
-        sleep 1
-    done
-    [ "$stock" = 7 ] || fail "stock of $item is '$stock' after the kill, expected 7"
-    log "durability: passed (key and stock 7 survived the kill)"
-}
-
 # Has the run's checkout phase ended (every checkout answered)?
 checkouts_done() {
     grep -q '^answers:' "$1" && return 0
@@ -147,29 +207,33 @@ checkouts_done() {
 
 # Kills from the queue while a consistency run is in its checkout phase.
 failure_test() {
-    local queue=(stock payment order-1 redis-order redis-stock redis-payment) run=0 pid logf rc
+    local queue=(stock payment order-1 redis-order redis-stock redis-payment) run=0 logf rc
     while [ ${#queue[@]} -gt 0 ]; do
         run=$((run + 1))
-        [ "$run" -le 6 ] || fail "kills left after 6 runs: ${queue[*]}"
+        [ "$run" -le 4 ] || fail "kills left after 4 runs: ${queue[*]}"
         logf="$LOG_DIR/failure-$run.log"
-        log "failure run $run: $FAILURE_USERS orders, $FAILURE_IN_FLIGHT checkouts in flight; kills left: ${queue[*]}"
-        timeout "$RUN_TIMEOUT" "$CT" --url "$GATEWAY" --users "$FAILURE_USERS" \
-            --max-in-flight "$FAILURE_IN_FLIGHT" --settle-secs 12 --recovery-secs 60 >"$logf" 2>&1 &
-        pid=$!
+        log "failure run $run: $FAILURE_USERS orders over $FAILURE_ITEMS items ($FAILURE_STOCK stock each), $FAILURE_IN_FLIGHT checkouts in flight; kills left: ${queue[*]}"
+        timeout "$RUN_TIMEOUT" "$CT" --url "$GATEWAY" --users "$FAILURE_USERS" --items "$FAILURE_ITEMS" \
+            --stock-per-item "$FAILURE_STOCK" --max-in-flight "$FAILURE_IN_FLIGHT" --settle-secs 12 \
+            >"$logf" 2>&1 &
+        CT_PID=$!
         local deadline=$((SECONDS + WAIT_TIMEOUT))
         until grep -q '^checkout: firing' "$logf"; do
-            kill -0 "$pid" 2>/dev/null || { cat "$logf" >&2; fail "run $run ended before its checkouts"; }
-            [ "$SECONDS" -lt "$deadline" ] || { kill "$pid" 2>/dev/null; fail "run $run: no checkout phase after ${WAIT_TIMEOUT}s"; }
+            kill -0 "$CT_PID" 2>/dev/null || { cat "$logf" >&2; fail "run $run ended before its checkouts"; }
+            [ "$SECONDS" -lt "$deadline" ] || fail "run $run: no checkout phase after ${WAIT_TIMEOUT}s"
             sleep 0.5
         done
+        log "run $run: checkouts firing"
         sleep 2
         while [ ${#queue[@]} -gt 0 ] && ! checkouts_done "$logf"; do
             kill_and_restart "${queue[0]}"
             queue=("${queue[@]:1}")
             grep -E '^  \[' "$logf" | tail -n 1 >&2 || true
+            sleep 1
         done
         rc=0
-        wait "$pid" || rc=$?
+        wait "$CT_PID" || rc=$?
+        CT_PID=""
         grep -vE '^  (setup|\[)' "$logf" >&2 || true
         [ "$rc" = 0 ] || fail "failure run $run exit $rc (log $logf)"
         log "failure run $run passed"
@@ -183,10 +247,11 @@ if [ -z "${SKIP_IMAGES:-}" ]; then
     log "making images"
     "$REPO/env/compose/images.sh"
 fi
-if compose ps -q 2>/dev/null | grep -q .; then
-    log "project $PROJECT has containers from an earlier run: removing them"
+if [ -n "$(leftovers)" ]; then
+    log "project $PROJECT has containers, volumes or networks from an earlier run: removing them"
     timeout 180 "${COMPOSE[@]}" -p "$PROJECT" -f "$REPO/docker-compose.yml" down -v --remove-orphans -t 5 >&2
 fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 log "up -d (project $PROJECT, gateway $GATEWAY)"
 timeout 300 "${COMPOSE[@]}" -p "$PROJECT" -f "$REPO/docker-compose.yml" up -d --no-build >&2 || fail "up"
 wait_healthy

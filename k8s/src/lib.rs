@@ -7,7 +7,9 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use serde::Deserialize;
+use regex_lite::Regex;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Every document of every manifest, typed.
@@ -35,14 +37,43 @@ pub fn repo_dir() -> PathBuf {
     k8s_dir().parent().expect("k8s/ has a parent").to_path_buf()
 }
 
-fn typed<T: for<'de> Deserialize<'de>>(doc: serde_yaml::Value, what: &str) -> Result<T> {
-    serde_yaml::from_value(doc)
-        .with_context(|| format!("{what} does not parse as its typed struct"))
+fn typed<T: DeserializeOwned + Serialize>(doc: serde_yaml::Value, what: &str) -> Result<T> {
+    let parsed: T = serde_yaml::from_value(doc.clone())
+        .with_context(|| format!("{what} does not parse as its typed struct"))?;
+    // The typed structs ignore fields they do not know: a misspelt or misplaced field would
+    // vanish silently. Whatever the document says must survive the round trip.
+    let back = serde_yaml::to_value(&parsed).with_context(|| format!("{what}: serialize"))?;
+    if let Some(path) = first_lost(&doc, &back, "") {
+        bail!("{what}: field {path} is not part of the typed struct (misspelt or misplaced?)");
+    }
+    Ok(parsed)
+}
+
+/// The first key path of `orig` that `back` lacks (scalars were type-checked by the parse).
+fn first_lost(orig: &serde_yaml::Value, back: &serde_yaml::Value, path: &str) -> Option<String> {
+    use serde_yaml::Value;
+    match (orig, back) {
+        (Value::Mapping(o), Value::Mapping(b)) => o.iter().find_map(|(k, v)| {
+            let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_string);
+            let here = format!("{path}.{key}");
+            match b.get(k) {
+                None if v.is_null() => None,
+                None => Some(here),
+                Some(bv) => first_lost(v, bv, &here),
+            }
+        }),
+        (Value::Sequence(o), Value::Sequence(b)) if o.len() == b.len() => o
+            .iter()
+            .zip(b)
+            .enumerate()
+            .find_map(|(i, (ov, bv))| first_lost(ov, bv, &format!("{path}[{i}]"))),
+        (Value::Sequence(_), _) | (Value::Mapping(_), _) => Some(path.to_string()),
+        _ => None,
+    }
 }
 
 /// Reads every `*.yaml` of `dir` except `kustomization.yaml`. Fails on any document that is
-/// not one of the expected kinds or does not parse (unknown fields included, via the typed
-/// structs' strict shapes where they have them).
+/// not one of the expected kinds, does not parse, or holds a field its typed struct lacks.
 pub fn load(dir: &Path) -> Result<Manifests> {
     let mut m = Manifests::default();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
@@ -107,32 +138,127 @@ pub fn port_of(addr: &str) -> Result<i32> {
         .ok_or_else(|| anyhow!("no port in {addr:?}"))
 }
 
-/// Environment variable names a set of Rust sources reads: every quoted ALL_CAPS literal
-/// (before any `#[cfg(test)]`) passed to `var_or`, `var_required`, `ms` or `std::env::var`.
+/// Every `.rs` file under `dir`, recursively, sorted.
+pub fn rust_sources(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| dir.display().to_string())? {
+        let path = entry?.path();
+        if path.is_dir() {
+            out.extend(rust_sources(&path)?);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Environment variable names a set of Rust sources reads (before any `#[cfg(test)]`): a
+/// literal passed to `var_or`, `var_required`, `ms`, `std::env::var`, `var_os` or
+/// `EnvFilter::try_from_env`, and every literal of a list of names that is iterated into
+/// `std::env::var` (`["A", "B"].iter().filter_map(|n| std::env::var(n).ok())`).
 pub fn env_vars_read(sources: &[PathBuf]) -> Result<Vec<String>> {
-    let mut names = Vec::new();
+    let call = Regex::new(
+        r#"(?:\bvar_or|\bvar_required(?:::<[^>]*>)?|\bms|env::var|env::var_os|\btry_from_env)\(\s*"([A-Z][A-Z0-9_]*)""#,
+    )?;
+    let list = Regex::new(
+        r#"\[((?:\s*"[A-Z][A-Z0-9_]*"\s*,)*\s*"[A-Z][A-Z0-9_]*"\s*,?\s*)\]\s*\.(?:into_)?iter\(\)[\s\S]{0,200}?env::var"#,
+    )?;
+    let name = Regex::new(r#""([A-Z][A-Z0-9_]*)""#)?;
+    let mut names: Vec<String> = Vec::new();
     for file in sources {
         let text = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
         let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for (i, _) in text.match_indices('"') {
-            let rest = &text[i + 1..];
-            let Some(end) = rest.find('"') else { continue };
-            let lit = &rest[..end];
-            let before = text[..i].trim_end();
-            let called = ["var_or(", "ms(", "(", "var(", ","]
-                .iter()
-                .any(|p| before.ends_with(p));
-            if called
-                && lit.len() > 2
-                && lit
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
-                && lit.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                && !names.iter().any(|n| n == lit)
-            {
-                names.push(lit.to_string());
+        let found = call.captures_iter(text).map(|c| c[1].to_string()).chain(
+            list.captures_iter(text).flat_map(|c| {
+                name.captures_iter(&c[1])
+                    .map(|n| n[1].to_string())
+                    .collect::<Vec<_>>()
+            }),
+        );
+        for n in found {
+            if !names.contains(&n) {
+                names.push(n);
             }
         }
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::Deployment;
+
+    const DEPLOYMENT: &str = "
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: x}
+spec:
+  selector: {matchLabels: {app: x}}
+  template:
+    metadata: {labels: {app: x}}
+    spec:
+      containers:
+        - name: x
+          image: x:1
+          PROBE: {httpGet: {path: /health/ready, port: 8080}}
+";
+
+    fn deployment(probe_field: &str) -> Result<Deployment> {
+        let doc = serde_yaml::from_str(&DEPLOYMENT.replace("PROBE", probe_field)).unwrap();
+        typed(doc, "test")
+    }
+
+    #[test]
+    fn a_known_field_parses() {
+        let d = deployment("readinessProbe").unwrap();
+        let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
+        assert!(c.readiness_probe.is_some());
+    }
+
+    #[test]
+    fn a_misspelt_field_is_an_error_not_silence() {
+        let err = deployment("readinesProbe").unwrap_err().to_string();
+        assert!(
+            err.contains(".spec.template.spec.containers[0].readinesProbe"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cpu_quantities_in_millicores() {
+        assert_eq!(millicores("250m").unwrap(), 250);
+        assert_eq!(millicores("1").unwrap(), 1000);
+        assert_eq!(millicores("1.5").unwrap(), 1500);
+        assert!(millicores("lots").is_err());
+    }
+
+    #[test]
+    fn the_scanner_finds_every_way_a_variable_is_read() {
+        let dir = std::env::temp_dir().join(format!("k8s-scan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.rs");
+        std::fs::write(
+            &file,
+            r#"
+            let a = var_or("A_ADDR", 1)?;
+            let b = var_required::<String>("B_URL")?;
+            let c = ms("C_MS", 5)?;
+            let d = std::env::var("D_FORMAT");
+            let e = EnvFilter::try_from_env("E_FILTER");
+            let f = ["F_ONE", "F_TWO"].iter().filter_map(|n| std::env::var(n).ok());
+            redis::cmd("HSET"); let g = ["NOT", "NAMES"];
+            #[cfg(test)]
+            let h = var_or("H_TEST_ONLY", 1);
+            "#,
+        )
+        .unwrap();
+        let names = env_vars_read(&[file]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            names,
+            ["A_ADDR", "B_URL", "C_MS", "D_FORMAT", "E_FILTER", "F_ONE", "F_TWO"]
+        );
+    }
 }
