@@ -8,11 +8,17 @@
 //! Connections come from deadpool-redis's manager, but are recycled without
 //! its PING per checkout (which doubled the round trips of every request): a
 //! connection is dropped from the pool once a command on it failed with a
-//! connection error, and reused as it is otherwise.
+//! connection error, and reused as it is otherwise. Two things keep a restarted
+//! Redis from failing one request per stale pooled connection: a connection
+//! error also retires every connection opened before it (a generation counter
+//! shared by the pool), and a connection idle for longer than [`IDLE_PING`] is
+//! PINGed before it is handed out (a busy service never pays for that).
 //!
 //! The store times every wait for a pooled connection and counts every failure
 //! ([`collectors`](RedisStore::collectors) for the service's `/metrics`).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, Object, RecycleError, RecycleResult};
@@ -93,12 +99,21 @@ impl StoreMetrics {
 
 /// Creates connections with deadpool-redis's manager; recycles them for free
 /// unless a command on them failed with a connection error.
-struct Recycler(deadpool_redis::Manager);
+struct Recycler {
+    manager: deadpool_redis::Manager,
+    /// Bumped on every connection error: connections of an older generation are retired.
+    generation: Arc<AtomicU64>,
+}
+
+/// A pooled connection unused for this long is PINGed before reuse.
+const IDLE_PING: Duration = Duration::from_secs(1);
 
 /// A pooled connection and whether it saw a connection error.
 struct Link {
     conn: MultiplexedConnection,
     broken: bool,
+    generation: u64,
+    pool_generation: Arc<AtomicU64>,
 }
 
 impl managed::Manager for Recycler {
@@ -106,19 +121,33 @@ impl managed::Manager for Recycler {
     type Error = RedisError;
 
     async fn create(&self) -> Result<Link, RedisError> {
-        let conn = managed::Manager::create(&self.0).await?;
+        // Read before connecting: an error seen meanwhile retires this connection too.
+        let generation = self.generation.load(Ordering::Acquire);
+        let conn = managed::Manager::create(&self.manager).await?;
         Ok(Link {
             conn,
             broken: false,
+            generation,
+            pool_generation: self.generation.clone(),
         })
     }
 
-    async fn recycle(&self, link: &mut Link, _: &Metrics) -> RecycleResult<RedisError> {
+    async fn recycle(&self, link: &mut Link, metrics: &Metrics) -> RecycleResult<RedisError> {
         if link.broken {
-            Err(RecycleError::message("a command on this connection failed"))
-        } else {
-            Ok(())
+            return Err(RecycleError::message("a command on this connection failed"));
         }
+        if link.generation < self.generation.load(Ordering::Acquire) {
+            return Err(RecycleError::message(
+                "opened before a connection error (Redis may have restarted)",
+            ));
+        }
+        if metrics.last_used() > IDLE_PING {
+            redis::cmd("PING")
+                .query_async::<()>(&mut link.conn)
+                .await
+                .map_err(RecycleError::Backend)?;
+        }
+        Ok(())
     }
 }
 
@@ -132,6 +161,9 @@ impl Connection {
         if let Err(e) = result {
             if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
                 self.0.broken = true;
+                // Every connection opened up to now is likely as dead as this one.
+                let next = self.0.generation + 1;
+                self.0.pool_generation.fetch_max(next, Ordering::AcqRel);
             }
         }
     }
@@ -169,7 +201,11 @@ impl RedisStore {
     pub fn new(cfg: &RedisConfig) -> Result<Self, StoreError> {
         let manager = deadpool_redis::Manager::new(cfg.url.as_str())
             .map_err(|e| StoreError::Unavailable(format!("invalid REDIS_URL: {e}")))?;
-        let pool = Pool::builder(Recycler(manager))
+        let recycler = Recycler {
+            manager,
+            generation: Arc::new(AtomicU64::new(0)),
+        };
+        let pool = Pool::builder(recycler)
             .config(PoolConfig {
                 max_size: cfg.pool_size,
                 timeouts: Timeouts {

