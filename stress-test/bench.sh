@@ -101,8 +101,17 @@ mem_mib() {
 peaks() { local s out=""; for s in $SERVICES; do out="$out${out:+ / }$(mem_mib "$s" VmHWM)"; done; echo "$out"; }
 
 rcli() { redis-cli -p "$1" "${@:2}"; }
-# Lua over every key; prints the integers of the reply, one per line.
-reval() { local port="$1" file="$2"; shift 2; redis-cli -p "$port" --raw --eval "$file" , "$@"; }
+# Lua over every key (bench/exact.lua prepended: exact sums past 2^53); prints the reply's
+# values, one per line.
+reval() {
+    local port="$1" file="$2"
+    shift 2
+    cat "$HERE/bench/exact.lua" "$file" >"$TMP/eval.lua"
+    redis-cli -p "$port" --raw --eval "$TMP/eval.lua" , "$@"
+}
+# Exact integer arithmetic on decimal strings (sums of stock may pass 2^63).
+bigsub() { python3 -c 'import sys; print(int(sys.argv[1]) - int(sys.argv[2]))' "$1" "$2"; }
+sum_is() { python3 -c 'import sys; a, b, c = map(int, sys.argv[1:]); sys.exit(a + b != c)' "$1" "$2" "$3"; }
 
 SAMPLE_USERS=() SAMPLE_ITEMS=()
 for _ in $(seq "$SAMPLE"); do
@@ -240,27 +249,28 @@ read -r _ _ stock_b <<<"$(grep '^stock ' "$TMP/before")"
 read -r _ _ stock_a <<<"$(grep '^stock ' "$TMP/after")"
 read -r -a ob <<<"$(grep '^orders ' "$TMP/before" | cut -d' ' -f2-)"
 read -r -a oa <<<"$(grep '^orders ' "$TMP/after" | cut -d' ' -f2-)"
-paid_new=$((oa[1] - ob[1])) cost_new=$((oa[2] - ob[2])) units_new=$((oa[3] - ob[3]))
+paid_new=$((oa[1] - ob[1]))
+cost_new="$(bigsub "${oa[2]}" "${ob[2]}")" units_new="$(bigsub "${oa[3]}" "${ob[3]}")"
 [ "${oa[4]}" = 0 ] || PROBLEMS+=("${oa[4]} orders still marked busy")
-[ $((credit_a + cost_new)) = "$credit_b" ] ||
+sum_is "$credit_a" "$cost_new" "$credit_b" ||
     PROBLEMS+=("money: credit after $credit_a + cost of newly paid orders $cost_new != credit before $credit_b")
-[ $((stock_a + units_new)) = "$stock_b" ] ||
+sum_is "$stock_a" "$units_new" "$stock_b" ||
     PROBLEMS+=("stock: stock after $stock_a + units of newly paid orders $units_new != stock before $stock_b")
 for k in "${!SAMPLE_USERS[@]}"; do
     u="${SAMPLE_USERS[k]}"
     read -r _ _ api_b red_b <<<"$(grep "^user $u " "$TMP/before" | head -1)"
     read -r _ _ api_a red_a <<<"$(grep "^user $u " "$TMP/after" | head -1)"
     [ "$api_a" = "$red_a" ] || PROBLEMS+=("user $u: API credit $api_a, Redis $red_a")
-    spent=$((oa[5 + k] - ob[5 + k]))
-    [ $((api_b - api_a)) = "$spent" ] || PROBLEMS+=("user $u: credit went $api_b -> $api_a but its newly paid orders cost $spent")
+    spent="$(bigsub "${oa[5 + k]}" "${ob[5 + k]}")"
+    sum_is "$api_a" "$spent" "$api_b" || PROBLEMS+=("user $u: credit went $api_b -> $api_a but its newly paid orders cost $spent")
 done
 for k in "${!SAMPLE_ITEMS[@]}"; do
     it="${SAMPLE_ITEMS[k]}"
     read -r _ _ api_b red_b <<<"$(grep "^item $it " "$TMP/before" | head -1)"
     read -r _ _ api_a red_a <<<"$(grep "^item $it " "$TMP/after" | head -1)"
     [ "$api_a" = "$red_a" ] || PROBLEMS+=("item $it: API stock $api_a, Redis $red_a")
-    sold=$((oa[5 + SAMPLE + k] - ob[5 + SAMPLE + k]))
-    [ $((api_b - api_a)) = "$sold" ] || PROBLEMS+=("item $it: stock went $api_b -> $api_a but newly paid orders hold $sold units")
+    sold="$(bigsub "${oa[5 + SAMPLE + k]}" "${ob[5 + SAMPLE + k]}")"
+    sum_is "$api_a" "$sold" "$api_b" || PROBLEMS+=("item $it: stock went $api_b -> $api_a but newly paid orders hold $sold units")
 done
 
 ## 4. table ----------------------------------------------------------------------
