@@ -19,7 +19,7 @@
 # BENCH_STOCK / BENCH_CREDIT (1000000), BENCH_FRESH_RATE (8000: checkouts/s assumed when
 # sizing the fresh orders), FRESH_ORDERS (computed), BENCH_CEILINGS (1; 0 skips them),
 # BENCH_SAMPLE (50 users and items checked through the API), REDIS_FSYNC (label only: the
-# stack's setting), BENCH_OUT.
+# stack's setting), BENCH_OUT, PORT_OFFSET (0, as for the stack).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,8 +41,9 @@ CEILINGS="${BENCH_CEILINGS:-1}"
 SAMPLE="${BENCH_SAMPLE:-50}"
 FSYNC="${REDIS_FSYNC:-always}"
 OUT="${BENCH_OUT:-$HERE/results/bench.md}"
-REDIS_ORDER=6390 REDIS_STOCK=6391 REDIS_PAYMENT=6392
-CEIL_PORT=8900 CEIL_UP_PORT=8901
+OFF="${PORT_OFFSET:-0}" # the stack's PORT_OFFSET (env/local/stack.sh) moves these ports too
+REDIS_ORDER=$((6390 + OFF)) REDIS_STOCK=$((6391 + OFF)) REDIS_PAYMENT=$((6392 + OFF))
+CEIL_PORT=$((8900 + OFF)) CEIL_UP_PORT=$((8901 + OFF))
 SERVICES="order-1 order-2 stock payment"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -161,7 +162,8 @@ if [ "$CEILINGS" = 1 ]; then
     done
     CEIL_DIR="$RUN_DIR/bench-ceiling"
     mkdir -p "$CEIL_DIR/conf" "$CEIL_DIR/temp" "$CEIL_DIR/logs"
-    cp "$HERE/bench/ceiling.conf" "$CEIL_DIR/conf/ceiling.conf"
+    sed -e "s/127\.0\.0\.1:8900/127.0.0.1:$CEIL_PORT/g" -e "s/127\.0\.0\.1:8901/127.0.0.1:$CEIL_UP_PORT/g" \
+        "$HERE/bench/ceiling.conf" >"$CEIL_DIR/conf/ceiling.conf"
     nginx -t -p "$CEIL_DIR/" -c conf/ceiling.conf -e stderr 2>"$TMP/ceil-t.log" || { cat "$TMP/ceil-t.log" >&2; die "ceiling nginx config"; }
     nginx -p "$CEIL_DIR/" -c conf/ceiling.conf -e stderr -g 'daemon off;' </dev/null >>"$CEIL_DIR/ceiling.log" 2>&1 &
     CEIL_PID=$!

@@ -160,6 +160,99 @@ async fn a_saga_abandoned_after_logging_is_finished_by_recovery() {
     );
 }
 
+/// The runner does not log `reserved`: a driver that dies after the stock reserve (or after
+/// the charge too) leaves a saga logged as `started`. Recovery sends the steps again; the
+/// participants answer from their record of the saga, so nothing is taken twice.
+#[tokio::test]
+async fn a_saga_whose_driver_died_after_its_steps_is_finished_without_repeating_them() {
+    use common::participant::{ChargeRequest, ReserveRequest};
+
+    let sys = TestSystem::start_with(Duration::from_millis(300)).await;
+    let store = OrderStore::new(RedisStore::new(&sys.order_redis.config()).expect("pool"));
+    let step = |path: String, body: serde_json::Value| {
+        let http = sys.http.clone();
+        async move {
+            let resp = http.post(path).json(&body).send().await.expect("answered");
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.expect("a JSON reply");
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["outcome"], "done", "{body}");
+        }
+    };
+    let (stock_url, payment_url) = (&sys.order_config.stock_url, &sys.order_config.payment_url);
+
+    // (saga, whether the dead driver also charged, credit): the third user cannot pay.
+    let cases = [
+        ("reserved", false, 10),
+        ("charged", true, 10),
+        ("broke", false, 7),
+    ];
+    let mut started = Vec::new();
+    for (saga, charge, credit) in cases {
+        let item = sys.new_item(4, 5).await;
+        let user = sys.new_user(credit).await;
+        let order = sys.new_order(&user, &[(&item, 2)]).await;
+        let begun = store
+            .begin(saga, &order, Duration::from_millis(300), "died/1")
+            .await;
+        assert!(matches!(begun, Ok(Begin::Started(_))), "{saga}: not begun");
+        let reserve = ReserveRequest {
+            items: vec![(item.clone(), 2)],
+        };
+        step(
+            format!("{stock_url}/saga/{saga}/reserve"),
+            serde_json::to_value(&reserve).expect("json"),
+        )
+        .await;
+        if charge {
+            let req = ChargeRequest {
+                user_id: user.clone(),
+                amount: 8,
+            };
+            step(
+                format!("{payment_url}/saga/{saga}/charge"),
+                serde_json::to_value(&req).expect("json"),
+            )
+            .await;
+        }
+        assert_eq!(sys.stock_of(&item).await, 3, "{saga}: reserved once");
+        started.push((saga, order, item, user, credit));
+    }
+
+    for (saga, order, item, user, credit) in started {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let state = loop {
+            let (s, body) = sys
+                .call("GET", format!("{}/saga/{order}", sys.order_url))
+                .await;
+            assert_eq!(s, 200);
+            let state = body["sagas"][0]["state"].as_str().unwrap_or("").to_string();
+            if state == "committed" || state == "aborted" {
+                break state;
+            }
+            assert!(Instant::now() < deadline, "{saga}: still {state}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let paid = credit >= 8;
+        assert_eq!(state, if paid { "committed" } else { "aborted" }, "{saga}");
+        assert_eq!(sys.order(&order).await["paid"], paid, "{saga}");
+        let (stock, left) = (sys.stock_of(&item).await, sys.credit_of(&user).await);
+        if paid {
+            assert_eq!(
+                (stock, left),
+                (3, credit - 8),
+                "{saga}: one reserve, one charge"
+            );
+        } else {
+            assert_eq!(
+                (stock, left),
+                (5, credit),
+                "{saga}: released, nothing charged"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_slow_driver_keeps_its_lease_and_nobody_else_drives_its_saga() {
     // Payment's Redis is down for five leases: the checkout's driver keeps retrying the

@@ -173,7 +173,8 @@ async fn one_checkout_is_one_trace_across_the_three_services() {
         .iter()
         .map(|s| (s.attributes["from"].as_str(), s.attributes["to"].as_str()))
         .collect();
-    assert_eq!(moves, [("started", "reserved"), ("reserved", "committed")]);
+    // `reserved` is not logged: one write after the charge commits.
+    assert_eq!(moves, [("started", "committed")]);
     assert!(advances.iter().all(|s| s.parent == drive.id));
     let reserve = one("order", "stock reserve");
     let charge = one("order", "payment charge");

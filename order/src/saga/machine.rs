@@ -2,8 +2,10 @@
 //!
 //! No I/O here. The runner asks [`next_action`] what to do, performs it against
 //! a participant, turns the answer into an [`Event`], and persists the state
-//! that [`transition`] returns before doing anything else. Any state can be
-//! resumed after a crash because every action is idempotent at the participant.
+//! that [`transition`] returns before doing anything else (all but `Reserved`,
+//! which the runner keeps in memory: a crash there resumes from `Started`). Any
+//! state can be resumed after a crash because every action is idempotent at the
+//! participant.
 //!
 //! ```text
 //! Started --ReserveDone--> Reserved --ChargeDone--> Paid --Committed--> Committed
@@ -18,7 +20,8 @@
 pub enum State {
     /// Logged; stock may or may not have been reserved yet.
     Started,
-    /// Stock is reserved; the user may or may not have been charged yet.
+    /// Stock is reserved; the user may or may not have been charged yet. Not logged by
+    /// the runner (logs written by earlier versions may still hold it).
     Reserved,
     /// Stock reserved and user charged; the order is not yet marked paid.
     Paid,

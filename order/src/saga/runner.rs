@@ -5,6 +5,12 @@
 //! the participant's answer into an event, and persist the new state with a
 //! compare-and-set before the next action.
 //!
+//! One state is not persisted: `Reserved` (the charge follows at once). A saga that
+//! stops there is resumed from `Started` and sends the reserve again, which the stock
+//! service answers from its record of the saga, so logging it would only cost one more
+//! fsynced write per checkout. Every state that leads to a refund, a release or a paid
+//! order is logged before that happens.
+//!
 //! A driver holds the saga's lease (an owner token and an expiry): while it
 //! drives, a heartbeat renews the lease every third of its length, so a slow step
 //! (a participant down, being retried) is never mistaken for a dead driver. Only
@@ -91,6 +97,8 @@ async fn steps(
     owner: &str,
     deadline: Instant,
 ) -> Result<Ending, Unfinished> {
+    // What the log holds: the compare-and-set expects it (`saga.state` may be ahead).
+    let mut logged = saga.state;
     loop {
         let from = saga.state;
         let (event, reason) = match next_action(from) {
@@ -120,18 +128,24 @@ async fn steps(
             }
         };
         let mut to = transition(from, event).map_err(|e| unfinished(&saga, &e.to_string()))?;
+        if to == State::Reserved {
+            // Not logged (see the module's docs): go on to the charge.
+            saga.state = to;
+            continue;
+        }
         if to == State::Paid {
             // Committing is a local write: record the charge and the commit together.
             to = transition(to, Event::Committed).map_err(|e| unfinished(&saga, &e.to_string()))?;
         }
         let advanced = retry(&saga, deadline, || {
             ctx.store
-                .advance(&saga, from, to, reason.as_deref(), ctx.lease, owner)
+                .advance(&saga, logged, to, reason.as_deref(), ctx.lease, owner)
         })
         .await?;
         match advanced {
             Advance::Ok => {
-                ctx.metrics.advanced(from, to);
+                ctx.metrics.advanced(logged, to);
+                logged = to;
                 saga.state = to;
                 if reason.is_some() {
                     saga.reason = reason;
@@ -142,6 +156,7 @@ async fn steps(
                 // Someone else moved it on: continue from what is logged.
                 let reloaded = retry(&saga, deadline, || ctx.store.saga(&saga.id)).await?;
                 saga = reloaded.ok_or_else(|| unfinished(&saga, "saga log disappeared"))?;
+                logged = saga.state;
             }
         }
     }
