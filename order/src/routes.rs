@@ -7,7 +7,7 @@ use common::api::{BatchInitReply, Done, RouteTable};
 use common::error::ErrorBody;
 use common::params::{Amount, BatchSize, Id, Quantity};
 use common::ApiError;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 use crate::saga::checkout::checkout;
 use crate::saga::runner::Ending;
@@ -261,20 +261,19 @@ async fn batch_init(
             "item_price {price} times 2 does not fit in a 64-bit integer"
         ))
     })?;
-    let mut rng = rand::rng();
-    let orders: Vec<_> = (0..n)
-        .map(|i| {
-            let (a, b) = (rng.random_range(0..n_items), rng.random_range(0..n_items));
-            let user = rng.random_range(0..n_users);
-            (
-                i.to_string(),
-                user.to_string(),
-                cost,
-                format!("{a}|1|{price};{b}|1|{price}"),
-            )
-        })
-        .collect();
-    ctx.store.batch_init(orders.into_iter()).await?;
+    // Generated lazily, chunk by chunk as they are written: memory stays flat in `n`.
+    let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
+    let orders = (0..n).map(move |i| {
+        let (a, b) = (rng.random_range(0..n_items), rng.random_range(0..n_items));
+        let user = rng.random_range(0..n_users);
+        (
+            i.to_string(),
+            user.to_string(),
+            cost,
+            format!("{a}|1|{price};{b}|1|{price}"),
+        )
+    });
+    ctx.store.batch_init(orders).await?;
     Ok(HttpResponse::Ok().json(BatchInitReply {
         msg: format!("batch init for {n} orders successful"),
     }))
