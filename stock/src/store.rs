@@ -181,6 +181,13 @@ fn step_reply(script: &str, reply: &[String]) -> Result<StepReply, StoreError> {
         [tag] if tag == "undone" => (Outcome::Undone, None),
         [tag] if tag == "cancelled" => (Outcome::Cancelled, None),
         [tag, reason] if tag == "refused" => (Outcome::Refused, Some(reason.clone())),
+        // Nothing changed; the saga's driver retries until the stock has room again.
+        [tag, item] if tag == "full" => {
+            return Err(StoreError::Unavailable(format!(
+                "item {item} cannot take its released units back without passing the \
+                 largest stock; nothing was released, retry once its stock went down"
+            )))
+        }
         other => return Err(unexpected(script, other)),
     };
     Ok(StepReply { outcome, reason })
@@ -214,6 +221,10 @@ mod tests {
         assert_eq!(undone.outcome, Outcome::Undone);
         let cancelled = step_reply("t", &reply(&["cancelled"])).expect("cancelled");
         assert_eq!(cancelled.outcome, Outcome::Cancelled);
+        assert!(matches!(
+            step_reply("t", &reply(&["full", "7"])),
+            Err(StoreError::Unavailable(_))
+        ));
     }
 
     #[test]

@@ -77,6 +77,32 @@ async fn release_restores_stock_once() {
 }
 
 #[tokio::test]
+async fn a_release_that_would_pass_the_largest_stock_puts_back_nothing_until_it_can() {
+    let app = TestApp::spawn().await;
+    let (a, b) = (app.item(1, 10).await, app.item(1, 10).await);
+    reserve(&app, "s1", &[(&a, 4), (&b, 4)]).await;
+    // Stock arrives meanwhile: b (6 left) is now 3 short of the largest i64, 4 are to come back.
+    let room = i64::MAX - 9;
+    assert_eq!(app.post(&format!("/add/{b}/{room}")).await.status(), 200);
+    assert_eq!(app.find(&b).await.0, i64::MAX - 3);
+
+    let resp = app.post_internal("/saga/s1/release", None).await;
+    let message = error(resp, 503).await;
+    assert!(message.contains(&format!("item {b}")), "{message}");
+    // All or nothing: a was not put back either, and a retry does not put it back twice.
+    assert_eq!(app.find(&a).await.0, 6);
+    assert_eq!(app.find(&b).await.0, i64::MAX - 3);
+    error(app.post_internal("/saga/s1/release", None).await, 503).await;
+    assert_eq!(app.find(&a).await.0, 6);
+
+    assert_eq!(app.post(&format!("/subtract/{b}/1")).await.status(), 200);
+    assert_eq!(release(&app, "s1").await, j!({"outcome": "undone"}));
+    assert_eq!(release(&app, "s1").await, j!({"outcome": "undone"}));
+    assert_eq!(app.find(&a).await.0, 10);
+    assert_eq!(app.find(&b).await.0, i64::MAX);
+}
+
+#[tokio::test]
 async fn release_before_reserve_leaves_a_tombstone_and_cancels_the_reserve() {
     let app = TestApp::spawn().await;
     let a = app.item(1, 10).await;
