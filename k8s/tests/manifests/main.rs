@@ -10,7 +10,7 @@ mod wiring;
 
 use k8s_manifests::{k8s_dir, load, Manifests};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Container, Service};
+use k8s_openapi::api::core::v1::{Container, Service, ServicePort};
 use std::collections::BTreeMap;
 
 const SERVICES: [&str; 3] = ["order", "stock", "payment"];
@@ -31,6 +31,10 @@ pub fn service<'a>(m: &'a Manifests, name: &str) -> &'a Service {
         .iter()
         .find(|s| s.metadata.name.as_deref() == Some(name))
         .unwrap_or_else(|| panic!("no Service {name}"))
+}
+
+pub fn service_ports(svc: &Service) -> impl Iterator<Item = &ServicePort> {
+    svc.spec.as_ref().unwrap().ports.iter().flatten()
 }
 
 pub fn container(d: &Deployment) -> &Container {

@@ -1,6 +1,8 @@
 //! Ingress routing as ingress-nginx does it, and the NetworkPolicies.
 
-use crate::{container, deployment, environment, labels_match, manifests, pod_labels, service};
+use crate::{
+    container, deployment, environment, labels_match, manifests, pod_labels, service, service_ports,
+};
 use k8s_manifests::Manifests;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
@@ -37,13 +39,7 @@ fn routes(m: &Manifests) -> Vec<Route> {
                 let backend = path.backend.service.as_ref().unwrap();
                 let svc = service(m, &backend.name);
                 let port = backend.port.as_ref().unwrap();
-                let svc_port = svc
-                    .spec
-                    .as_ref()
-                    .unwrap()
-                    .ports
-                    .iter()
-                    .flatten()
+                let svc_port = service_ports(svc)
                     .find(|p| {
                         (port.name.is_some() && p.name == port.name) || Some(p.port) == port.number
                     })

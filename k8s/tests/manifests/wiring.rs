@@ -1,7 +1,8 @@
 //! Environment, ports, probes, selectors and graceful termination.
 
 use crate::{
-    container, deployment, environment, labels_match, manifests, pod_labels, service, SERVICES,
+    container, deployment, environment, labels_match, manifests, pod_labels, service,
+    service_ports, SERVICES,
 };
 use k8s_manifests::{env_vars_read, k8s_dir, port_of, repo_dir, rust_sources};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -122,14 +123,7 @@ fn order_reaches_the_participants_internal_ports() {
     let env = environment(&m, container(deployment(&m, "order")));
     for (var, target) in [("STOCK_URL", "stock"), ("PAYMENT_URL", "payment")] {
         let url = &env[var];
-        let svc = service(&m, target);
-        let internal = svc
-            .spec
-            .as_ref()
-            .unwrap()
-            .ports
-            .iter()
-            .flatten()
+        let internal = service_ports(service(&m, target))
             .find(|p| p.name.as_deref() == Some("internal"))
             .unwrap_or_else(|| panic!("Service {target} has no internal port"));
         let host = url
