@@ -262,8 +262,7 @@ async fn a_slow_driver_keeps_its_lease_and_nobody_else_drives_its_saga() {
     let user = sys.new_user(10).await;
     let order = sys.new_order(&user, &[(&a, 1)]).await;
     sys.payment_redis.kill();
-    let url = format!("{}/checkout/{order}", sys.order_url);
-    let pending = tokio::spawn(async move { reqwest::Client::new().post(url).send().await });
+    let pending = sys.checkout_in_background(&order);
 
     let mut owners = std::collections::BTreeSet::new();
     let until = Instant::now() + Duration::from_millis(1500);
@@ -349,8 +348,7 @@ async fn checkout_waits_out_a_payment_redis_crash_and_answers_the_truth() {
     let user = sys.new_user(10).await;
     let order = sys.new_order(&user, &[(&a, 1)]).await;
     sys.payment_redis.kill();
-    let url = format!("{}/checkout/{order}", sys.order_url);
-    let pending = tokio::spawn(async move { reqwest::Client::new().post(url).send().await });
+    let pending = sys.checkout_in_background(&order);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     sys.payment_redis.restart();
     let resp = pending.await.expect("task").expect("answered");

@@ -171,4 +171,15 @@ impl TestSystem {
         self.call("POST", format!("{}/checkout/{order}", self.order_url))
             .await
     }
+
+    /// Sends a checkout and answers at once; await the handle for the reply.
+    pub fn checkout_in_background(
+        &self,
+        order: &str,
+    ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+        let request = self
+            .http
+            .post(format!("{}/checkout/{order}", self.order_url));
+        tokio::spawn(request.send())
+    }
 }

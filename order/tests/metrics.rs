@@ -211,8 +211,7 @@ async fn participant_retries_and_redis_errors_are_counted() {
     let user = sys.new_user(10).await;
     let order = sys.new_order(&user, &[(&a, 1)]).await;
     sys.payment_redis.kill();
-    let url = format!("{}/checkout/{order}", sys.order_url);
-    let pending = tokio::spawn(async move { reqwest::Client::new().post(url).send().await });
+    let pending = sys.checkout_in_background(&order);
 
     // The charge fails (payment answers 503) and is retried until payment's Redis is back.
     let failed_charges = || async {
