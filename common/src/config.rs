@@ -24,9 +24,7 @@ pub enum ConfigError {
 pub struct RedisConfig {
     /// `REDIS_URL`, e.g. `redis://:password@127.0.0.1:6379/0`.
     pub url: String,
-    /// `REDIS_POOL_SIZE`: connections kept open (each one is multiplexed).
-    pub pool_size: usize,
-    /// `REDIS_TIMEOUT_MS`: bound on a pool wait and on every command.
+    /// `REDIS_TIMEOUT_MS`: bound on opening the connection and on every command.
     pub timeout: Duration,
 }
 
@@ -59,7 +57,6 @@ impl Config {
             shutdown_timeout_secs: var_or("SHUTDOWN_TIMEOUT_SECS", 30)?,
             redis: RedisConfig {
                 url: var_or("REDIS_URL", "redis://127.0.0.1:6379/0".to_string())?,
-                pool_size: var_or("REDIS_POOL_SIZE", 8)?,
                 timeout: Duration::from_millis(var_or("REDIS_TIMEOUT_MS", 2000)?),
             },
         })

@@ -56,7 +56,6 @@ impl RedisServer {
     pub fn config(&self) -> RedisConfig {
         RedisConfig {
             url: self.url(),
-            pool_size: 8,
             // Generous: CI machines are slow and busy; a Redis that is down fails at once anyway.
             timeout: Duration::from_millis(3000),
         }

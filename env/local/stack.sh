@@ -22,7 +22,7 @@
 # WAIT_TIMEOUT (60 s), STOP_TIMEOUT (20 s), CARGO_TARGET_DIR (<repo>/target), WORKERS (1:
 # actix workers per server; every process of the stack shares the same cores, and on a
 # 2-core machine one worker each spends ~20 % less CPU per checkout than one per core), and
-# the services' own variables (RUST_LOG, LOG_FORMAT, REDIS_POOL_SIZE, ...) which are
+# the services' own variables (RUST_LOG, LOG_FORMAT, REDIS_TIMEOUT_MS, ...) which are
 # passed through.
 set -euo pipefail
 

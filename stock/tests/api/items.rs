@@ -175,7 +175,7 @@ async fn readiness_follows_redis() {
 async fn a_restarted_redis_fails_no_request_once_it_is_back() {
     let mut app = TestApp::spawn().await;
     let id = app.item(3, 7).await;
-    // Open several pooled connections, as a loaded service has.
+    // A burst, as a loaded service has, on the connection that dies below.
     let path = format!("/find/{id}");
     let warm = futures::future::join_all((0..16).map(|_| app.get(&path))).await;
     assert!(warm.iter().all(|r| r.status().is_success()));
@@ -197,4 +197,28 @@ async fn a_restarted_redis_fails_no_request_once_it_is_back() {
         json(app.get(&format!("/find/{id}")).await, 200).await,
         serde_json::json!({"stock": 6, "price": 3})
     );
+}
+
+#[tokio::test]
+async fn concurrent_requests_share_one_redis_connection() {
+    let app = TestApp::spawn().await;
+    let id = app.item(2, 1000).await;
+    let path = format!("/subtract/{id}/1");
+    let burst = join_all((0..64).map(|_| app.post(&path))).await;
+    assert!(burst.iter().all(|r| r.status().is_success()));
+    assert_eq!(app.find(&id).await, (936, 2));
+
+    // The 64 requests' commands were pipelined on the connection the first request opened
+    // (the service's side of it is the only client apart from this one).
+    let client = redis::Client::open(app.redis.url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis answers");
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut conn)
+        .await
+        .expect("CLIENT LIST");
+    assert_eq!(clients.lines().count(), 2, "{clients}");
 }
