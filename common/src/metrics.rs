@@ -140,7 +140,6 @@ where
             requests: self.requests.clone(),
             server: self.server,
             method: method_label(req.method()),
-            route: req.match_pattern(),
             start: Instant::now(),
         };
         Timed {
@@ -154,13 +153,12 @@ struct Labels {
     requests: HistogramVec,
     server: &'static str,
     method: &'static str,
-    route: Option<String>,
     start: Instant,
 }
 
 impl Labels {
-    fn observe(self, status: StatusCode) {
-        let route = self.route.as_deref().unwrap_or(UNMATCHED);
+    fn observe(self, route: Option<String>, status: StatusCode) {
+        let route = route.as_deref().unwrap_or(UNMATCHED);
         self.requests
             .with_label_values(&[self.server, self.method, route, status.as_str()])
             .observe(self.start.elapsed().as_secs_f64());
@@ -186,11 +184,13 @@ where
         let this = self.project();
         let outcome = std::task::ready!(this.inner.poll(cx));
         if let Some(labels) = this.labels.take() {
-            let status = match &outcome {
-                Ok(response) => response.status(),
-                Err(error) => error.as_response_error().status_code(),
+            // The route is read from the routed request: asked before routing, actix
+            // would match the path against every route a second time.
+            let (route, status) = match &outcome {
+                Ok(response) => (response.request().match_pattern(), response.status()),
+                Err(error) => (None, error.as_response_error().status_code()),
             };
-            labels.observe(status);
+            labels.observe(route, status);
         }
         Poll::Ready(outcome)
     }
