@@ -57,8 +57,6 @@ impl From<redis::RedisError> for StoreError {
 #[derive(Clone)]
 pub struct RedisStore {
     pool: Pool,
-    /// Bumped on every connection error (shared with the [`Recycler`]).
-    generation: Arc<AtomicU64>,
     timeout: Duration,
     metrics: StoreMetrics,
 }
@@ -159,7 +157,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn note(&mut self, result: &Result<impl Sized, RedisError>) {
+    fn note(&self, result: &Result<impl Sized, RedisError>) {
         if let Err(e) = result {
             if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
                 // This connection, and every one opened up to now, is likely dead.
@@ -202,10 +200,9 @@ impl RedisStore {
     pub fn new(cfg: &RedisConfig) -> Result<Self, StoreError> {
         let manager = deadpool_redis::Manager::new(cfg.url.as_str())
             .map_err(|e| StoreError::Unavailable(format!("invalid REDIS_URL: {e}")))?;
-        let generation = Arc::new(AtomicU64::new(0));
         let recycler = Recycler {
             manager,
-            generation: generation.clone(),
+            generation: Arc::new(AtomicU64::new(0)),
         };
         let pool = Pool::builder(recycler)
             .config(PoolConfig {
@@ -223,7 +220,6 @@ impl RedisStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot create redis pool: {e}")))?;
         Ok(RedisStore {
             pool,
-            generation,
             timeout: cfg.timeout,
             metrics: StoreMetrics::new(),
         })
@@ -253,7 +249,7 @@ impl RedisStore {
         Ok(Connection {
             conn: link.conn.clone(),
             generation: link.generation,
-            pool_generation: self.generation.clone(),
+            pool_generation: self.pool.manager().generation.clone(),
         })
     }
 
