@@ -52,7 +52,7 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
-    /// The pool settings a service under test uses for this server.
+    /// The Redis settings a service under test uses for this server.
     pub fn config(&self) -> RedisConfig {
         RedisConfig {
             url: self.url(),
