@@ -176,15 +176,20 @@ fi
 run_wrk() {
     local name="$1" c="$2" url="$3" mode="$4" prefix="$5" base="$6" count="$7" t line
     t=$((THREADS < c ? THREADS : c))
+    R_busy0="$(busy_jiffies)"
     wrk -t"$t" -c"$c" -d"${SECS}s" --timeout 30s -s "$HERE/bench/checkout.lua" "$url" \
         -- "$mode" "$prefix" "$base" "$count" "$t" >"$TMP/wrk-$name-$c.out" 2>&1 ||
         { cat "$TMP/wrk-$name-$c.out" >&2; die "wrk $name $c"; }
+    R_busy1="$(busy_jiffies)"
     line="$(grep '^RESULT ' "$TMP/wrk-$name-$c.out")" || { cat "$TMP/wrk-$name-$c.out" >&2; die "no RESULT from wrk"; }
     local kv
     for kv in ${line#RESULT }; do printf -v "R_${kv%%=*}" '%s' "${kv#*=}"; done
 }
 
 ms() { awk -v u="$1" 'BEGIN { printf "%.1f", u / 1000 }'; }
+# CPU time the whole machine was busy (user, nice, system, irq, softirq, steal), in jiffies.
+busy_jiffies() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+HZ="$(getconf CLK_TCK)"
 
 ROWS=()
 declare -A CEIL_DIRECT CEIL_HOP
@@ -215,13 +220,17 @@ for c in $CONNS; do
             log "random checkouts, $c connections, ${SECS}s (order ids 0..$((ORDERS - 1)))"
             run_wrk random "$c" "$GATEWAY" random /orders/checkout/ 0 "$ORDERS"
         fi
+        # Machine CPU per successful checkout: everything on it (wrk, gateway, services,
+        # Redis) over the run, so it compares builds more steadily than the rate does.
+        cpu="$(awk -v j="$((R_busy1 - R_busy0))" -v hz="$HZ" -v r="$R_rate" -v s="$SECS" \
+            'BEGIN { if (r > 0) printf "%.2f", j * 1000 / hz / (r * s); else print "-" }')"
         [ "$R_s5xx" = 0 ] || ANY_5XX=1
         fd="-" fh="-"
         if [ "$CEILINGS" = 1 ]; then
             fd="$(awk -v a="$R_rate" -v b="${CEIL_DIRECT[$c]}" 'BEGIN { printf "%.1f %%", 100 * a / b }')"
             fh="$(awk -v a="$R_rate" -v b="${CEIL_HOP[$c]}" 'BEGIN { printf "%.1f %%", 100 * a / b }')"
         fi
-        row="| $m | $c | $(printf '%.0f' "$R_rate") | $(ms "$R_p50") | $(ms "$R_p99") | $(ms "$R_p999") | $R_non2xx | $R_s5xx | $R_sockerr | $fd | $fh | $(peaks) |"
+        row="| $m | $c | $(printf '%.0f' "$R_rate") | $(ms "$R_p50") | $(ms "$R_p99") | $(ms "$R_p999") | $R_non2xx | $R_s5xx | $R_sockerr | $cpu | $fd | $fh | $(peaks) |"
         ROWS+=("$row")
         log "  $row"
     done
@@ -284,8 +293,8 @@ done
     echo "Populate: $ITEMS items (stock $STOCK, price 1), $USERS users (credit $CREDIT), $ORDERS orders;"
     echo "fresh runs use order ids $ORDERS..$((FRESH_ORDERS - 1)) (an extra batch_init of $FRESH_ORDERS orders)."
     echo
-    echo "| mode | conns | checkouts/s (2xx) | p50 ms | p99 ms | p99.9 ms | non-2xx | 5xx | socket errors | of gateway-alone | of one-hop | peak RSS MiB order-1 / order-2 / stock / payment |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| mode | conns | checkouts/s (2xx) | p50 ms | p99 ms | p99.9 ms | non-2xx | 5xx | socket errors | machine CPU ms per checkout | of gateway-alone | of one-hop | peak RSS MiB order-1 / order-2 / stock / payment |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
     echo
     if [ "$CEILINGS" = 1 ]; then

@@ -69,6 +69,27 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the server (SIGSTOP): its connections stay open and commands wait
+    /// unanswered until [`resume`](Self::resume), as on a stalled machine.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the server is running");
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .expect("cannot run kill");
+        assert!(status.success(), "kill {signal} {} failed", child.id());
+    }
+
     /// Starts it again on the same port and data folder (after [`kill`](Self::kill)).
     pub fn restart(&mut self) {
         self.kill();

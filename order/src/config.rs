@@ -23,6 +23,9 @@ pub struct OrderConfig {
     pub checkout_wait: Duration,
     /// `PEER_TIMEOUT_MS`: bound on one call to stock or payment.
     pub peer_timeout: Duration,
+    /// `PEER_BATCHES_IN_FLIGHT`: how many batched reserve (and charge) requests may be
+    /// outstanding at once; calls made meanwhile wait for the next batch.
+    pub batches_in_flight: usize,
 }
 
 impl OrderConfig {
@@ -41,6 +44,7 @@ impl OrderConfig {
             recovery_interval: ms("RECOVERY_INTERVAL_MS", 500)?,
             checkout_wait: ms("CHECKOUT_WAIT_MS", 120_000)?,
             peer_timeout: ms("PEER_TIMEOUT_MS", 2000)?,
+            batches_in_flight: var_or("PEER_BATCHES_IN_FLIGHT", 2)?,
         })
     }
 }

@@ -35,8 +35,13 @@ pub async fn run() -> std::io::Result<()> {
 /// Builds the service and spawns its recovery loop (call inside a Tokio runtime).
 pub fn build(config: &OrderConfig) -> std::io::Result<Application> {
     let redis = RedisStore::new(&config.base.redis).map_err(std::io::Error::other)?;
-    let peers = Peers::new(&config.stock_url, &config.payment_url, config.peer_timeout)
-        .map_err(std::io::Error::other)?;
+    let peers = Peers::new(
+        &config.stock_url,
+        &config.payment_url,
+        config.peer_timeout,
+        config.batches_in_flight,
+    )
+    .map_err(std::io::Error::other)?;
     let saga_metrics = SagaMetrics::new();
     let metrics = Metrics::new().map_err(std::io::Error::other)?;
     for collectors in [

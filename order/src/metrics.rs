@@ -10,7 +10,8 @@
 //!   `failed_pass` (a recovery pass could not read Redis).
 //! - `participant_call_failures_total{peer, call, kind}`: calls to stock or payment
 //!   that failed: `unreachable` (no answer in time, refused connection, unreadable
-//!   answer), `5xx` or `4xx`. The saga runner retries every failed step call with
+//!   answer), `5xx` (also: a batch's result for that saga says the participant
+//!   failed) or `4xx`. The saga runner retries every failed step call with
 //!   backoff, so for the saga calls this is the number of participant retries.
 
 use common::metrics::checked;
@@ -173,12 +174,8 @@ impl PeerMetrics {
         vec![Box::new(self.failures.clone())]
     }
 
-    pub fn failed(&self, peer: &str, call: &str, status: Option<u16>) {
-        let kind = match status {
-            None => "unreachable",
-            Some(s) if s >= 500 => "5xx",
-            Some(_) => "4xx",
-        };
+    /// Counts a failed call; `kind` is one of `unreachable`, `5xx`, `4xx`.
+    pub fn failed(&self, peer: &str, call: &str, kind: &'static str) {
         self.failures.with_label_values(&[peer, call, kind]).inc();
     }
 }

@@ -1,38 +1,44 @@
 //! The HTTP client for stock's and payment's internal ports.
 //!
-//! One pooled keep-alive client for the whole process. Every call is bounded by
+//! One pooled keep-alive client for the whole process. Every request is bounded by
 //! `PEER_TIMEOUT_MS`. A participant's business answer is a [`StepReply`]; any
 //! other failure (connection refused, timeout, 5xx) is [`PeerError`], which the
-//! saga runner retries: it never guesses an outcome.
+//! saga runner retries: it never guesses an outcome. Reserves and charges go out
+//! in batches ([`batch`]): the saga runner still calls one saga's step and gets
+//! that saga's reply.
 //!
 //! Every call is a client span (`stock reserve`, `payment charge`, ...) whose W3C
-//! trace context goes out in the `traceparent` header when span export is on, so
-//! the participant's spans join the checkout's trace. Failed calls are counted
-//! ([`PeerMetrics`]).
+//! trace context goes out with the call when span export is on (the `traceparent`
+//! header, or the saga's entry in a batch), so the participant's spans join the
+//! checkout's trace. Failed calls are counted ([`PeerMetrics`]).
+
+mod batch;
 
 use std::time::Duration;
 
-use common::participant::{ChargeRequest, ReserveRequest, StepReply};
+use common::participant::{ChargeRequest, ReserveRequest, SagaCall, StepReply};
+use common::telemetry::otel;
 use prometheus::core::Collector;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use tracing::field::Empty;
 
+use self::batch::Batcher;
 use crate::metrics::PeerMetrics;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PeerError {
-    #[error("{peer} is unreachable: {source}")]
-    Unreachable {
-        peer: &'static str,
-        source: reqwest::Error,
-    },
+    #[error("{peer} is unreachable: {reason}")]
+    Unreachable { peer: &'static str, reason: String },
     #[error("{peer} answered {status}: {body}")]
     Status {
         peer: &'static str,
         status: u16,
         body: String,
     },
+    /// A batch's result for this saga: the participant could not do the step.
+    #[error("{peer} could not do the step: {error}")]
+    Failed { peer: &'static str, error: String },
 }
 
 impl PeerError {
@@ -41,11 +47,25 @@ impl PeerError {
         matches!(self, PeerError::Status { status, .. } if (400..500).contains(status))
     }
 
-    fn status(&self) -> Option<u16> {
+    /// The `kind` label of `participant_call_failures_total`.
+    fn kind(&self) -> &'static str {
         match self {
-            PeerError::Unreachable { .. } => None,
-            PeerError::Status { status, .. } => Some(*status),
+            PeerError::Unreachable { .. } => "unreachable",
+            PeerError::Status { status, .. } if *status < 500 => "4xx",
+            PeerError::Status { .. } | PeerError::Failed { .. } => "5xx",
         }
+    }
+
+    fn unreachable(peer: &'static str, e: &reqwest::Error) -> Self {
+        // reqwest's message leaves the cause (refused, reset, timed out) to its sources.
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(cause) = source {
+            reason.push_str(": ");
+            reason.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        PeerError::Unreachable { peer, reason }
     }
 }
 
@@ -54,6 +74,8 @@ pub struct Peers {
     client: reqwest::Client,
     stock_url: String,
     payment_url: String,
+    reserves: Batcher<ReserveRequest>,
+    charges: Batcher<ChargeRequest>,
     metrics: PeerMetrics,
 }
 
@@ -63,14 +85,24 @@ struct ItemView {
 }
 
 impl Peers {
-    pub fn new(stock_url: &str, payment_url: &str, timeout: Duration) -> reqwest::Result<Self> {
+    /// `in_flight`: how many batch requests of one step may be outstanding at once.
+    pub fn new(
+        stock_url: &str,
+        payment_url: &str,
+        timeout: Duration,
+        in_flight: usize,
+    ) -> reqwest::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .build()?;
+        let reserve_url = format!("{stock_url}/saga/reserve");
+        let charge_url = format!("{payment_url}/saga/charge");
         Ok(Peers {
+            reserves: Batcher::new(client.clone(), reserve_url, "stock", in_flight),
+            charges: Batcher::new(client.clone(), charge_url, "payment", in_flight),
             client,
             stock_url: stock_url.to_string(),
             payment_url: payment_url.to_string(),
@@ -87,7 +119,7 @@ impl Peers {
     #[tracing::instrument(level = "debug", name = "stock find", skip_all, fields(otel.kind = "client", item_id = %item_id, http.response.status_code = Empty))]
     pub async fn price(&self, item_id: &str) -> Result<Option<i64>, PeerError> {
         let url = format!("{}/find/{item_id}", self.stock_url);
-        let resp = self.send("stock", self.client.get(url)).await;
+        let resp = send("stock", self.client.get(url)).await;
         let price = match resp {
             Ok(resp) => decode::<ItemView>("stock", resp)
                 .await
@@ -104,61 +136,28 @@ impl Peers {
         saga_id: &str,
         req: &ReserveRequest,
     ) -> Result<StepReply, PeerError> {
-        let url = format!("{}/saga/{saga_id}/reserve", self.stock_url);
-        let reply = self.step("stock", self.client.post(url).json(req)).await;
+        let reply = self.reserves.call(saga_call(saga_id, req.clone())).await;
         self.count("stock", "reserve", reply)
     }
 
     #[tracing::instrument(level = "debug", name = "stock release", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     pub async fn release(&self, saga_id: &str) -> Result<StepReply, PeerError> {
         let url = format!("{}/saga/{saga_id}/release", self.stock_url);
-        let reply = self.step("stock", self.client.post(url)).await;
+        let reply = step("stock", self.client.post(url)).await;
         self.count("stock", "release", reply)
     }
 
     #[tracing::instrument(level = "debug", name = "payment charge", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     pub async fn charge(&self, saga_id: &str, req: &ChargeRequest) -> Result<StepReply, PeerError> {
-        let url = format!("{}/saga/{saga_id}/charge", self.payment_url);
-        let reply = self.step("payment", self.client.post(url).json(req)).await;
+        let reply = self.charges.call(saga_call(saga_id, req.clone())).await;
         self.count("payment", "charge", reply)
     }
 
     #[tracing::instrument(level = "debug", name = "payment refund", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     pub async fn refund(&self, saga_id: &str) -> Result<StepReply, PeerError> {
         let url = format!("{}/saga/{saga_id}/refund", self.payment_url);
-        let reply = self.step("payment", self.client.post(url)).await;
+        let reply = step("payment", self.client.post(url)).await;
         self.count("payment", "refund", reply)
-    }
-
-    /// Sends a saga step call and reads the participant's reply.
-    async fn step(
-        &self,
-        peer: &'static str,
-        req: reqwest::RequestBuilder,
-    ) -> Result<StepReply, PeerError> {
-        let resp = self.send(peer, req).await?;
-        decode(peer, resp).await
-    }
-
-    async fn send(
-        &self,
-        peer: &'static str,
-        req: reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, PeerError> {
-        let resp = with_trace_context(req)
-            .send()
-            .await
-            .map_err(|source| PeerError::Unreachable { peer, source })?;
-        let span = tracing::Span::current();
-        if !span.is_disabled() {
-            span.record("http.response.status_code", resp.status().as_u16());
-        }
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status().as_u16();
-        let body = resp.text().await.unwrap_or_default();
-        Err(PeerError::Status { peer, status, body })
     }
 
     fn count<T>(
@@ -168,16 +167,52 @@ impl Peers {
         result: Result<T, PeerError>,
     ) -> Result<T, PeerError> {
         if let Err(e) = &result {
-            self.metrics.failed(peer, call, e.status());
+            self.metrics.failed(peer, call, e.kind());
         }
         result
     }
 }
 
+/// One saga's entry in a batch, carrying the current span's trace context.
+fn saga_call<T>(saga_id: &str, step: T) -> SagaCall<T> {
+    SagaCall {
+        saga_id: saga_id.to_string(),
+        traceparent: otel::current_traceparent(),
+        step,
+    }
+}
+
+/// Sends a single-saga step call and reads the participant's reply.
+async fn step(peer: &'static str, req: reqwest::RequestBuilder) -> Result<StepReply, PeerError> {
+    let resp = send(peer, req).await?;
+    decode(peer, resp).await
+}
+
+/// Sends a request; anything but a 2xx is an error carrying the answer.
+async fn send(
+    peer: &'static str,
+    req: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, PeerError> {
+    let resp = with_trace_context(req)
+        .send()
+        .await
+        .map_err(|e| PeerError::unreachable(peer, &e))?;
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        span.record("http.response.status_code", resp.status().as_u16());
+    }
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap_or_default();
+    Err(PeerError::Status { peer, status, body })
+}
+
 /// Adds the current span's `traceparent` (and `tracestate`) when span export is on.
 fn with_trace_context(req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     let mut headers = HeaderMap::new();
-    common::telemetry::otel::inject(|name, value| {
+    otel::inject(|name, value| {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(&value),
@@ -198,5 +233,5 @@ async fn decode<T: serde::de::DeserializeOwned>(
 ) -> Result<T, PeerError> {
     resp.json()
         .await
-        .map_err(|source| PeerError::Unreachable { peer, source })
+        .map_err(|e| PeerError::unreachable(peer, &e))
 }

@@ -100,6 +100,30 @@ pub fn set_remote_parent(span: &tracing::Span, headers: &actix_web::http::header
     }
 }
 
+/// Makes `span` continue the trace named by a `traceparent` value carried in a
+/// request's body (a batch carries one per saga), if it is valid. Call before the
+/// span is first entered.
+pub fn set_remote_parent_from(span: &tracing::Span, traceparent: &str) {
+    if !enabled() {
+        return;
+    }
+    let parent = TraceContextPropagator::new().extract(&Traceparent(traceparent));
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// The `traceparent` of the current span, for a call that carries it in its body.
+pub fn current_traceparent() -> Option<String> {
+    let mut found = None;
+    inject(|name, value| {
+        if name == "traceparent" {
+            found = Some(value);
+        }
+    });
+    found
+}
+
 /// Calls `set(name, value)` for each trace context header (`traceparent`,
 /// `tracestate`) that an outgoing request made in the current span should carry.
 pub fn inject(mut set: impl FnMut(&str, String)) {
@@ -138,6 +162,18 @@ impl Extractor for RequestHeaders<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+struct Traceparent<'a>(&'a str);
+
+impl Extractor for Traceparent<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        (key == "traceparent").then_some(self.0)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent"]
     }
 }
 

@@ -30,6 +30,6 @@ pub struct PublicApi;
 
 /// The saga participant endpoints, for the order service only.
 pub fn internal(cfg: &mut web::ServiceConfig) {
-    cfg.route("/saga/{saga_id}/charge", web::post().to(saga::charge))
+    cfg.route("/saga/charge", web::post().to(saga::charge))
         .route("/saga/{saga_id}/refund", web::post().to(saga::refund));
 }

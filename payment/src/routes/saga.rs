@@ -2,27 +2,32 @@
 
 use actix_web::{web, HttpResponse};
 use common::params::{Amount, Id};
-use common::participant::ChargeRequest;
+use common::participant::{run_batch, Batch, ChargeRequest};
 use common::ApiError;
 
 use crate::store::PaymentStore;
 
-#[tracing::instrument(skip(store, body), fields(user_id = %body.user_id, amount = body.amount))]
+/// A batch of charges, one per saga (see `common::participant`).
+#[tracing::instrument(skip_all, fields(calls = body.calls.len()))]
 pub async fn charge(
     store: web::Data<PaymentStore>,
-    path: web::Path<String>,
-    body: web::Json<ChargeRequest>,
+    body: web::Json<Batch<ChargeRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let saga = Id::parse("saga_id", &path)?;
-    let user = Id::parse("user_id", &body.user_id)?;
-    let amount = Amount::new(body.amount).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "amount {} must be a non-negative integer",
-            body.amount
-        ))
+    let calls = body.into_inner().parse(|req| {
+        let user = Id::parse("user_id", &req.user_id)?;
+        let amount = Amount::new(req.amount).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "amount {} must be a non-negative integer",
+                req.amount
+            ))
+        })?;
+        Ok((user, amount))
     })?;
-    let reply = store.charge(&saga, &user, amount).await?;
-    Ok(HttpResponse::Ok().json(reply))
+    run_batch("charge", calls, |saga, (user, amount)| {
+        let store = store.clone();
+        async move { store.charge(&saga, &user, amount).await }
+    })
+    .await
 }
 
 #[tracing::instrument(skip(store))]

@@ -2,14 +2,28 @@ use serde_json::json as j;
 
 use crate::helpers::{error, json, TestApp};
 
+/// One charge call of a batch.
+fn call(saga: &str, user: &str, amount: serde_json::Value) -> serde_json::Value {
+    j!({"saga_id": saga, "step": {"user_id": user, "amount": amount}})
+}
+
+/// Sends a batch of `calls` and returns its results, in order.
+async fn charge_batch(app: &TestApp, calls: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    let n = calls.len();
+    let resp = app
+        .post_internal("/saga/charge", Some(j!({ "calls": calls })))
+        .await;
+    let reply = json(resp, 200).await;
+    let results = reply["results"].as_array().expect("results").clone();
+    assert_eq!(results.len(), n, "{reply}");
+    results
+}
+
+/// A batch of one: the saga's reply.
 async fn charge(app: &TestApp, saga: &str, user: &str, amount: i64) -> serde_json::Value {
-    let body = j!({ "user_id": user, "amount": amount });
-    json(
-        app.post_internal(&format!("/saga/{saga}/charge"), Some(body))
-            .await,
-        200,
-    )
-    .await
+    charge_batch(app, vec![call(saga, user, j!(amount))])
+        .await
+        .remove(0)
 }
 
 async fn refund(app: &TestApp, saga: &str) -> serde_json::Value {
@@ -104,25 +118,46 @@ async fn concurrent_charges_of_distinct_sagas_never_overdraw() {
 }
 
 #[tokio::test]
-async fn malformed_charges_are_400() {
+async fn one_batch_of_charges_to_one_user_never_overdraws() {
+    let app = TestApp::spawn().await;
+    let u = app.user(50).await;
+    let calls = (0..120)
+        .map(|i| call(&format!("s{i}"), &u, j!(1)))
+        .collect();
+    let results = charge_batch(&app, calls).await;
+    let done = results.iter().filter(|r| r["outcome"] == "done").count();
+    let refused = results.iter().filter(|r| r["outcome"] == "refused").count();
+    assert_eq!((done, refused), (50, 70));
+    assert_eq!(app.credit(&u).await, 0);
+}
+
+#[tokio::test]
+async fn a_batch_with_one_malformed_charge_is_400_and_charges_nothing() {
     let app = TestApp::spawn().await;
     let u = app.user(10).await;
-    for body in [
-        j!({"user_id": u, "amount": -1}),
-        j!({"user_id": u, "amount": 1.5}),
-        j!({"user_id": "a|b", "amount": 1}),
-        j!({"user_id": u}),
+    let good = call("s1", &u, j!(1));
+    for bad in [
+        call("s2", &u, j!(-1)),
+        call("s2", &u, j!(1.5)),
+        call("s2", "a|b", j!(1)),
+        j!({"saga_id": "s2", "step": {"user_id": u}}),
+        call("a:b", &u, j!(1)),
     ] {
-        error(app.post_internal("/saga/s1/charge", Some(body)).await, 400).await;
+        let body = j!({ "calls": [good, bad] });
+        error(app.post_internal("/saga/charge", Some(body)).await, 400).await;
     }
-    let body = j!({"user_id": u, "amount": 1});
-    error(app.post_internal("/saga/a:b/charge", Some(body)).await, 400).await;
+    error(
+        app.post_internal("/saga/charge", Some(j!({"calls": []})))
+            .await,
+        400,
+    )
+    .await;
     assert_eq!(app.credit(&u).await, 10);
 }
 
 #[tokio::test]
 async fn saga_endpoints_are_not_on_the_public_port() {
     let app = TestApp::spawn().await;
-    error(app.post("/saga/s1/charge").await, 404).await;
+    error(app.post("/saga/charge").await, 404).await;
     error(app.post("/saga/s1/refund").await, 404).await;
 }

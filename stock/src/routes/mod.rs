@@ -34,6 +34,6 @@ pub struct PublicApi;
 /// The saga participant endpoints and price look-ups, for the order service only.
 pub fn internal(cfg: &mut web::ServiceConfig) {
     cfg.route("/find/{item_id}", web::get().to(items::find))
-        .route("/saga/{saga_id}/reserve", web::post().to(saga::reserve))
+        .route("/saga/reserve", web::post().to(saga::reserve))
         .route("/saga/{saga_id}/release", web::post().to(saga::release));
 }

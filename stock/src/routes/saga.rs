@@ -2,20 +2,27 @@
 
 use actix_web::{web, HttpResponse};
 use common::params::{Id, Quantity};
-use common::participant::ReserveRequest;
+use common::participant::{run_batch, Batch, ReserveRequest};
 use common::ApiError;
 
 use crate::store::StockStore;
 
-#[tracing::instrument(skip(store, body))]
+/// A batch of reserves, one per saga (see `common::participant`).
+#[tracing::instrument(skip_all, fields(calls = body.calls.len()))]
 pub async fn reserve(
     store: web::Data<StockStore>,
-    path: web::Path<String>,
-    body: web::Json<ReserveRequest>,
+    body: web::Json<Batch<ReserveRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let saga = Id::parse("saga_id", &path)?;
-    let lines = body
-        .items
+    let calls = body.into_inner().parse(|req| lines(&req))?;
+    run_batch("reserve", calls, |saga, lines| {
+        let store = store.clone();
+        async move { store.reserve(&saga, &lines).await }
+    })
+    .await
+}
+
+fn lines(req: &ReserveRequest) -> Result<Vec<(Id, Quantity)>, ApiError> {
+    req.items
         .iter()
         .map(|(id, qty)| {
             let id = Id::parse("item_id", id)?;
@@ -26,9 +33,7 @@ pub async fn reserve(
             })?;
             Ok((id, qty))
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
-    let reply = store.reserve(&saga, &lines).await?;
-    Ok(HttpResponse::Ok().json(reply))
+        .collect()
 }
 
 #[tracing::instrument(skip(store))]

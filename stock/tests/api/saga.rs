@@ -2,14 +2,26 @@ use serde_json::json as j;
 
 use crate::helpers::{error, json, TestApp};
 
-async fn reserve(app: &TestApp, saga: &str, items: &[(&str, i64)]) -> serde_json::Value {
+/// One reserve call of a batch.
+fn call(saga: &str, items: &[(&str, i64)]) -> serde_json::Value {
+    j!({"saga_id": saga, "step": {"items": items}})
+}
+
+/// Sends a batch of `calls` and returns its results, in order.
+async fn reserve_batch(app: &TestApp, calls: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    let n = calls.len();
     let resp = app
-        .post_internal(
-            &format!("/saga/{saga}/reserve"),
-            Some(j!({ "items": items })),
-        )
+        .post_internal("/saga/reserve", Some(j!({ "calls": calls })))
         .await;
-    json(resp, 200).await
+    let reply = json(resp, 200).await;
+    let results = reply["results"].as_array().expect("results").clone();
+    assert_eq!(results.len(), n, "{reply}");
+    results
+}
+
+/// A batch of one: the saga's reply.
+async fn reserve(app: &TestApp, saga: &str, items: &[(&str, i64)]) -> serde_json::Value {
+    reserve_batch(app, vec![call(saga, items)]).await.remove(0)
 }
 
 async fn release(app: &TestApp, saga: &str) -> serde_json::Value {
@@ -124,30 +136,97 @@ async fn release_of_refused_saga_changes_nothing() {
 }
 
 #[tokio::test]
-async fn malformed_reserves_are_400() {
+async fn one_batch_answers_each_saga_its_own_outcome_in_order() {
+    let app = TestApp::spawn().await;
+    let (a, b) = (app.item(1, 10).await, app.item(1, 2).await);
+    let results = reserve_batch(
+        &app,
+        vec![
+            call("s1", &[(&a, 3)]),
+            call("s2", &[(&a, 1), (&b, 3)]),
+            call("s3", &[(&b, 2)]),
+            // The same saga twice in one batch: one reserve, the same answer twice.
+            call("s4", &[(&a, 5)]),
+            call("s4", &[(&a, 5)]),
+        ],
+    )
+    .await;
+    assert_eq!(results[0], j!({"outcome": "done"}));
+    assert_eq!(
+        results[1],
+        j!({"outcome": "refused", "reason": format!("item {b} has 2 in stock, 3 needed")})
+    );
+    assert_eq!(results[2], j!({"outcome": "done"}));
+    assert_eq!(results[3], j!({"outcome": "done"}));
+    assert_eq!(results[4], j!({"outcome": "done"}));
+    assert_eq!(app.find(&a).await.0, 2, "s1 took 3, s4 took 5 once");
+    assert_eq!(app.find(&b).await.0, 0);
+}
+
+#[tokio::test]
+async fn a_saga_whose_record_cannot_be_read_fails_alone_in_its_batch() {
     let app = TestApp::spawn().await;
     let a = app.item(1, 10).await;
-    for body in [
-        j!({"items": [[a, 0]]}),
-        j!({"items": [[a, -1]]}),
-        j!({"items": [["a|b", 1]]}),
-        j!({"nope": 1}),
+    // A saga record of the wrong type makes that saga's script fail in Redis.
+    let client = redis::Client::open(app.redis.url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis answers");
+    let _: () = redis::cmd("SET")
+        .arg("saga:broken")
+        .arg("not a hash")
+        .query_async(&mut conn)
+        .await
+        .expect("SET");
+    let results = reserve_batch(
+        &app,
+        vec![call("broken", &[(&a, 1)]), call("s1", &[(&a, 4)])],
+    )
+    .await;
+    let error = results[0]["error"]
+        .as_str()
+        .expect("an error for the broken saga");
+    assert!(error.contains("WRONGTYPE"), "{error}");
+    assert_eq!(results[1], j!({"outcome": "done"}));
+    assert_eq!(app.find(&a).await.0, 6, "only s1 took stock");
+}
+
+#[tokio::test]
+async fn a_batch_with_one_malformed_call_is_400_and_reserves_nothing() {
+    let app = TestApp::spawn().await;
+    let a = app.item(1, 10).await;
+    let good = call("s1", &[(&a, 1)]);
+    for bad in [
+        j!({"saga_id": "s2", "step": {"items": [[a, 0]]}}),
+        j!({"saga_id": "s2", "step": {"items": [[a, -1]]}}),
+        j!({"saga_id": "s2", "step": {"items": [["a|b", 1]]}}),
+        j!({"saga_id": "s2", "step": {"nope": 1}}),
+        j!({"saga_id": "a:b", "step": {"items": [[a, 1]]}}),
+        j!({"step": {"items": [[a, 1]]}}),
     ] {
-        error(app.post_internal("/saga/s1/reserve", Some(body)).await, 400).await;
+        let body = j!({ "calls": [good, bad] });
+        error(app.post_internal("/saga/reserve", Some(body)).await, 400).await;
     }
-    error(
-        app.post_internal("/saga/a:b/reserve", Some(j!({"items": []})))
+    let message = error(
+        app.post_internal("/saga/reserve", Some(j!({"calls": []})))
             .await,
         400,
     )
     .await;
+    assert_eq!(message, "a batch carries 1 to 256 calls, not 0");
+    let too_many: Vec<_> = (0..257)
+        .map(|i| call(&format!("s{i}"), &[(&a, 1)]))
+        .collect();
+    let body = j!({ "calls": too_many });
+    error(app.post_internal("/saga/reserve", Some(body)).await, 400).await;
     assert_eq!(app.find(&a).await.0, 10);
 }
 
 #[tokio::test]
 async fn saga_endpoints_are_not_on_the_public_port() {
     let app = TestApp::spawn().await;
-    error(app.post("/saga/s1/reserve").await, 404).await;
+    error(app.post("/saga/reserve").await, 404).await;
     error(app.post("/saga/s1/release").await, 404).await;
 }
 
@@ -157,14 +236,18 @@ async fn saga_records_survive_a_redis_restart() {
     let a = app.item(1, 10).await;
     reserve(&app, "s1", &[(&a, 4)]).await;
     app.redis.kill();
+    // Redis down: no call of the batch can run, so the batch itself is a 503.
+    let body = j!({ "calls": [call("s1", &[(&a, 4)]), call("s2", &[(&a, 1)])] });
+    let message = error(app.post_internal("/saga/reserve", Some(body)).await, 503).await;
+    assert!(message.contains("redis"), "{message}");
     app.redis.restart();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let resp = app
-            .post_internal("/saga/s1/reserve", Some(j!({ "items": [[a, 4]] })))
-            .await;
+        let body = j!({ "calls": [call("s1", &[(&a, 4)])] });
+        let resp = app.post_internal("/saga/reserve", Some(body)).await;
         if resp.status().is_success() {
-            assert_eq!(json(resp, 200).await, j!({"outcome": "done"}));
+            let reply = json(resp, 200).await;
+            assert_eq!(reply["results"], j!([{"outcome": "done"}]));
             break;
         }
         assert!(
