@@ -8,7 +8,8 @@
 #
 # BIN_DIR holds the order, stock and payment binaries to run. Environment (defaults):
 # AB_ROUNDS (3), AB_CONNECTIONS (64), AB_SECONDS (10), AB_SIZE (20000 items, users and
-# orders). Prints every run, then per variant the median checkouts/s, p99 and machine CPU
+# orders). Prints every run (with the mean number of sagas per batched reserve request,
+# from order-1's /metrics), then per variant the median checkouts/s, p99 and machine CPU
 # per checkout (see bench.sh; the steadier measure on a shared VM).
 set -euo pipefail
 
@@ -46,18 +47,23 @@ for round in $(seq "$ROUNDS"); do
             BENCH_CEILINGS=0 BENCH_SAMPLE=5 BENCH_ITEMS="$SIZE" BENCH_USERS="$SIZE" \
             BENCH_ORDERS="$SIZE" BENCH_OUT="$WORK/table.md" \
             "$HERE/bench.sh" >"$WORK/bench.log" 2>&1 || { tail -30 "$WORK/bench.log" >&2; exit 1; }
+        # Sagas per batched reserve request at order-1 (builds without batching: "-").
+        batch="$(curl -fsS -m 5 http://127.0.0.1:8100/metrics | awk '
+            /^participant_batch_calls_sum\{.*call="reserve"/ { s = $NF }
+            /^participant_batch_calls_count\{.*call="reserve"/ { n = $NF }
+            END { if (n > 0) printf "%.1f", s / n; else print "-" }')"
         RUN_DIR="$RUN" "$STACK" down >/dev/null 2>&1
         RUN=""
         # | fresh | conns | rate | p50 | p99 | p99.9 | non2xx | 5xx | sockerr | cpu | ...
         row="$(grep '^| fresh |' "$WORK/table.md")"
         read -r rate p99 cpu <<<"$(awk -F'|' '{ gsub(/ /, ""); print $4, $6, $11 }' <<<"$row")"
-        log "  $rate checkouts/s, p99 $p99 ms, $cpu ms CPU per checkout"
-        RESULTS[$label]="${RESULTS[$label]:-} $rate/$p99/$cpu"
+        log "  $rate checkouts/s, p99 $p99 ms, $cpu ms CPU per checkout, $batch sagas per reserve batch"
+        RESULTS[$label]="${RESULTS[$label]:-} $rate/$p99/$cpu/$batch"
     done
 done
 
 echo
-echo "| variant | runs (checkouts/s / p99 ms / CPU ms) | median checkouts/s | median p99 ms | median CPU ms per checkout |"
+echo "| variant | runs (checkouts/s / p99 ms / CPU ms / sagas per batch) | median checkouts/s | median p99 ms | median CPU ms per checkout |"
 echo "|---|---|---|---|---|"
 for variant in "$@"; do
     read -r label _ <<<"$variant"

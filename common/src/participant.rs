@@ -156,7 +156,7 @@ where
     Fut: Future<Output = Result<StepReply, StoreError>>,
 {
     let steps = calls.into_iter().map(|call| {
-        let span = tracing::info_span!("saga step", otel.name = name, saga_id = %call.saga);
+        let span = tracing::debug_span!("saga step", otel.name = name, saga_id = %call.saga);
         if let Some(traceparent) = &call.traceparent {
             otel::set_remote_parent_from(&span, traceparent);
         }

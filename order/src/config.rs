@@ -44,7 +44,7 @@ impl OrderConfig {
             recovery_interval: ms("RECOVERY_INTERVAL_MS", 500)?,
             checkout_wait: ms("CHECKOUT_WAIT_MS", 120_000)?,
             peer_timeout: ms("PEER_TIMEOUT_MS", 2000)?,
-            batches_in_flight: var_or("PEER_BATCHES_IN_FLIGHT", 2)?,
+            batches_in_flight: var_or("PEER_BATCHES_IN_FLIGHT", 1)?,
         })
     }
 }

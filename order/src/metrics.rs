@@ -13,10 +13,12 @@
 //!   answer), `5xx` (also: a batch's result for that saga says the participant
 //!   failed) or `4xx`. The saga runner retries every failed step call with
 //!   backoff, so for the saga calls this is the number of participant retries.
+//! - `participant_batch_calls{peer, call}` (histogram): how many sagas each batched
+//!   `reserve` or `charge` request carried; its `_count` is the number of requests.
 
 use common::metrics::checked;
 use prometheus::core::Collector;
-use prometheus::{IntCounterVec, IntGauge, Opts};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts};
 
 use crate::saga::machine::State;
 
@@ -137,10 +139,12 @@ impl Drop for InFlight {
     }
 }
 
-/// `participant_call_failures_total`, owned by [`Peers`](crate::peers::Peers).
+/// `participant_call_failures_total` and `participant_batch_calls`, owned by
+/// [`Peers`](crate::peers::Peers).
 #[derive(Clone)]
 pub struct PeerMetrics {
     failures: IntCounterVec,
+    batch_calls: HistogramVec,
 }
 
 impl PeerMetrics {
@@ -153,6 +157,14 @@ impl PeerMetrics {
                      (unreachable, 5xx, 4xx); failed saga step calls are retried.",
                 ),
                 &["peer", "call", "kind"],
+            )),
+            batch_calls: checked(HistogramVec::new(
+                HistogramOpts::new(
+                    "participant_batch_calls",
+                    "Sagas carried by one batched request to stock or payment, by peer and call.",
+                )
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+                &["peer", "call"],
             )),
         };
         let calls = [
@@ -171,7 +183,15 @@ impl PeerMetrics {
     }
 
     pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
-        vec![Box::new(self.failures.clone())]
+        vec![
+            Box::new(self.failures.clone()),
+            Box::new(self.batch_calls.clone()),
+        ]
+    }
+
+    /// The histogram that the batches of one step record their sizes in.
+    pub fn batch_sizes(&self, peer: &str, call: &str) -> Histogram {
+        self.batch_calls.with_label_values(&[peer, call])
     }
 
     /// Counts a failed call; `kind` is one of `unreachable`, `5xx`, `4xx`.

@@ -98,15 +98,28 @@ impl Peers {
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .build()?;
-        let reserve_url = format!("{stock_url}/saga/reserve");
-        let charge_url = format!("{payment_url}/saga/charge");
+        let metrics = PeerMetrics::new();
+        let reserves = Batcher::new(
+            client.clone(),
+            format!("{stock_url}/saga/reserve"),
+            "stock",
+            in_flight,
+            metrics.batch_sizes("stock", "reserve"),
+        );
+        let charges = Batcher::new(
+            client.clone(),
+            format!("{payment_url}/saga/charge"),
+            "payment",
+            in_flight,
+            metrics.batch_sizes("payment", "charge"),
+        );
         Ok(Peers {
-            reserves: Batcher::new(client.clone(), reserve_url, "stock", in_flight),
-            charges: Batcher::new(client.clone(), charge_url, "payment", in_flight),
+            reserves,
+            charges,
             client,
             stock_url: stock_url.to_string(),
             payment_url: payment_url.to_string(),
-            metrics: PeerMetrics::new(),
+            metrics,
         })
     }
 

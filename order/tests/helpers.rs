@@ -63,7 +63,7 @@ impl TestSystem {
             recovery_interval: Duration::from_millis(100),
             checkout_wait: Duration::from_secs(30),
             peer_timeout: Duration::from_millis(1000),
-            batches_in_flight: 2,
+            batches_in_flight: 1,
         };
         let order = order::build(&order_config).expect("order starts");
         let order_public = order.public_port();

@@ -174,6 +174,12 @@ async fn checkouts_move_the_request_and_saga_metrics_of_all_three_services() {
         0.0
     );
     assert_eq!(order.sum("participant_call_failures_total", &[]), 0.0);
+    // One checkout at a time here: every batch carried one saga.
+    let reserves = [("peer", "stock"), ("call", "reserve")];
+    assert_eq!(order.value("participant_batch_calls_count", &reserves), 3.0);
+    assert_eq!(order.value("participant_batch_calls_sum", &reserves), 3.0);
+    let charges = [("peer", "payment"), ("call", "charge")];
+    assert_eq!(order.value("participant_batch_calls_count", &charges), 2.0);
     assert_eq!(order.value("redis_errors_total", &[("kind", "pool")]), 0.0);
     assert_eq!(order.sum("redis_errors_total", &[]), 0.0);
     assert!(order.value("redis_pool_wait_seconds_count", &[]) > 0.0);

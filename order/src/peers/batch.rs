@@ -18,6 +18,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use common::participant::{Batch, BatchReply, CallResult, SagaCall, StepReply, MAX_BATCH};
+use prometheus::Histogram;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -41,6 +42,7 @@ struct Shared<T> {
     url: String,
     peer: &'static str,
     in_flight_max: usize,
+    sizes: Histogram,
     queue: Mutex<Queue<T>>,
 }
 
@@ -57,13 +59,21 @@ struct Waiting<T> {
 }
 
 impl<T: Serialize + Send + 'static> Batcher<T> {
-    pub fn new(client: reqwest::Client, url: String, peer: &'static str, in_flight: usize) -> Self {
+    /// `sizes` records how many calls each batch carries.
+    pub fn new(
+        client: reqwest::Client,
+        url: String,
+        peer: &'static str,
+        in_flight: usize,
+        sizes: Histogram,
+    ) -> Self {
         Batcher {
             shared: Arc::new(Shared {
                 client,
                 url,
                 peer,
                 in_flight_max: in_flight.max(1),
+                sizes,
                 queue: Mutex::new(Queue {
                     waiting: Vec::new(),
                     in_flight: 0,
@@ -163,6 +173,7 @@ impl<T: Serialize + Send + 'static> Slot<T> {
 
     async fn send(&self, batch: Batch<T>) -> Result<BatchReply, PeerError> {
         let shared = &self.shared;
+        shared.sizes.observe(batch.calls.len() as f64);
         let resp = send(shared.peer, shared.client.post(&shared.url).json(&batch)).await?;
         decode(shared.peer, resp).await
     }
