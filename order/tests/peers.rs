@@ -72,3 +72,29 @@ async fn requests_served(sys: &TestSystem, base: &str, route: &str) -> u64 {
         })
         .sum()
 }
+
+#[tokio::test]
+async fn a_failed_batch_answers_each_of_its_calls_with_the_error_and_frees_its_slot() {
+    // Nothing listens on this port: every batch fails to connect.
+    let nobody = format!("http://127.0.0.1:{}", common::testing::free_port());
+    let peers = Peers::new(&nobody, &nobody, Duration::from_secs(2), 1).expect("client");
+    let req = ReserveRequest {
+        items: vec![("i".into(), 1)],
+    };
+    let calls = (0..5).map(|i| {
+        let (peers, req) = (peers.clone(), req.clone());
+        async move { peers.reserve(&format!("s{i}"), &req).await }
+    });
+    let replies = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(calls))
+        .await
+        .expect("every call is answered");
+    for reply in replies {
+        let error = reply.expect_err("nobody could reserve").to_string();
+        assert!(error.starts_with("stock is unreachable"), "{error}");
+    }
+    // The slot was given back: a later call is sent (and fails) instead of waiting forever.
+    let later = tokio::time::timeout(Duration::from_secs(10), peers.reserve("s9", &req))
+        .await
+        .expect("a later call is answered");
+    assert!(later.is_err());
+}

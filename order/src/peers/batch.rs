@@ -179,27 +179,19 @@ impl<T: Serialize + Send + 'static> Slot<T> {
     }
 }
 
+/// Gives every call of a batch its result: its saga's reply, or the batch's error.
 fn answer(peer: &'static str, answers: Vec<Answer>, result: Result<BatchReply, PeerError>) {
     let results = match result {
         Ok(reply) if reply.results.len() == answers.len() => reply.results,
         Ok(reply) => {
-            let e = PeerError::Failed {
-                peer,
-                error: format!(
-                    "answered {} results to a batch of {} calls",
-                    reply.results.len(),
-                    answers.len()
-                ),
-            };
-            return answers
-                .into_iter()
-                .for_each(|a| drop(a.send(Err(e.clone()))));
+            let error = format!(
+                "answered {} results to a batch of {} calls",
+                reply.results.len(),
+                answers.len()
+            );
+            return fail_all(answers, PeerError::Failed { peer, error });
         }
-        Err(e) => {
-            return answers
-                .into_iter()
-                .for_each(|a| drop(a.send(Err(e.clone()))))
-        }
+        Err(e) => return fail_all(answers, e),
     };
     for (answer, result) in answers.into_iter().zip(results) {
         let reply = match result {
@@ -208,5 +200,11 @@ fn answer(peer: &'static str, answers: Vec<Answer>, result: Result<BatchReply, P
         };
         // The caller may have stopped waiting (its saga's lease was lost): fine.
         let _ = answer.send(reply);
+    }
+}
+
+fn fail_all(answers: Vec<Answer>, e: PeerError) {
+    for answer in answers {
+        let _ = answer.send(Err(e.clone()));
     }
 }
