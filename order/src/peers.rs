@@ -147,9 +147,9 @@ impl Peers {
     pub async fn reserve(
         &self,
         saga_id: &str,
-        req: &ReserveRequest,
+        req: ReserveRequest,
     ) -> Result<StepReply, PeerError> {
-        let reply = self.reserves.call(saga_call(saga_id, req.clone())).await;
+        let reply = self.reserves.call(saga_call(saga_id, req)).await;
         self.count("stock", "reserve", reply)
     }
 
@@ -161,8 +161,8 @@ impl Peers {
     }
 
     #[tracing::instrument(level = "debug", name = "payment charge", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
-    pub async fn charge(&self, saga_id: &str, req: &ChargeRequest) -> Result<StepReply, PeerError> {
-        let reply = self.charges.call(saga_call(saga_id, req.clone())).await;
+    pub async fn charge(&self, saga_id: &str, req: ChargeRequest) -> Result<StepReply, PeerError> {
+        let reply = self.charges.call(saga_call(saga_id, req)).await;
         self.count("payment", "charge", reply)
     }
 

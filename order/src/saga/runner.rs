@@ -104,18 +104,18 @@ async fn steps(
         let (event, reason) = match next_action(from) {
             Action::Done => return ending(&saga).ok_or_else(|| unfinished(&saga, "not final")),
             Action::Reserve => {
-                let req = ReserveRequest {
+                let req = || ReserveRequest {
                     items: saga.items.clone(),
                 };
-                let reply = retry(&saga, deadline, || ctx.peers.reserve(&saga.id, &req)).await?;
+                let reply = retry(&saga, deadline, || ctx.peers.reserve(&saga.id, req())).await?;
                 step_event(reply, Event::ReserveDone, Event::ReserveRefused)
             }
             Action::Charge => {
-                let req = ChargeRequest {
+                let req = || ChargeRequest {
                     user_id: saga.user.clone(),
                     amount: saga.amount,
                 };
-                let reply = retry(&saga, deadline, || ctx.peers.charge(&saga.id, &req)).await?;
+                let reply = retry(&saga, deadline, || ctx.peers.charge(&saga.id, req())).await?;
                 step_event(reply, Event::ChargeDone, Event::ChargeRefused)
             }
             Action::Commit => (Event::Committed, None),
