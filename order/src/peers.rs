@@ -42,11 +42,6 @@ pub enum PeerError {
 }
 
 impl PeerError {
-    /// A 4xx from a peer: our request was wrong, retrying will not help.
-    pub fn is_client_error(&self) -> bool {
-        matches!(self, PeerError::Status { status, .. } if (400..500).contains(status))
-    }
-
     /// The `kind` label of `participant_call_failures_total`.
     fn kind(&self) -> &'static str {
         match self {
