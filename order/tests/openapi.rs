@@ -127,6 +127,20 @@ fn compact(json: &str) -> String {
     out
 }
 
+/// Where two texts first differ, with 40 bytes of each around it (`None` when they are equal).
+fn first_difference(a: &str, b: &str) -> Option<String> {
+    let at = a
+        .bytes()
+        .zip(b.bytes())
+        .position(|(x, y)| x != y)
+        .or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))?;
+    let near = |text: &str| {
+        let bytes = &text.as_bytes()[at.saturating_sub(40)..(at + 40).min(text.len())];
+        bytes.escape_ascii().to_string()
+    };
+    Some(format!("at byte {at}:\n  {}\n  {}", near(a), near(b)))
+}
+
 /// `(METHOD, path, operation)` of every documented operation.
 fn documented_operations(doc: &Value) -> Vec<(String, String, Value)> {
     let mut ops = Vec::new();
@@ -318,7 +332,9 @@ async fn the_order_service_serves_the_document_and_its_page_from_its_own_assets(
     };
     let served_text = get(order::docs::DOCUMENT_PATH).await;
     // The committed document byte for byte, as compact JSON with its members in order.
-    assert_eq!(served_text, compact(order::docs::DOCUMENT));
+    if let Some(difference) = first_difference(&served_text, &compact(order::docs::DOCUMENT)) {
+        panic!("the served document is not order/openapi.json (served, committed) {difference}");
+    }
     let served: Value = serde_json::from_str(&served_text).unwrap();
     assert_eq!(served, document());
     assert!(served["openapi"].as_str().unwrap().starts_with("3."));
