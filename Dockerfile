@@ -66,19 +66,21 @@ COPY common/Cargo.toml common/
 COPY stock/Cargo.toml stock/
 COPY payment/Cargo.toml payment/
 COPY order/Cargo.toml order/
+COPY api-doc/Cargo.toml api-doc/
 COPY consistency-test/Cargo.toml consistency-test/
 COPY k8s/Cargo.toml k8s/
-RUN for d in common stock payment order consistency-test k8s; do \
+RUN for d in common stock payment order api-doc consistency-test k8s; do \
         mkdir -p "$d/src" && touch "$d/src/lib.rs" && echo 'fn main() {}' > "$d/src/main.rs"; \
     done \
     && cargo build --release --locked -p order -p stock -p payment \
-    && rm -rf common/src stock/src payment/src order/src consistency-test/src k8s/src
+    && rm -rf common/src stock/src payment/src order/src api-doc/src consistency-test/src k8s/src
 
 FROM deps AS build
 ARG SERVICE=order
+# The sources, with order/openapi.json (the API document the order binary embeds).
 COPY . .
 # Newer mtimes than the stubs', so cargo rebuilds the workspace crates.
-RUN find common stock payment order consistency-test k8s -name '*.rs' -exec touch {} + \
+RUN find common stock payment order api-doc consistency-test k8s -name '*.rs' -exec touch {} + \
     && cargo build --release --locked -p "${SERVICE}" --bin "${SERVICE}" \
     && cp "target/release/${SERVICE}" /service
 

@@ -5,6 +5,7 @@
 #   make test         lint, unit/integration tests, stack up, e2e + api + consistency tests, down
 #   make consistency  consistency test (plain, then with chaos) against a running stack
 #   make api-test     API contract: schemathesis fuzzing + the /docs/ page in Chromium
+#   make openapi      regenerate order/openapi.json (the API document) from the handlers
 #   make status       state of every component;  make logs: tail of every log
 #   make bench        checkout benchmark (wrk) with invariant check;  make stress: locust
 
@@ -23,10 +24,10 @@ STACK := env/local/stack.sh
 export RUN_DIR ORDER_REPLICAS GATEWAY PORT_OFFSET
 
 .PHONY: help up down build test lint unit e2e consistency status logs tools rust-tools
-.PHONY: bench bench-smoke stress api-test api-tools
+.PHONY: bench bench-smoke stress api-test api-tools openapi
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# *//'
+	@sed -n '3,10p' Makefile | sed 's/^# *//'
 
 ## Tools --------------------------------------------------------------------
 
@@ -126,6 +127,13 @@ api-tools:
 FUZZ_EXAMPLES ?= 100
 api-test: api-tools
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) API_TEST_OUT="$(RUN_DIR)/api-test" api-test/run.sh
+
+# The gateway's OpenAPI document, generated from the handlers' annotations by api-doc/ and
+# committed as order/openapi.json, which the order service embeds and serves at
+# /docs/openapi.json. Run it after changing a handler's annotation or a reply type, and
+# commit the file: `cargo test -p api-doc` (part of `make unit`) fails while it is stale.
+openapi:
+	cargo run -q -p api-doc -- --write
 
 ## Load ---------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""The API contract (shared/API.md) as checks on one request: given the entities' states
-before, the parameters and the answer, what the states after must be.
+"""The API contract (the "API" section of the repository's README.md) as checks on one
+request: given the entities' states before, the parameters and the answer, what the states
+after must be.
 
 - Any answer but a 2xx changes nothing, and a refusal must have a reason in the state
   before (a 404 names something missing, a 409 a real shortage or a paid order) or in the

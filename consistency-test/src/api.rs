@@ -1,4 +1,5 @@
-//! A typed client for the public HTTP API (shared/API.md), through the gateway only.
+//! A typed client for the public HTTP API (the "API" section of the repository's README.md),
+//! through the gateway only.
 //!
 //! Setup and read calls retry on 5xx and connection errors for a bounded time; a checkout is
 //! sent exactly once and its answer recorded as it is, because that answer is what the test

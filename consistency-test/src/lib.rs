@@ -1,6 +1,7 @@
-//! The consistency test of the public API (shared/API.md): set up items, users and orders,
-//! fire every checkout at once (optionally while components are being killed), then check
-//! that stock, credit and answers agree exactly. Talks to nothing but the gateway URL.
+//! The consistency test of the public API (the "API" section of the repository's
+//! README.md): set up items, users and orders, fire every checkout at once (optionally while
+//! components are being killed), then check that stock, credit and answers agree exactly.
+//! Talks to nothing but the gateway URL.
 
 pub mod api;
 pub mod chaos;

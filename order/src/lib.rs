@@ -68,7 +68,7 @@ pub fn build(config: &OrderConfig) -> std::io::Result<Application> {
         {
             let ctx = web::Data::new(ctx.clone());
             let redis = web::Data::new(redis);
-            let docs = docs::swagger_ui();
+            let docs = docs::swagger_ui().map_err(std::io::Error::other)?;
             move |cfg: &mut web::ServiceConfig| {
                 cfg.app_data(ctx.clone()).app_data(redis.clone());
                 routes::configure(cfg);
