@@ -35,6 +35,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, ScriptInvocation, Value};
 
 use crate::config::RedisConfig;
+use crate::error::ApiError;
 use crate::metrics::checked;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,17 @@ pub enum StoreError {
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
         StoreError::Unavailable(format!("redis command failed: {e}"))
+    }
+}
+
+/// A store failure as handlers answer it: Redis out of reach is a 503, data our own
+/// scripts never write a 500. (Here, not in `error`, so that `error` imports nothing.)
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(msg) => ApiError::Unavailable(msg),
+            StoreError::Corrupt(msg) => ApiError::Internal(msg),
+        }
     }
 }
 
