@@ -8,9 +8,8 @@
 //! A service process keeps one [`MultiplexedConnection`] to its Redis and every
 //! request shares it: the commands of concurrent requests travel pipelined on
 //! one socket, so Redis reads, runs and fsyncs a batch of them per event-loop
-//! turn, and neither side pays a read and a write system call per command (in
-//! the checkout benchmark this gave about 35 % more checkouts per second than
-//! a pool of connections each checked out by one request).
+//! turn, and neither side pays a read and a write system call per command
+//! (what that gained against a pool of connections is in `stress-test/README.md`).
 //!
 //! The connection lives in a deadpool pool of size one, which opens it lazily
 //! (within the bound), hands out a clone and gets it back at once, and replaces

@@ -1,8 +1,8 @@
 //! The payment service: users with a credit that never goes below zero.
 //!
-//! The public API (see `API.md`) is served on one port; the saga participant
-//! endpoints (charge/refund) on the internal port,
-//! which the gateway never routes. All state lives in Redis (`store`).
+//! The public API (the README's "API" section) is served on one port; the saga participant
+//! endpoints (charge/refund) on the internal port, which the gateway never routes. All
+//! state lives in Redis (`store`).
 
 pub mod routes;
 pub mod store;

@@ -1,8 +1,8 @@
 //! The stock service: items with a price and a stock that never goes below zero.
 //!
-//! The public API (see `API.md`) is served on one port; the saga participant
-//! endpoints (reserve/release, plus `find` for prices) on the internal port,
-//! which the gateway never routes. All state lives in Redis (`store`).
+//! The public API (the README's "API" section) is served on one port; the saga participant
+//! endpoints (reserve/release, plus `find` for prices) on the internal port, which the
+//! gateway never routes. All state lives in Redis (`store`).
 
 pub mod routes;
 pub mod store;
