@@ -9,7 +9,9 @@ use common::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::store::{Adjusted, PaymentStore};
+use common::participant::Adjusted;
+
+use crate::store::PaymentStore;
 
 /// The answer of `create_user`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -9,7 +9,9 @@ use common::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::store::{Adjusted, StockStore};
+use common::participant::Adjusted;
+
+use crate::store::StockStore;
 
 /// The answer of `item/create`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
