@@ -145,22 +145,18 @@ mod tests {
 
     use super::*;
 
-    fn reply(parts: &[&str]) -> Vec<String> {
-        parts.iter().map(|p| p.to_string()).collect()
-    }
-
     /// The protocol's tags are tested with `participant::step_reply`; here, that stock's
     /// own tag is a retryable failure and the others still reach the protocol's mapping.
     #[test]
     fn a_full_release_is_unavailable_and_other_replies_are_the_protocols() {
         assert!(matches!(
-            step_reply("t", &reply(&["full", "7"])),
+            step_reply("t", &["full", "7"].map(String::from)),
             Err(StoreError::Unavailable(_))
         ));
-        let done = step_reply("t", &reply(&["done"])).expect("done");
+        let done = step_reply("t", &["done"].map(String::from)).expect("done");
         assert_eq!(done.outcome, Outcome::Done);
         assert!(matches!(
-            step_reply("t", &reply(&["full"])),
+            step_reply("t", &["full"].map(String::from)),
             Err(StoreError::Corrupt(_))
         ));
     }

@@ -76,6 +76,18 @@ impl TestParticipant {
         }
         req.send().await.expect("request sent")
     }
+
+    /// Sends a batch of `calls` (each `{"saga_id", "step"}`) to the batched step
+    /// endpoint at `path` and returns its results, in order, after asserting a `200`
+    /// with one result per call.
+    pub async fn post_batch(&self, path: &str, calls: Vec<Value>) -> Vec<Value> {
+        let n = calls.len();
+        let body = serde_json::json!({ "calls": calls });
+        let reply = json(self.post_internal(path, Some(body)).await, 200).await;
+        let results = reply["results"].as_array().expect("results").clone();
+        assert_eq!(results.len(), n, "{reply}");
+        results
+    }
 }
 
 impl Drop for TestParticipant {
