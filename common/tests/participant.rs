@@ -53,12 +53,7 @@ async fn both_ports_of_a_built_participant_get_its_store() {
 async fn a_built_participant_has_the_common_frame() {
     let mut app = TestParticipant::spawn(build).await;
     assert_wrong_method_is_a_json_405(&app, "/greet").await;
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.internal))
-        .send()
-        .await
-        .expect("request sent");
+    let metrics = app.get_internal("/metrics").await;
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.expect("a text body");
     assert!(text.contains("redis_errors_total"), "{text}");

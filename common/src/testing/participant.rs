@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
-use reqwest::{Client, Response};
+use reqwest::{Client, RequestBuilder, Response};
 use serde_json::Value;
 
 use super::RedisServer;
@@ -52,20 +52,17 @@ impl TestParticipant {
 
     /// `POST` on the public port.
     pub async fn post(&self, path: &str) -> Response {
-        self.client
-            .post(format!("{}{path}", self.public))
-            .send()
-            .await
-            .expect("request sent")
+        send(self.client.post(format!("{}{path}", self.public))).await
     }
 
     /// `GET` on the public port.
     pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(format!("{}{path}", self.public))
-            .send()
-            .await
-            .expect("request sent")
+        send(self.client.get(format!("{}{path}", self.public))).await
+    }
+
+    /// `GET` on the internal port.
+    pub async fn get_internal(&self, path: &str) -> Response {
+        send(self.client.get(format!("{}{path}", self.internal))).await
     }
 
     /// `POST` on the internal port, with a JSON body if given.
@@ -74,7 +71,7 @@ impl TestParticipant {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        req.send().await.expect("request sent")
+        send(req).await
     }
 
     /// Sends a batch of `calls` (each `{"saga_id", "step"}`) to the batched step
@@ -96,6 +93,10 @@ impl Drop for TestParticipant {
             drop(handle.stop(false));
         }
     }
+}
+
+async fn send(req: RequestBuilder) -> Response {
+    req.send().await.expect("request sent")
 }
 
 /// Asserts the status and returns the JSON body.

@@ -138,12 +138,7 @@ async fn redis_down_is_503_json_not_a_hang() {
 async fn internal_port_serves_find_too() {
     let app = TestApp::spawn().await;
     let id = app.item(4, 6).await;
-    let resp = app
-        .client
-        .get(format!("{}/find/{id}", app.internal))
-        .send()
-        .await
-        .expect("sent");
+    let resp = app.get_internal(&format!("/find/{id}")).await;
     assert_eq!(
         json(resp, 200).await,
         serde_json::json!({"stock": 6, "price": 4})
