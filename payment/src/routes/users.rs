@@ -5,11 +5,10 @@ use actix_web::{web, HttpResponse};
 use common::api::{BatchInitReply, Done};
 use common::error::ErrorBody;
 use common::params::{Amount, BatchSize, Id};
+use common::participant::Adjusted;
 use common::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-use common::participant::Adjusted;
 
 use crate::store::PaymentStore;
 
