@@ -4,12 +4,14 @@
 //! for something that cannot be done and nothing changed; a 5xx means the
 //! system could not answer (a store or a peer is unreachable). A business
 //! outcome is never a 5xx.
+//!
+//! This module imports nothing else of the crate: another module's error converts
+//! into [`ApiError`] where that error is defined (`StoreError` in `store`), so the
+//! modules that return `ApiError` never form a cycle through this one.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-
-use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -56,14 +58,5 @@ impl ResponseError for ApiError {
         HttpResponse::build(self.status_code()).json(ErrorBody {
             error: self.to_string(),
         })
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(msg) => ApiError::Unavailable(msg),
-            StoreError::Corrupt(msg) => ApiError::Internal(msg),
-        }
     }
 }

@@ -6,11 +6,13 @@
 //! - [`store`]: the Redis pool with bounded waits, and Lua script invocation.
 //! - [`error`]: the JSON error body and its mapping to 4xx/5xx.
 //! - [`params`]: path parameters parsed at the edge into types that cannot be invalid.
-//! - [`participant`]: the internal saga protocol between order and stock/payment.
+//! - [`participant`]: the participant skeleton: the internal saga protocol between order
+//!   and stock/payment, the batch endpoint, the shared adjust script, start-up.
 //! - [`http`]: the pieces every actix app mounts (health, JSON 404, extractor errors).
 //! - [`telemetry`]: logs, request spans and OpenTelemetry export.
 //! - [`metrics`]: the Prometheus registry, request metrics and `GET /metrics`.
-//! - `testing` (feature `testing`): starts real redis-server processes for tests.
+//! - `testing` (feature `testing`): starts real redis-server processes, and participants
+//!   against them, for tests.
 
 pub mod api;
 pub mod app;

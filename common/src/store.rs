@@ -8,9 +8,8 @@
 //! A service process keeps one [`MultiplexedConnection`] to its Redis and every
 //! request shares it: the commands of concurrent requests travel pipelined on
 //! one socket, so Redis reads, runs and fsyncs a batch of them per event-loop
-//! turn, and neither side pays a read and a write system call per command (in
-//! the checkout benchmark this gave about 35 % more checkouts per second than
-//! a pool of connections each checked out by one request).
+//! turn, and neither side pays a read and a write system call per command
+//! (what that gained against a pool of connections is in `stress-test/README.md`).
 //!
 //! The connection lives in a deadpool pool of size one, which opens it lazily
 //! (within the bound), hands out a clone and gets it back at once, and replaces
@@ -35,6 +34,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, ScriptInvocation, Value};
 
 use crate::config::RedisConfig;
+use crate::error::ApiError;
 use crate::metrics::checked;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,17 @@ pub enum StoreError {
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
         StoreError::Unavailable(format!("redis command failed: {e}"))
+    }
+}
+
+/// A store failure as handlers answer it: Redis out of reach is a 503, data our own
+/// scripts never write a 500. (Here, not in `error`, so that `error` imports nothing.)
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(msg) => ApiError::Unavailable(msg),
+            StoreError::Corrupt(msg) => ApiError::Internal(msg),
+        }
     }
 }
 

@@ -1,45 +1,30 @@
 //! The stock service: items with a price and a stock that never goes below zero.
 //!
-//! The public API (see `API.md`) is served on one port; the saga participant
-//! endpoints (reserve/release, plus `find` for prices) on the internal port,
-//! which the gateway never routes. All state lives in Redis (`store`).
+//! The public API (the README's "API" section) is served on one port; the saga participant
+//! endpoints (reserve/release, plus `find` for prices) on the internal port, which the
+//! gateway never routes. All state lives in Redis (`store`). The start-up, the batch
+//! endpoint and the adjust script are the participant skeleton's (`common::participant`).
 
 pub mod routes;
 pub mod store;
 
 use actix_web::web;
-use common::{Application, Config, Metrics, RedisStore};
+use common::{participant, Application, Config};
 
 use crate::store::StockStore;
 
 /// What the binary runs: telemetry, configuration from the environment, then
 /// serving until SIGINT/SIGTERM, and flushing the spans still queued for export.
 pub async fn run() -> std::io::Result<()> {
-    let telemetry = common::telemetry::init("stock", None);
-    let config = Config::from_env(8200).map_err(std::io::Error::other)?;
-    build(&config)?.run_until_stopped().await?;
-    telemetry.shutdown();
-    Ok(())
+    participant::run("stock", 8200, build).await
 }
 
 /// Binds both ports and prepares the servers; tests pass port 0.
 pub fn build(config: &Config) -> std::io::Result<Application> {
-    let redis = RedisStore::new(&config.redis).map_err(std::io::Error::other)?;
-    let metrics = Metrics::new().map_err(std::io::Error::other)?;
-    metrics
-        .register(redis.collectors())
-        .map_err(std::io::Error::other)?;
-    let stock = web::Data::new(StockStore::new(redis.clone()));
-    let health = web::Data::new(redis);
-    let (public_stock, public_health) = (stock.clone(), health.clone());
-    let public = move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(public_stock.clone())
-            .app_data(public_health.clone());
-        routes::public(cfg);
-    };
-    let internal = move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(stock.clone()).app_data(health.clone());
-        routes::internal(cfg);
-    };
-    Application::start(config, &metrics, public, Some(internal))
+    participant::build(
+        config,
+        StockStore::new,
+        |cfg: &mut web::ServiceConfig| routes::public(cfg),
+        routes::internal,
+    )
 }

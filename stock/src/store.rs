@@ -3,15 +3,15 @@
 //! Keys: `item:{id}` is a hash `{stock, price}`; `saga:{sid}` records what a
 //! saga did here (`status` = reserved | refused | released, with `lines` or
 //! `reason`). Every state change is one atomic script or one command; nothing
-//! here reads a value, changes it in Rust and writes it back.
+//! here reads a value, changes it in Rust and writes it back. The adjust script and
+//! the batch-init writes are the participant skeleton's (`common::participant`),
+//! called with this module's keys.
 
 use common::params::{Amount, Id, Quantity};
-use common::participant::{Outcome, StepReply};
+use common::participant::{self, parse_int, Adjust, Adjusted, StepReply};
 use common::{RedisStore, StoreError};
 use redis::Script;
 
-/// How many `HSET`s one batch-init pipeline sends.
-const BATCH_CHUNK: i64 = 10_000;
 const ITEM_PREFIX: &str = "item:";
 
 fn item_key(id: &Id) -> String {
@@ -29,24 +29,11 @@ pub struct Item {
     pub price: i64,
 }
 
-/// What an add or subtract did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Adjusted {
-    /// Applied; the new stock.
-    Done(i64),
-    /// Refused, nothing changed: the current stock is too low.
-    Insufficient(i64),
-    /// No such item.
-    Missing,
-    /// The stock would not fit in an i64; nothing changed.
-    Overflow,
-}
-
 /// The stock service's view of its Redis.
 #[derive(Clone)]
 pub struct StockStore {
     redis: RedisStore,
-    adjust: Script,
+    adjust: Adjust,
     reserve: Script,
     release: Script,
 }
@@ -55,7 +42,7 @@ impl StockStore {
     pub fn new(redis: RedisStore) -> Self {
         StockStore {
             redis,
-            adjust: Script::new(include_str!("scripts/adjust.lua")),
+            adjust: Adjust::new("stock"),
             reserve: Script::new(include_str!("scripts/reserve.lua")),
             release: Script::new(include_str!("scripts/release.lua")),
         }
@@ -93,60 +80,24 @@ impl StockStore {
     }
 
     pub async fn add(&self, id: &Id, amount: Amount) -> Result<Adjusted, StoreError> {
-        self.adjust(id, amount.get()).await
+        self.adjust.add(&self.redis, item_key(id), amount).await
     }
 
     pub async fn subtract(&self, id: &Id, amount: Amount) -> Result<Adjusted, StoreError> {
-        self.adjust(id, -amount.get()).await
+        self.adjust
+            .subtract(&self.redis, item_key(id), amount)
+            .await
     }
 
-    async fn adjust(&self, id: &Id, delta: i64) -> Result<Adjusted, StoreError> {
-        let mut invocation = self.adjust.prepare_invoke();
-        invocation
-            .key(item_key(id))
-            .arg("stock")
-            .arg(delta)
-            .arg(-delta);
-        let mut conn = self.redis.conn().await?;
-        let reply: Vec<String> = self.redis.invoke(&mut conn, &invocation).await?;
-        match reply.as_slice() {
-            [tag, value] if tag == "ok" => Ok(Adjusted::Done(parse_int(value)?)),
-            [tag, value] if tag == "insufficient" => Ok(Adjusted::Insufficient(parse_int(value)?)),
-            [tag] if tag == "missing" => Ok(Adjusted::Missing),
-            [tag] if tag == "overflow" => Ok(Adjusted::Overflow),
-            other => Err(unexpected("adjust", other)),
-        }
-    }
-
-    /// Writes items `"0"`..`"n-1"` in pipelined chunks, each one MULTI/EXEC so that Redis
-    /// appends and fsyncs a chunk at once (not atomic as a whole).
+    /// Writes items `"0"`..`"n-1"` in pipelined chunks (see `participant::batch_init`).
     pub async fn batch_init(
         &self,
         n: Quantity,
         stock: Amount,
         price: Amount,
     ) -> Result<(), StoreError> {
-        let mut conn = self.redis.conn().await?;
-        let mut start = 0;
-        while start < n.get() {
-            let end = (start + BATCH_CHUNK).min(n.get());
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            for i in start..end {
-                pipe.cmd("HSET")
-                    .arg(format!("{ITEM_PREFIX}{i}"))
-                    .arg("stock")
-                    .arg(stock.get())
-                    .arg("price")
-                    .arg(price.get())
-                    .ignore();
-            }
-            self.redis
-                .bounded(pipe.query_async::<()>(&mut conn))
-                .await?;
-            start = end;
-        }
-        Ok(())
+        let fields = [("stock", stock), ("price", price)];
+        participant::batch_init(&self.redis, ITEM_PREFIX, n, &fields).await
     }
 
     /// Reserves every line of a saga, or none; a repeat answers the first outcome.
@@ -175,66 +126,38 @@ impl StockStore {
     }
 }
 
+/// The protocol's step replies (`participant::step_reply`), and the one that only
+/// stock's release answers: `{"full", item}`.
 fn step_reply(script: &str, reply: &[String]) -> Result<StepReply, StoreError> {
-    let (outcome, reason) = match reply {
-        [tag] if tag == "done" => (Outcome::Done, None),
-        [tag] if tag == "undone" => (Outcome::Undone, None),
-        [tag] if tag == "cancelled" => (Outcome::Cancelled, None),
-        [tag, reason] if tag == "refused" => (Outcome::Refused, Some(reason.clone())),
+    match reply {
         // Nothing changed; the saga's driver retries until the stock has room again.
-        [tag, item] if tag == "full" => {
-            return Err(StoreError::Unavailable(format!(
-                "item {item} cannot take its released units back without passing the \
-                 largest stock; nothing was released, retry once its stock went down"
-            )))
-        }
-        other => return Err(unexpected(script, other)),
-    };
-    Ok(StepReply { outcome, reason })
-}
-
-fn parse_int(raw: &str) -> Result<i64, StoreError> {
-    raw.parse()
-        .map_err(|_| StoreError::Corrupt(format!("{raw:?} is not an integer")))
-}
-
-fn unexpected(script: &str, reply: &[String]) -> StoreError {
-    StoreError::Corrupt(format!("script {script} answered {reply:?}"))
+        [tag, item] if tag == "full" => Err(StoreError::Unavailable(format!(
+            "item {item} cannot take its released units back without passing the \
+             largest stock; nothing was released, retry once its stock went down"
+        ))),
+        other => participant::step_reply(script, other),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use common::participant::Outcome;
+
     use super::*;
 
-    fn reply(parts: &[&str]) -> Vec<String> {
-        parts.iter().map(|p| p.to_string()).collect()
-    }
-
+    /// The protocol's tags are tested with `participant::step_reply`; here, that stock's
+    /// own tag is a retryable failure and the others still reach the protocol's mapping.
     #[test]
-    fn script_replies_map_to_step_outcomes() {
-        let done = step_reply("t", &reply(&["done"])).expect("done");
-        assert_eq!(done.outcome, Outcome::Done);
-        let refused = step_reply("t", &reply(&["refused", "why"])).expect("refused");
-        assert_eq!(refused.outcome, Outcome::Refused);
-        assert_eq!(refused.reason.as_deref(), Some("why"));
-        let undone = step_reply("t", &reply(&["undone"])).expect("undone");
-        assert_eq!(undone.outcome, Outcome::Undone);
-        let cancelled = step_reply("t", &reply(&["cancelled"])).expect("cancelled");
-        assert_eq!(cancelled.outcome, Outcome::Cancelled);
+    fn a_full_release_is_unavailable_and_other_replies_are_the_protocols() {
         assert!(matches!(
-            step_reply("t", &reply(&["full", "7"])),
+            step_reply("t", &["full", "7"].map(String::from)),
             Err(StoreError::Unavailable(_))
         ));
-    }
-
-    #[test]
-    fn unknown_script_replies_are_corrupt_data() {
-        for parts in [&[][..], &["refused"][..], &["what"][..], &["done", "x"][..]] {
-            assert!(matches!(
-                step_reply("t", &reply(parts)),
-                Err(StoreError::Corrupt(_))
-            ));
-        }
-        assert!(matches!(parse_int("1.5"), Err(StoreError::Corrupt(_))));
+        let done = step_reply("t", &["done"].map(String::from)).expect("done");
+        assert_eq!(done.outcome, Outcome::Done);
+        assert!(matches!(
+            step_reply("t", &["full"].map(String::from)),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }

@@ -5,11 +5,12 @@ use actix_web::{web, HttpResponse};
 use common::api::{BatchInitReply, Done};
 use common::error::ErrorBody;
 use common::params::{Amount, BatchSize, Id};
+use common::participant::Adjusted;
 use common::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::store::{Adjusted, PaymentStore};
+use crate::store::PaymentStore;
 
 /// The answer of `create_user`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

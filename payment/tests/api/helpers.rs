@@ -1,67 +1,17 @@
-//! Starts redis-server and the payment service on free ports for one test.
+//! The payment service on free ports for one test: the participant harness
+//! (`common::testing::participant`) and the payment-only helpers on top of it.
 
-use actix_web::dev::ServerHandle;
-use common::testing::RedisServer;
-use common::Config;
-use reqwest::{Client, Response};
-use serde_json::Value;
+use std::ops::{Deref, DerefMut};
 
-pub struct TestApp {
-    pub redis: RedisServer,
-    pub public: String,
-    pub internal: String,
-    pub client: Client,
-    handles: Vec<ServerHandle>,
-}
+use common::testing::participant::TestParticipant;
+pub use common::testing::participant::{error, json};
+
+/// The payment service under test; everything of [`TestParticipant`] through `Deref`.
+pub struct TestApp(TestParticipant);
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        let redis = RedisServer::start();
-        let config = Config {
-            listen_addr: "127.0.0.1:0".into(),
-            internal_listen_addr: "127.0.0.1:0".into(),
-            workers: 2,
-            shutdown_timeout_secs: 1,
-            redis: redis.config(),
-        };
-        let app = payment::build(&config).expect("the service builds");
-        let public = format!("http://127.0.0.1:{}", app.public_port());
-        let internal = format!(
-            "http://127.0.0.1:{}",
-            app.internal_port().expect("payment has an internal port")
-        );
-        let handles = app.spawn();
-        TestApp {
-            redis,
-            public,
-            internal,
-            client: Client::new(),
-            handles,
-        }
-    }
-
-    pub async fn post(&self, path: &str) -> Response {
-        self.client
-            .post(format!("{}{path}", self.public))
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(format!("{}{path}", self.public))
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    pub async fn post_internal(&self, path: &str, body: Option<Value>) -> Response {
-        let mut req = self.client.post(format!("{}{path}", self.internal));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        req.send().await.expect("request sent")
+        TestApp(TestParticipant::spawn(payment::build).await)
     }
 
     /// Creates a user with `credit` and returns its id.
@@ -84,27 +34,16 @@ impl TestApp {
     }
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        for handle in &self.handles {
-            drop(handle.stop(false));
-        }
+impl Deref for TestApp {
+    type Target = TestParticipant;
+
+    fn deref(&self) -> &TestParticipant {
+        &self.0
     }
 }
 
-/// Asserts the status and returns the JSON body.
-pub async fn json(resp: Response, status: u16) -> Value {
-    let got = resp.status().as_u16();
-    let body: Value = resp.json().await.expect("a JSON body");
-    assert_eq!(got, status, "body: {body}");
-    body
-}
-
-/// Asserts a failure status with a JSON `{"error": "..."}` body and returns the message.
-pub async fn error(resp: Response, status: u16) -> String {
-    let body = json(resp, status).await;
-    body["error"]
-        .as_str()
-        .expect("an error message")
-        .to_string()
+impl DerefMut for TestApp {
+    fn deref_mut(&mut self) -> &mut TestParticipant {
+        &mut self.0
+    }
 }

@@ -9,14 +9,7 @@ fn call(saga: &str, user: &str, amount: serde_json::Value) -> serde_json::Value 
 
 /// Sends a batch of `calls` and returns its results, in order.
 async fn charge_batch(app: &TestApp, calls: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
-    let n = calls.len();
-    let resp = app
-        .post_internal("/saga/charge", Some(j!({ "calls": calls })))
-        .await;
-    let reply = json(resp, 200).await;
-    let results = reply["results"].as_array().expect("results").clone();
-    assert_eq!(results.len(), n, "{reply}");
-    results
+    app.post_batch("/saga/charge", calls).await
 }
 
 /// A batch of one: the saga's reply.

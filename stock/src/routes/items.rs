@@ -5,11 +5,12 @@ use actix_web::{web, HttpResponse};
 use common::api::BatchInitReply;
 use common::error::ErrorBody;
 use common::params::{Amount, BatchSize, Id};
+use common::participant::Adjusted;
 use common::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::store::{Adjusted, StockStore};
+use crate::store::StockStore;
 
 /// The answer of `item/create`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

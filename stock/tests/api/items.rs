@@ -1,3 +1,6 @@
+use common::testing::participant::{
+    assert_readiness_follows_redis, assert_wrong_method_is_a_json_405,
+};
 use futures::future::join_all;
 
 use crate::helpers::{error, json, TestApp};
@@ -135,12 +138,7 @@ async fn redis_down_is_503_json_not_a_hang() {
 async fn internal_port_serves_find_too() {
     let app = TestApp::spawn().await;
     let id = app.item(4, 6).await;
-    let resp = app
-        .client
-        .get(format!("{}/find/{id}", app.internal))
-        .send()
-        .await
-        .expect("sent");
+    let resp = app.get_internal(&format!("/find/{id}")).await;
     assert_eq!(
         json(resp, 200).await,
         serde_json::json!({"stock": 6, "price": 4})
@@ -150,25 +148,13 @@ async fn internal_port_serves_find_too() {
 #[tokio::test]
 async fn wrong_method_is_a_json_405_naming_the_method_to_use() {
     let app = TestApp::spawn().await;
-    let resp = app.get("/item/create/5").await;
-    assert_eq!(resp.headers()["allow"], "POST");
-    let msg = error(resp, 405).await;
-    assert!(msg.ends_with("use POST"), "{msg}");
+    assert_wrong_method_is_a_json_405(&app, "/item/create/5").await;
 }
 
 #[tokio::test]
 async fn readiness_follows_redis() {
     let mut app = TestApp::spawn().await;
-    json(app.get("/health/ready").await, 200).await;
-    app.redis.kill();
-    error(app.get("/health/ready").await, 503).await;
-    json(app.get("/health/live").await, 200).await;
-    app.redis.restart();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !app.get("/health/ready").await.status().is_success() {
-        assert!(std::time::Instant::now() < deadline, "never ready again");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    assert_readiness_follows_redis(&mut app).await;
 }
 
 #[tokio::test]

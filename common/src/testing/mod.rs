@@ -1,9 +1,11 @@
-//! The test harness: real `redis-server` processes on free loopback ports.
+//! The test harness: real `redis-server` processes on free loopback ports, and
+//! ([`participant`]) a participant service started on port 0 against one of them.
 //!
 //! Each [`RedisServer`] has its own data folder (AOF on, `appendfsync always`,
 //! as in production) and is SIGKILLed when dropped, so a failing test leaves
 //! nothing running. Tests can also kill and restart it on the same port and
-//! folder to check what survives a crash.
+//! folder to check what survives a crash. Only for tests (feature `testing`):
+//! it panics on whatever it cannot set up, and never ships in a service binary.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,7 +13,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::config::RedisConfig;
+use crate::config::{Config, RedisConfig};
+
+pub mod participant;
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
@@ -58,6 +62,18 @@ impl RedisServer {
             url: self.url(),
             // Generous: CI machines are slow and busy; a Redis that is down fails at once anyway.
             timeout: Duration::from_millis(3000),
+        }
+    }
+
+    /// The configuration of a service under test that uses this server: both ports 0
+    /// (read the real ones back from the `Application`), two workers, a short shutdown.
+    pub fn service_config(&self) -> Config {
+        Config {
+            listen_addr: "127.0.0.1:0".into(),
+            internal_listen_addr: "127.0.0.1:0".into(),
+            workers: 2,
+            shutdown_timeout_secs: 1,
+            redis: self.config(),
         }
     }
 

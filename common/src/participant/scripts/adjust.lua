@@ -1,6 +1,7 @@
 -- Adds a signed delta to one integer field of an existing hash, never below 0.
--- KEYS[1]: the hash (item:{id})
--- ARGV[1]: the field ("stock")
+-- One copy for every participant (common::participant::Adjust).
+-- KEYS[1]: the hash (stock: item:{id}; payment: user:{id})
+-- ARGV[1]: the field (stock: "stock"; payment: "credit")
 -- ARGV[2]: the delta, a decimal i64 (negative to subtract)
 -- ARGV[3]: the opposite of the delta (to undo it)
 -- Returns: {"ok", new value} | {"insufficient", current value} | {"missing"} | {"overflow"}
