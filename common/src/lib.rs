@@ -5,6 +5,7 @@
 //! - [`config`]: typed configuration read from the environment once at start.
 //! - [`store`]: the Redis pool with bounded waits, and Lua script invocation.
 //! - [`error`]: the JSON error body and its mapping to 4xx/5xx.
+//! - [`idempotency`]: idempotency keys of public writes and the record of their answers.
 //! - [`params`]: path parameters parsed at the edge into types that cannot be invalid.
 //! - [`participant`]: the participant skeleton: the internal saga protocol between order
 //!   and stock/payment, the batch endpoint, the shared adjust script, start-up.
@@ -19,6 +20,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod idempotency;
 pub mod metrics;
 pub mod params;
 pub mod participant;
