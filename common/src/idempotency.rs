@@ -60,16 +60,12 @@ impl IdempotencyKey {
                 from_caller: false,
             });
         };
-        let key = value
-            .to_str()
-            .ok()
-            .filter(|k| valid(k))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "header {HEADER} {:?} must be 1 to {MAX_LEN} visible ASCII characters",
-                    String::from_utf8_lossy(value.as_bytes())
-                ))
-            })?;
+        let key = value.to_str().ok().filter(|k| valid(k)).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "header {HEADER} {:?} must be 1 to {MAX_LEN} visible ASCII characters",
+                String::from_utf8_lossy(value.as_bytes())
+            ))
+        })?;
         Ok(IdempotencyKey {
             key: key.to_string(),
             request,
@@ -230,12 +226,20 @@ mod tests {
     fn malformed_keys_are_refused_naming_the_header() {
         let long = "k".repeat(MAX_LEN + 1);
         for bad in ["", "has space", "tab\t", long.as_str()] {
-            let err = key_of(TestRequest::post().uri("/x").insert_header((HEADER, bad)))
-                .expect_err(bad);
-            assert!(matches!(&err, ApiError::BadRequest(m) if m.contains(HEADER)), "{err}");
+            let err =
+                key_of(TestRequest::post().uri("/x").insert_header((HEADER, bad))).expect_err(bad);
+            assert!(
+                matches!(&err, ApiError::BadRequest(m) if m.contains(HEADER)),
+                "{err}"
+            );
         }
         let longest = "k".repeat(MAX_LEN);
-        assert!(key_of(TestRequest::post().uri("/x").insert_header((HEADER, longest))).is_ok());
+        assert!(key_of(
+            TestRequest::post()
+                .uri("/x")
+                .insert_header((HEADER, longest))
+        )
+        .is_ok());
     }
 
     #[test]

@@ -68,12 +68,22 @@ async fn a_key_reused_for_another_request_is_refused_and_changes_nothing() {
     let redis = RedisServer::start();
     let store = RedisStore::new(&redis.config()).expect("store");
     let ttl = Duration::from_secs(3600);
-    increment(&store, &IdempotencyKey::new("k", "POST /add/counter/5"), 5, ttl)
-        .await
-        .expect("first");
-    let err = increment(&store, &IdempotencyKey::new("k", "POST /add/counter/7"), 7, ttl)
-        .await
-        .expect_err("reused");
+    increment(
+        &store,
+        &IdempotencyKey::new("k", "POST /add/counter/5"),
+        5,
+        ttl,
+    )
+    .await
+    .expect("first");
+    let err = increment(
+        &store,
+        &IdempotencyKey::new("k", "POST /add/counter/7"),
+        7,
+        ttl,
+    )
+    .await
+    .expect_err("reused");
     assert!(
         matches!(&err, ApiError::Unprocessable(m) if m.contains("POST /add/counter/5")),
         "{err}"
