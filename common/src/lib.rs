@@ -9,6 +9,7 @@
 //! - [`params`]: path parameters parsed at the edge into types that cannot be invalid.
 //! - [`participant`]: the participant skeleton: the internal saga protocol between order
 //!   and stock/payment, the batch endpoint, the shared adjust script, start-up.
+//! - [`fault`]: `CRASH_AFTER_WRITES`, the crash tests' fault injection.
 //! - [`http`]: the pieces every actix app mounts (health, JSON 404, extractor errors).
 //! - [`telemetry`]: logs, request spans and OpenTelemetry export.
 //! - [`metrics`]: the Prometheus registry, request metrics and `GET /metrics`.
@@ -19,6 +20,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod fault;
 pub mod http;
 pub mod idempotency;
 pub mod metrics;
