@@ -22,7 +22,10 @@ static APPLIED: AtomicU64 = AtomicU64::new(0);
 pub fn arm_from_env() -> Result<(), ConfigError> {
     let after: u64 = var_or(VAR, 0)?;
     if after > 0 {
-        tracing::warn!(after, "{VAR} is set: this process aborts after that many writes");
+        tracing::warn!(
+            after,
+            "{VAR} is set: this process aborts after that many writes"
+        );
     }
     CRASH_AFTER.store(after, Ordering::Relaxed);
     Ok(())
@@ -36,7 +39,10 @@ pub fn write_applied(write: &str) {
         return;
     }
     if APPLIED.fetch_add(1, Ordering::Relaxed) + 1 == after {
-        tracing::error!(write, "{VAR}: aborting after the write, before answering it");
+        tracing::error!(
+            write,
+            "{VAR}: aborting after the write, before answering it"
+        );
         std::process::abort();
     }
 }

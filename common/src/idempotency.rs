@@ -12,6 +12,7 @@
 //! write does: it only names the record and reads the script's answer.
 
 use std::future::{ready, Ready};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
@@ -21,8 +22,10 @@ use prometheus::{IntCounterVec, Opts};
 use redis::{Script, ScriptInvocation};
 
 use crate::error::ApiError;
+use crate::fault;
 use crate::metrics::checked;
 use crate::params::Id;
+use crate::store::{RedisStore, StoreError};
 
 /// The header a caller (and the gateway) sends the key in.
 pub const HEADER: &str = "Idempotency-Key";
@@ -36,6 +39,24 @@ pub const PRELUDE: &str = include_str!("idempotency.lua");
 /// A public write script: [`PRELUDE`] and then `body`, the script's own source.
 pub fn script(body: &str) -> Script {
     Script::new(&format!("{PRELUDE}{body}"))
+}
+
+/// The header in the API document: every public write lists it (`params(KeyHeader, ...)`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct KeyHeader {
+    /// Makes the write safe to send again: a repeat with the same key is applied once and
+    /// gets the first answer (a repeated create the same id); the same key sent with
+    /// another request is a 422. Kept for `IDEMPOTENCY_TTL_SECS` (6 hours by default).
+    /// Without it, the gateway's request id covers the gateway's own retries.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[!-~]+$"
+    )]
+    #[allow(dead_code)]
+    idempotency_key: Option<String>,
 }
 
 /// A request's idempotency key and what the request was, taken from the request.
@@ -134,11 +155,17 @@ pub struct Answer {
     pub replayed: bool,
 }
 
-/// Reads a write script's reply: the answer, or a 422 when the key was used before
-/// for another request.
-pub fn answer(key: &IdempotencyKey, mut reply: Vec<String>) -> Result<Answer, ApiError> {
+/// Reads a write script's reply: the answer, or [`StoreError::KeyReused`] when the
+/// key was used before for another request. `write` names the write in the metrics
+/// (`"stock add"`). A fresh answer is where the crash tests' fault strikes
+/// ([`fault::write_applied`]): after the write, before its answer.
+pub fn answer(
+    write: &'static str,
+    key: &IdempotencyKey,
+    mut reply: Vec<String>,
+) -> Result<Answer, StoreError> {
     match reply.first().map(String::as_str) {
-        Some("reused") => Err(ApiError::Unprocessable(format!(
+        Some("reused") => Err(StoreError::KeyReused(format!(
             "{HEADER} {:?} was already used for another request ({}); use a new key for {}",
             key.key,
             reply.get(1).map_or("?", String::as_str),
@@ -146,49 +173,87 @@ pub fn answer(key: &IdempotencyKey, mut reply: Vec<String>) -> Result<Answer, Ap
         ))),
         Some("replay") => {
             reply.remove(0);
+            replays().with_label_values(&[write]).inc();
             Ok(Answer {
                 parts: reply,
                 replayed: true,
             })
         }
-        _ => Ok(Answer {
-            parts: reply,
-            replayed: false,
-        }),
-    }
-}
-
-/// `idempotent_replays_total{route}`: repeats answered from a record.
-#[derive(Clone)]
-pub struct ReplayMetrics {
-    replays: IntCounterVec,
-}
-
-impl Default for ReplayMetrics {
-    fn default() -> Self {
-        ReplayMetrics {
-            replays: checked(IntCounterVec::new(
-                Opts::new(
-                    "idempotent_replays_total",
-                    "Writes repeated with a key already recorded: answered from the record, \
-                     nothing applied again.",
-                ),
-                &["write"],
-            )),
+        _ => {
+            fault::write_applied(write);
+            Ok(Answer {
+                parts: reply,
+                replayed: false,
+            })
         }
     }
 }
 
-impl ReplayMetrics {
-    pub fn observe(&self, write: &str, answer: &Answer) {
-        if answer.replayed {
-            self.replays.with_label_values(&[write]).inc();
-        }
-    }
+/// The answer recorded for `key` beside `entity_key`, for a write that is not one
+/// script (batch_init): `None` when there is none yet. Same record as [`PRELUDE`]'s.
+pub async fn recorded(
+    write: &'static str,
+    redis: &RedisStore,
+    key: &IdempotencyKey,
+    entity_key: &str,
+) -> Result<Option<Answer>, StoreError> {
+    let seen: Option<String> = redis
+        .query(redis::cmd("GET").arg(key.record_key(entity_key)))
+        .await?;
+    let Some(seen) = seen else { return Ok(None) };
+    let corrupt = || StoreError::Corrupt(format!("idempotency record {seen:?}"));
+    let (request, json) = seen.split_once('\n').ok_or_else(corrupt)?;
+    let mut reply = if request == key.request {
+        vec!["replay".to_string()]
+    } else {
+        vec!["reused".to_string(), request.to_string()]
+    };
+    let parts: Vec<String> = serde_json::from_str(json).map_err(|_| corrupt())?;
+    reply.extend(parts);
+    answer(write, key, reply).map(Some)
+}
 
-    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
-        vec![Box::new(self.replays.clone())]
-    }
+/// Records `parts` as the answer to `key` beside `entity_key` (after the write it
+/// answers was applied), for `ttl`.
+pub async fn record(
+    redis: &RedisStore,
+    key: &IdempotencyKey,
+    entity_key: &str,
+    parts: &[&str],
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(parts)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode an answer: {e}")))?;
+    redis
+        .query(
+            redis::cmd("SET")
+                .arg(key.record_key(entity_key))
+                .arg(format!("{}\n{json}", key.request))
+                .arg("PX")
+                .arg(ttl.as_millis() as u64),
+        )
+        .await
+}
+
+/// `idempotent_replays_total{write}`: repeats answered from a record (one process
+/// serves one service, so one counter per process).
+fn replays() -> &'static IntCounterVec {
+    static REPLAYS: OnceLock<IntCounterVec> = OnceLock::new();
+    REPLAYS.get_or_init(|| {
+        checked(IntCounterVec::new(
+            Opts::new(
+                "idempotent_replays_total",
+                "Writes repeated with an idempotency key already recorded: answered from \
+                 the record, nothing applied again.",
+            ),
+            &["write"],
+        ))
+    })
+}
+
+/// The replay counter, for the service's registry.
+pub fn collectors() -> Vec<Box<dyn Collector>> {
+    vec![Box::new(replays().clone())]
 }
 
 #[cfg(test)]
@@ -255,11 +320,11 @@ mod tests {
     fn script_replies_lose_their_tags() {
         let key = IdempotencyKey::new("k", "POST /a");
         let parts = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let fresh = answer(&key, parts(&["ok", "5"])).expect("fresh");
+        let fresh = answer("t", &key, parts(&["ok", "5"])).expect("fresh");
         assert_eq!((fresh.parts, fresh.replayed), (parts(&["ok", "5"]), false));
-        let again = answer(&key, parts(&["replay", "ok", "5"])).expect("replay");
+        let again = answer("t", &key, parts(&["replay", "ok", "5"])).expect("replay");
         assert_eq!((again.parts, again.replayed), (parts(&["ok", "5"]), true));
-        let reused = answer(&key, parts(&["reused", "POST /b"])).expect_err("reused");
-        assert!(matches!(reused, ApiError::Unprocessable(m) if m.contains("POST /b")));
+        let reused = answer("t", &key, parts(&["reused", "POST /b"])).expect_err("reused");
+        assert!(matches!(reused, StoreError::KeyReused(m) if m.contains("POST /b")));
     }
 }

@@ -44,6 +44,9 @@ pub enum StoreError {
     /// Redis did not answer in time, refused the connection, or failed the command.
     #[error("{0}")]
     Unavailable(String),
+    /// The idempotency key was used before for another request (a 422): nothing done.
+    #[error("{0}")]
+    KeyReused(String),
     /// Redis answered something our own scripts never write.
     #[error("store holds unexpected data: {0}")]
     Corrupt(String),
@@ -62,6 +65,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(msg) => ApiError::Unavailable(msg),
             StoreError::Corrupt(msg) => ApiError::Internal(msg),
+            StoreError::KeyReused(msg) => ApiError::Unprocessable(msg),
         }
     }
 }
@@ -72,6 +76,7 @@ pub struct RedisStore {
     pool: Pool,
     timeout: Duration,
     wait: Duration,
+    idempotency_ttl: Duration,
     metrics: StoreMetrics,
 }
 
@@ -242,8 +247,14 @@ impl RedisStore {
             pool,
             timeout: cfg.timeout,
             wait: cfg.wait,
+            idempotency_ttl: cfg.idempotency_ttl,
             metrics: StoreMetrics::new(),
         })
+    }
+
+    /// How long the record of a public write's answer is kept (`IDEMPOTENCY_TTL_SECS`).
+    pub fn idempotency_ttl(&self) -> Duration {
+        self.idempotency_ttl
     }
 
     /// The store's metrics, for the service's registry.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::idempotency::{self, IdempotencyKey};
 use common::testing::RedisServer;
-use common::{ApiError, RedisStore};
+use common::{RedisStore, StoreError};
 
 /// A counter written the way the services' write scripts are: replay first,
 /// remember every answer.
@@ -21,14 +21,13 @@ async fn increment(
     key: &IdempotencyKey,
     by: i64,
     ttl: Duration,
-) -> Result<idempotency::Answer, ApiError> {
+) -> Result<idempotency::Answer, StoreError> {
     let script = idempotency::script(INCREMENT);
     let mut inv = script.prepare_invoke();
     inv.key("counter").arg(by);
     key.bind(&mut inv, "counter", ttl);
-    let mut conn = store.conn().await?;
-    let reply: Vec<String> = store.invoke(&mut conn, &inv).await?;
-    idempotency::answer(key, reply)
+    let reply: Vec<String> = store.run_script(&inv).await?;
+    idempotency::answer("test increment", key, reply)
 }
 
 async fn counter(store: &RedisStore) -> i64 {
@@ -85,7 +84,7 @@ async fn a_key_reused_for_another_request_is_refused_and_changes_nothing() {
     .await
     .expect_err("reused");
     assert!(
-        matches!(&err, ApiError::Unprocessable(m) if m.contains("POST /add/counter/5")),
+        matches!(&err, StoreError::KeyReused(m) if m.contains("POST /add/counter/5")),
         "{err}"
     );
     assert_eq!(counter(&store).await, 5);

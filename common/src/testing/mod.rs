@@ -64,6 +64,7 @@ impl RedisServer {
             timeout: Duration::from_millis(3000),
             // No retrying by default: the tests of a Redis that is down expect the 503 now.
             wait: Duration::ZERO,
+            idempotency_ttl: Duration::from_secs(3600),
         }
     }
 
