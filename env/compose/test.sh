@@ -17,16 +17,19 @@
 #      payment-2, order-2, redis-order, redis-stock, redis-payment (while a replica is down
 #      its twin serves). A run whose checkouts are all answered before the list is
 #      done is verified and another run takes the rest. A restarted container must keep its
-#      address (the gateway resolves its upstreams when it starts). Then the gateway, last and
+#      address (the gateway resolves its upstreams when it starts; docker-compose.yml gives
+#      every container a fixed one). Then the gateway, last and
 #      between runs (killing it drops the clients' connections, which the verifier rightly
 #      counts as unanswered checkouts), and a final consistency run through the new gateway.
 #   6. `down -v` for this project only (always, also on failure or Ctrl-C), then a check that
 #      no container, volume or network of the project is left.
 #
-# Environment: PROJECT (wdm-ci), GATEWAY_PORT (8000), WAIT_TIMEOUT (120 s per wait),
-# RUN_TIMEOUT (600 s per consistency run), FAILURE_USERS (20000), FAILURE_ITEMS (20),
-# FAILURE_STOCK (900 per item), FAILURE_IN_FLIGHT (64), SKIP_IMAGES, KEEP_UP=1 (do not tear
-# down), LOG_DIR (run/compose-test), CARGO_TARGET_DIR.
+# Environment: PROJECT (wdm-ci), GATEWAY_PORT (8000), WDM_NET (10.213.7: the first three
+# octets of the project's network, docker-compose.yml; another value for a second project
+# running at once), WAIT_TIMEOUT (120 s per wait), RUN_TIMEOUT (600 s per consistency run),
+# FAILURE_USERS (20000), FAILURE_ITEMS (20), FAILURE_STOCK (900 per item), FAILURE_IN_FLIGHT
+# (64), SKIP_IMAGES, KEEP_UP=1 (do not tear down), LOG_DIR (run/compose-test),
+# CARGO_TARGET_DIR.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
