@@ -519,14 +519,25 @@ need_name() {
     fi
 }
 
+# start and restart only what the gateway routes to (kill of a replica this stack does not
+# run just says it is not running).
+need_configured() {
+    need_name "$@"
+    if ! configured "$1"; then
+        local svc="${1%-2}"
+        echo "$1 is not part of this stack (${svc^^}_REPLICAS=$(replicas_of "$svc"))" >&2
+        exit 2
+    fi
+}
+
 CMD="${1:-}"
 shift || true
 case "$CMD" in
     up) cmd_up ;;
     down) cmd_down ;;
-    start) need_name "$@"; start_one "$1"; wait_for "$1" ;;
+    start) need_configured "$@"; start_one "$1"; wait_for "$1" ;;
     kill) need_name "$@"; kill_one "$1" ;;
-    restart) need_name "$@"; kill_one "$1"; start_one "$1"; wait_for "$1" ;;
+    restart) need_configured "$@"; kill_one "$1"; start_one "$1"; wait_for "$1" ;;
     wait) # shellcheck disable=SC2046
         wait_for $(components) ;;
     status) cmd_status ;;
