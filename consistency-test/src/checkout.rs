@@ -1,7 +1,7 @@
 //! The checkout phase: every order's checkout fired at once (or `max_in_flight` at a time),
 //! each answer recorded as it is. Nothing here retries: the first answer is the one judged.
 
-use crate::api::Exchange;
+use crate::api::{Answer, Exchange};
 use crate::phase::Phase;
 use crate::runner::Runner;
 use crate::setup::OrderFixture;
@@ -24,5 +24,21 @@ pub async fn fire_all(
         let (api, id) = (runner.api.clone(), o.id.clone());
         async move { api.checkout(&id, timeout).await }
     });
-    runner.run(Phase::Checkout, jobs.collect(), in_flight).await
+    let exchanges = runner.run(Phase::Checkout, jobs.collect(), in_flight).await;
+    print_answers(&exchanges);
+    exchanges
+}
+
+/// The line scripts wait for (`env/compose/test.sh`): every checkout has answered.
+fn print_answers(exchanges: &[Exchange]) {
+    let count = |f: &dyn Fn(&Answer) -> bool| exchanges.iter().filter(|e| f(&e.answer)).count();
+    println!(
+        "answers: {} total, {} 2xx, {} 4xx, {} 5xx, {} other, {} unknown",
+        exchanges.len(),
+        count(&|a| a.is_2xx()),
+        count(&|a| a.is_refusal()),
+        count(&|a| a.is_5xx()),
+        count(&|a| matches!(a.code(), Some(c) if !(200..600).contains(&c))),
+        count(&|a| a.code().is_none()),
+    );
 }

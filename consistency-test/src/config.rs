@@ -17,8 +17,12 @@ usage: consistency-test [OPTIONS]
   --checkout-timeout-secs N  client timeout of one checkout (default 300)
   --max-in-flight N          checkouts in flight at once, 0 = all (default 0)
   --rounds K                 repeat setup + run + verify K times (default 1)
-  --settle-secs N            pause before verifying (default 0, 10 with chaos)
-  --recovery-secs N          keep re-verifying this long while inconsistent (default 0)
+  --settle-secs N            quiet pause before the final reads (default 0, 10 with
+                             chaos: the reads are done once under chaos, then the chaos
+                             stops, and after N s everything is read again and judged;
+                             0 with chaos: the reads under chaos are judged)
+  --recovery-secs N          keep re-reading this long while the state is inconsistent
+                             (default 0)
   --idempotency-keys         send a unique Idempotency-Key with every write and repeat
                              --repeat-percent of them with the same key (default: no keys,
                              as the course's test)

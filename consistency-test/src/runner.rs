@@ -115,16 +115,20 @@ impl Runner {
     }
 }
 
+/// A progress line every second. The checkout phase keeps the line scripts already read
+/// (`env/compose/test.sh` waits for `answered N/N,` on the last line starting `  [`), so
+/// the other phases must not start theirs with `  [`.
 async fn tick(phase: Phase, total: usize, start: Instant, progress: Arc<Progress>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
     loop {
         tick.tick().await;
-        println!(
-            "  [{phase} {:6.1}s] {}/{total} done: {}",
-            start.elapsed().as_secs_f64(),
-            progress.done.load(Relaxed),
-            progress.tally().summary()
-        );
+        let (t, done) = (start.elapsed().as_secs_f64(), progress.done.load(Relaxed));
+        let summary = progress.tally().summary();
+        if phase == Phase::Checkout {
+            println!("  [{t:6.1}s] answered {done}/{total}, {summary}");
+        } else {
+            println!("  {phase} [{t:6.1}s]: {done}/{total} done, {summary}");
+        }
     }
 }
