@@ -76,28 +76,23 @@ impl Runner {
             }));
         }
         ticker.abort();
-        let kills: Vec<String> = self.chaos.as_ref().map_or_else(Vec::new, |c| {
-            c.kills()
+        let chaos_note = self.chaos.as_ref().map_or_else(String::new, |c| {
+            let names: Vec<String> = c
+                .kills()
                 .into_iter()
                 .skip(kills_before)
                 .map(|k| k.name)
-                .collect()
+                .collect();
+            let kills = if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(" ")
+            };
+            match first_kill {
+                Some(name) => format!("; started right after killing {name}, kills: {kills}"),
+                None => format!("; kills: {kills}"),
+            }
         });
-        let chaos_note = match (&self.chaos, first_kill) {
-            (None, _) => String::new(),
-            (Some(_), Some(name)) => format!(
-                "; started right after killing {name}, kills: {}",
-                kills.join(" ")
-            ),
-            (Some(_), None) => format!(
-                "; kills: {}",
-                if kills.is_empty() {
-                    "none".to_string()
-                } else {
-                    kills.join(" ")
-                }
-            ),
-        };
         println!(
             "phase {phase}: {total} sent in {:.2} s: {}{chaos_note}",
             start.elapsed().as_secs_f64(),
