@@ -11,11 +11,13 @@
 //! Redis or a participant being unreachable is retried with backoff; only when
 //! `CHECKOUT_WAIT_MS` passes without an outcome does the caller get a 503.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::telemetry::otel;
 use common::ApiError;
+use tokio::time::Instant;
 
+use super::backoff::Backoff;
 use super::runner::{self, ending, Ending};
 use super::SagaContext;
 use crate::store::Begin;
@@ -23,21 +25,20 @@ use crate::store::Begin;
 #[tracing::instrument(skip(ctx), fields(saga_id = tracing::field::Empty))]
 pub async fn checkout(ctx: &SagaContext, order_id: &str) -> Result<Ending, ApiError> {
     let deadline = Instant::now() + ctx.checkout_wait;
-    let mut backoff = Duration::from_millis(10);
+    let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(500));
     loop {
         match attempt(ctx, order_id, deadline).await {
             Ok(ending) => return Ok(ending),
             Err(Attempt::Final(e)) => return Err(e),
             Err(Attempt::Retry(e)) => {
-                if Instant::now() + backoff > deadline {
+                let Some(pause) = backoff.pause_before(deadline) else {
                     return Err(ApiError::Unavailable(format!(
                         "the outcome of checking out order {order_id} is not known yet ({e}); \
                          retry the checkout to learn it"
                     )));
-                }
+                };
                 tracing::warn!(error = %e, "checkout step failed, retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(500));
+                tokio::time::sleep(pause).await;
             }
         }
     }
@@ -96,7 +97,7 @@ async fn attempt(ctx: &SagaContext, order_id: &str, deadline: Instant) -> Result
 
 /// Polls a saga driven elsewhere until it is final.
 async fn wait_for(ctx: &SagaContext, saga_id: &str, deadline: Instant) -> Result<Ending, Attempt> {
-    let mut pause = Duration::from_millis(5);
+    let mut backoff = Backoff::new(Duration::from_millis(5), Duration::from_millis(100));
     loop {
         match ctx.store.saga(saga_id).await {
             Ok(Some(saga)) => {
@@ -107,10 +108,8 @@ async fn wait_for(ctx: &SagaContext, saga_id: &str, deadline: Instant) -> Result
             Ok(None) => return Err(Attempt::Retry(format!("saga {saga_id} is not logged"))),
             Err(e) => tracing::warn!(error = %e, "reading saga failed, retrying"),
         }
-        if Instant::now() + pause > deadline {
+        if !backoff.wait(deadline).await {
             return Err(Attempt::Retry(format!("saga {saga_id} still in flight")));
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }

@@ -2,6 +2,7 @@
 //! steps against stock and payment, the checkout entry point, and the
 //! recovery loop that finishes sagas whose driver died.
 
+mod backoff;
 pub mod checkout;
 pub mod machine;
 pub mod recovery;

@@ -19,10 +19,12 @@
 //! the saga to the new holder. Even a step sent by the old holder just before it
 //! noticed is harmless: participants are idempotent per saga.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::participant::{ChargeRequest, Outcome, ReserveRequest, StepReply};
+use tokio::time::Instant;
 
+use super::backoff::Backoff;
 use super::machine::{next_action, transition, Action, Event, State};
 use super::SagaContext;
 use crate::store::{Advance, SagaRecord};
@@ -194,17 +196,16 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
-    let mut backoff = Duration::from_millis(10);
+    let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(500));
     loop {
         match op().await {
             Ok(value) => return Ok(value),
             Err(e) => {
-                if Instant::now() + backoff > deadline {
+                let Some(pause) = backoff.pause_before(deadline) else {
                     return Err(unfinished(saga, &e.to_string()));
-                }
+                };
                 tracing::warn!(saga_id = %saga.id, error = %e, "saga step failed, retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(500));
+                tokio::time::sleep(pause).await;
             }
         }
     }
