@@ -10,7 +10,7 @@ use common::ApiError;
 use rand::{Rng, SeedableRng};
 
 use crate::saga::checkout::checkout;
-use crate::saga::runner::Ending;
+use crate::saga::machine::Ending;
 use crate::saga::SagaContext;
 use crate::store::Edit;
 

@@ -18,7 +18,8 @@ use common::ApiError;
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
-use super::runner::{self, ending, Ending};
+use super::machine::{ending, Ending};
+use super::runner;
 use super::SagaContext;
 use crate::store::Begin;
 
@@ -101,7 +102,7 @@ async fn wait_for(ctx: &SagaContext, saga_id: &str, deadline: Instant) -> Result
     loop {
         match ctx.store.saga(saga_id).await {
             Ok(Some(saga)) => {
-                if let Some(ending) = ending(&saga) {
+                if let Some(ending) = ending(saga.state, saga.reason.as_deref()) {
                     return Ok(ending);
                 }
             }

@@ -2,14 +2,10 @@
 //!
 //! The loop is: ask the machine for the next action, perform it (retrying with
 //! backoff while a participant or Redis is unreachable, never guessing), turn
-//! the participant's answer into an event, and persist the new state with a
-//! compare-and-set before the next action.
-//!
-//! One state is not persisted: `Reserved` (the charge follows at once). A saga that
-//! stops there is resumed from `Started` and sends the reserve again, which the stock
-//! service answers from its record of the saga, so logging it would only cost one more
-//! fsynced write per checkout. Every state that leads to a refund, a release or a paid
-//! order is logged before that happens.
+//! the participant's answer into an event, and do what the machine's [`step`]
+//! says: go on at once, or persist the new state with a compare-and-set before
+//! the next action. Which states are logged, and what a final state means for
+//! the client, are the machine's rules; this module never decides them.
 //!
 //! A driver holds the saga's lease (an owner token and an expiry): while it
 //! drives, a heartbeat renews the lease every third of its length, so a slow step
@@ -21,20 +17,15 @@
 
 use std::time::Duration;
 
-use common::participant::{ChargeRequest, Outcome, ReserveRequest, StepReply};
+use common::participant::{ChargeRequest, ReserveRequest};
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
-use super::machine::{next_action, transition, Action, Event, State};
+use super::machine::{
+    charge_answered, ending, next_action, reserve_answered, step, Action, Ending, Event, Next,
+};
 use super::SagaContext;
 use crate::store::{Advance, SagaRecord};
-
-/// How a saga ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
-    Committed,
-    Aborted(String),
-}
 
 /// The deadline passed before the saga reached a final state; it stays logged
 /// and the recovery loop finishes it.
@@ -43,18 +34,6 @@ pub enum Ending {
 pub struct Unfinished {
     pub saga_id: String,
     pub last_error: String,
-}
-
-pub fn ending(saga: &SagaRecord) -> Option<Ending> {
-    match saga.state {
-        State::Committed => Some(Ending::Committed),
-        State::Aborted => Some(Ending::Aborted(
-            saga.reason
-                .clone()
-                .unwrap_or_else(|| "checkout was refused".into()),
-        )),
-        _ => None,
-    }
 }
 
 /// Drives `saga`, whose lease `owner` holds, until it is final, the deadline passes,
@@ -104,13 +83,16 @@ async fn steps(
     loop {
         let from = saga.state;
         let (event, reason) = match next_action(from) {
-            Action::Done => return ending(&saga).ok_or_else(|| unfinished(&saga, "not final")),
+            Action::Done => {
+                return ending(from, saga.reason.as_deref())
+                    .ok_or_else(|| unfinished(&saga, "not final"))
+            }
             Action::Reserve => {
                 let req = || ReserveRequest {
                     items: saga.items.clone(),
                 };
                 let reply = retry(&saga, deadline, || ctx.peers.reserve(&saga.id, req())).await?;
-                step_event(reply, Event::ReserveDone, Event::ReserveRefused)
+                reserve_answered(reply)
             }
             Action::Charge => {
                 let req = || ChargeRequest {
@@ -118,7 +100,7 @@ async fn steps(
                     amount: saga.amount,
                 };
                 let reply = retry(&saga, deadline, || ctx.peers.charge(&saga.id, req())).await?;
-                step_event(reply, Event::ChargeDone, Event::ChargeRefused)
+                charge_answered(reply)
             }
             Action::Commit => (Event::Committed, None),
             Action::Compensate { refund } => {
@@ -129,16 +111,13 @@ async fn steps(
                 (Event::Compensated, None)
             }
         };
-        let mut to = transition(from, event).map_err(|e| unfinished(&saga, &e.to_string()))?;
-        if to == State::Reserved {
-            // Not logged (see the module's docs): go on to the charge.
-            saga.state = to;
-            continue;
-        }
-        if to == State::Paid {
-            // Committing is a local write: record the charge and the commit together.
-            to = transition(to, Event::Committed).map_err(|e| unfinished(&saga, &e.to_string()))?;
-        }
+        let to = match step(from, event).map_err(|e| unfinished(&saga, &e.to_string()))? {
+            Next::Continue(to) => {
+                saga.state = to;
+                continue;
+            }
+            Next::Persist(to) => to,
+        };
         let advanced = retry(&saga, deadline, || {
             ctx.store
                 .advance(&saga, logged, to, reason.as_deref(), ctx.lease, owner)
@@ -161,20 +140,6 @@ async fn steps(
                 logged = saga.state;
             }
         }
-    }
-}
-
-fn step_event(reply: StepReply, done: Event, refused: Event) -> (Event, Option<String>) {
-    match reply.outcome {
-        Outcome::Done => (done, None),
-        Outcome::Refused | Outcome::Cancelled | Outcome::Undone => (
-            refused,
-            Some(
-                reply
-                    .reason
-                    .unwrap_or_else(|| "refused by a participant".into()),
-            ),
-        ),
     }
 }
 
