@@ -21,6 +21,7 @@ mod http;
 
 use std::time::Duration;
 
+use common::params::Id;
 use common::participant::{ChargeRequest, ReserveRequest, SagaCall, StepReply};
 use common::telemetry::otel;
 use prometheus::core::Collector;
@@ -93,7 +94,7 @@ impl Peers {
 
     /// The item's current price, or `None` when stock does not know the item.
     #[tracing::instrument(level = "debug", name = "stock find", skip_all, fields(otel.kind = "client", item_id = %item_id, http.response.status_code = Empty))]
-    pub async fn price(&self, item_id: &str) -> Result<Option<i64>, PeerError> {
+    pub async fn price(&self, item_id: &Id) -> Result<Option<i64>, PeerError> {
         let url = format!("{}/find/{item_id}", self.stock_url);
         let resp = send("stock", self.client.get(url)).await;
         let price = match resp {

@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use common::params::Id;
 use common::telemetry::otel;
 use common::ApiError;
 use tokio::time::Instant;
@@ -23,8 +24,8 @@ use super::runner;
 use super::SagaContext;
 use crate::store::Begin;
 
-#[tracing::instrument(skip(ctx), fields(saga_id = tracing::field::Empty))]
-pub async fn checkout(ctx: &SagaContext, order_id: &str) -> Result<Ending, ApiError> {
+#[tracing::instrument(skip_all, fields(order_id = %order_id, saga_id = tracing::field::Empty))]
+pub async fn checkout(ctx: &SagaContext, order_id: &Id) -> Result<Ending, ApiError> {
     let deadline = Instant::now() + ctx.checkout_wait;
     let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(500));
     loop {
@@ -58,9 +59,9 @@ impl From<common::StoreError> for Attempt {
     }
 }
 
-async fn attempt(ctx: &SagaContext, order_id: &str, deadline: Instant) -> Result<Ending, Attempt> {
-    let saga_id = uuid::Uuid::new_v4().to_string();
-    otel::record_on_current("saga_id", &saga_id);
+async fn attempt(ctx: &SagaContext, order_id: &Id, deadline: Instant) -> Result<Ending, Attempt> {
+    let saga_id = Id::generated(uuid::Uuid::new_v4().to_string());
+    otel::record_on_current("saga_id", saga_id.as_str());
     let owner = ctx.new_owner();
     let saga = match ctx
         .store
@@ -75,7 +76,7 @@ async fn attempt(ctx: &SagaContext, order_id: &str, deadline: Instant) -> Result
         }
         Begin::Paid => return Ok(Ending::Committed),
         Begin::Busy(other) => {
-            otel::record_on_current("saga_id", &other);
+            otel::record_on_current("saga_id", other.as_str());
             return wait_for(ctx, &other, deadline).await;
         }
         Begin::Overflow(item) => {
@@ -84,7 +85,7 @@ async fn attempt(ctx: &SagaContext, order_id: &str, deadline: Instant) -> Result
         ))))
         }
     };
-    tracing::debug!(saga_id, "saga started");
+    tracing::debug!(%saga_id, "saga started");
     match runner::drive(ctx, saga, &owner, deadline).await {
         Ok(ending) => Ok(ending),
         Err(e) => {
@@ -97,7 +98,7 @@ async fn attempt(ctx: &SagaContext, order_id: &str, deadline: Instant) -> Result
 }
 
 /// Polls a saga driven elsewhere until it is final.
-async fn wait_for(ctx: &SagaContext, saga_id: &str, deadline: Instant) -> Result<Ending, Attempt> {
+async fn wait_for(ctx: &SagaContext, saga_id: &Id, deadline: Instant) -> Result<Ending, Attempt> {
     let mut backoff = Backoff::new(Duration::from_millis(5), Duration::from_millis(100));
     loop {
         match ctx.store.saga(saga_id).await {

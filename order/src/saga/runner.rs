@@ -17,6 +17,7 @@
 
 use std::time::Duration;
 
+use common::params::Id;
 use common::participant::{ChargeRequest, ReserveRequest};
 use tokio::time::Instant;
 
@@ -32,7 +33,7 @@ use crate::store::{Advance, SagaRecord};
 #[derive(Debug, thiserror::Error)]
 #[error("saga {saga_id} did not finish before the deadline (last error: {last_error})")]
 pub struct Unfinished {
-    pub saga_id: String,
+    pub saga_id: Id,
     pub last_error: String,
 }
 
@@ -60,14 +61,14 @@ pub async fn drive(
 const LOST: &str = "another driver took over the saga's lease";
 
 /// Renews the lease every third of its length; returns only once it is lost.
-async fn keep_lease(ctx: &SagaContext, saga_id: &str, owner: &str) {
+async fn keep_lease(ctx: &SagaContext, saga_id: &Id, owner: &str) {
     let every = ctx.lease / 3;
     loop {
         tokio::time::sleep(every).await;
         match ctx.store.renew(saga_id, owner, ctx.lease).await {
             Ok(true) => {}
             Ok(false) => return,
-            Err(e) => tracing::warn!(saga_id, error = %e, "renewing the saga's lease failed"),
+            Err(e) => tracing::warn!(%saga_id, error = %e, "renewing the saga's lease failed"),
         }
     }
 }
@@ -91,23 +92,29 @@ async fn steps(
                 let req = || ReserveRequest {
                     items: saga.items.clone(),
                 };
-                let reply = retry(&saga, deadline, || ctx.peers.reserve(&saga.id, req())).await?;
+                let reply = retry(&saga, deadline, || {
+                    ctx.peers.reserve(saga.id.as_str(), req())
+                })
+                .await?;
                 reserve_answered(reply)
             }
             Action::Charge => {
                 let req = || ChargeRequest {
-                    user_id: saga.user.clone(),
+                    user_id: saga.user.to_string(),
                     amount: saga.amount,
                 };
-                let reply = retry(&saga, deadline, || ctx.peers.charge(&saga.id, req())).await?;
+                let reply = retry(&saga, deadline, || {
+                    ctx.peers.charge(saga.id.as_str(), req())
+                })
+                .await?;
                 charge_answered(reply)
             }
             Action::Commit => (Event::Committed, None),
             Action::Compensate { refund } => {
                 if refund {
-                    retry(&saga, deadline, || ctx.peers.refund(&saga.id)).await?;
+                    retry(&saga, deadline, || ctx.peers.refund(saga.id.as_str())).await?;
                 }
-                retry(&saga, deadline, || ctx.peers.release(&saga.id)).await?;
+                retry(&saga, deadline, || ctx.peers.release(saga.id.as_str())).await?;
                 (Event::Compensated, None)
             }
         };
