@@ -9,7 +9,7 @@ use common::params::{Amount, BatchSize, Id, Quantity};
 use common::ApiError;
 use rand::{Rng, SeedableRng};
 
-use crate::saga::checkout::checkout;
+use crate::saga::checkout::{checkout, CheckoutError};
 use crate::saga::machine::Ending;
 use crate::saga::SagaContext;
 use crate::store::Edit;
@@ -223,9 +223,18 @@ fn edit_answer(edit: Edit, order: &Id, item: &Id) -> Result<HttpResponse, ApiErr
 )]
 async fn checkout_order(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let order = Id::parse("order_id", &path)?;
-    match checkout(&ctx, &order).await? {
-        Ending::Committed => Ok(HttpResponse::Ok().json(Paid { paid: true })),
-        Ending::Aborted(reason) => Err(ApiError::Conflict(reason)),
+    checkout_answer(checkout(&ctx, &order).await)
+}
+
+/// The one place a checkout's result becomes its HTTP answer (the statuses the
+/// document above lists).
+fn checkout_answer(result: Result<Ending, CheckoutError>) -> Result<HttpResponse, ApiError> {
+    match result {
+        Ok(Ending::Committed) => Ok(HttpResponse::Ok().json(Paid { paid: true })),
+        Ok(Ending::Aborted(reason)) => Err(ApiError::Conflict(reason)),
+        Err(e @ CheckoutError::UnknownOrder(_)) => Err(ApiError::NotFound(e.to_string())),
+        Err(e @ CheckoutError::Overflow { .. }) => Err(ApiError::BadRequest(e.to_string())),
+        Err(e @ CheckoutError::OutcomeUnknown { .. }) => Err(ApiError::Unavailable(e.to_string())),
     }
 }
 
@@ -314,4 +323,50 @@ async fn sagas(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiErr
 
 fn not_found(order: &Id) -> ApiError {
     ApiError::NotFound(format!("order {order} not found"))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
+
+    use super::*;
+
+    fn status(result: Result<Ending, CheckoutError>) -> u16 {
+        match checkout_answer(result) {
+            Ok(resp) => resp.status().as_u16(),
+            Err(e) => e.status_code().as_u16(),
+        }
+    }
+
+    #[test]
+    fn a_checkout_answers_200_409_404_400_or_503() {
+        let order = || Id::generated("o1".into());
+        assert_eq!(status(Ok(Ending::Committed)), 200);
+        assert_eq!(status(Ok(Ending::Aborted("no stock".into()))), 409);
+        assert_eq!(status(Err(CheckoutError::UnknownOrder(order()))), 404);
+        let item = Id::generated("i1".into());
+        assert_eq!(
+            status(Err(CheckoutError::Overflow {
+                order: order(),
+                item
+            })),
+            400
+        );
+        let last_error = "redis is down".into();
+        assert_eq!(
+            status(Err(CheckoutError::OutcomeUnknown {
+                order: order(),
+                last_error
+            })),
+            503
+        );
+    }
+
+    #[test]
+    fn a_refused_checkout_answers_the_participant_reason() {
+        let Err(e) = checkout_answer(Ok(Ending::Aborted("item 7 has 0 in stock".into()))) else {
+            panic!("a refused checkout is an error");
+        };
+        assert_eq!(e.to_string(), "item 7 has 0 in stock");
+    }
 }
