@@ -32,6 +32,7 @@ use self::batch::Batcher;
 pub use self::http::PeerError;
 use self::http::{decode, send};
 use crate::metrics::PeerMetrics;
+use crate::saga::participants::Participants;
 
 #[derive(Clone)]
 pub struct Peers {
@@ -147,6 +148,26 @@ impl Peers {
             self.metrics.failed(peer, call, e.kind());
         }
         result
+    }
+}
+
+impl Participants for Peers {
+    type Error = PeerError;
+
+    async fn reserve(&self, saga: &Id, req: ReserveRequest) -> Result<StepReply, PeerError> {
+        Peers::reserve(self, saga.as_str(), req).await
+    }
+
+    async fn charge(&self, saga: &Id, req: ChargeRequest) -> Result<StepReply, PeerError> {
+        Peers::charge(self, saga.as_str(), req).await
+    }
+
+    async fn release(&self, saga: &Id) -> Result<StepReply, PeerError> {
+        Peers::release(self, saga.as_str()).await
+    }
+
+    async fn refund(&self, saga: &Id) -> Result<StepReply, PeerError> {
+        Peers::refund(self, saga.as_str()).await
     }
 }
 

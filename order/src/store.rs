@@ -21,6 +21,8 @@ use common::params::Id;
 use common::{RedisStore, StoreError};
 use redis::Script;
 
+use crate::saga::log::SagaLog;
+pub use crate::saga::log::{Advance, SagaRecord};
 use crate::saga::machine::State;
 
 const ACTIVE: &str = "sagas:active";
@@ -51,21 +53,6 @@ pub struct Order {
     pub lines: Vec<Line>,
 }
 
-/// A saga as logged.
-#[derive(Debug, Clone)]
-pub struct SagaRecord {
-    pub id: Id,
-    pub order: Id,
-    pub user: Id,
-    pub amount: i64,
-    /// Quantities summed per item, as the reserve request carries them.
-    pub items: Vec<(String, i64)>,
-    pub state: State,
-    pub reason: Option<String>,
-    /// Every stored field, for inspection.
-    pub fields: BTreeMap<String, String>,
-}
-
 /// Why an order cannot be edited.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Edit {
@@ -86,14 +73,6 @@ pub enum Begin {
     Busy(Id),
     /// The summed quantity of this item does not fit in an i64.
     Overflow(Id),
-}
-
-pub enum Advance {
-    Ok,
-    Stale(State),
-    Missing,
-    /// Another driver holds the saga's lease now.
-    Lost,
 }
 
 #[derive(Clone)]
@@ -348,6 +327,30 @@ impl OrderStore {
             .to_owned();
         let ids: Vec<String> = self.redis.bounded(cmd.query_async(&mut conn)).await?;
         Ok(ids.into_iter().map(stored_id).collect())
+    }
+}
+
+impl SagaLog for OrderStore {
+    type Error = StoreError;
+
+    async fn advance(
+        &self,
+        saga: &SagaRecord,
+        from: State,
+        to: State,
+        reason: Option<&str>,
+        lease: Duration,
+        owner: &str,
+    ) -> Result<Advance, StoreError> {
+        OrderStore::advance(self, saga, from, to, reason, lease, owner).await
+    }
+
+    async fn saga(&self, saga: &Id) -> Result<Option<SagaRecord>, StoreError> {
+        OrderStore::saga(self, saga).await
+    }
+
+    async fn renew(&self, saga: &Id, owner: &str, lease: Duration) -> Result<bool, StoreError> {
+        OrderStore::renew(self, saga, owner, lease).await
     }
 }
 

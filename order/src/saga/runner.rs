@@ -15,6 +15,7 @@
 //! the saga to the new holder. Even a step sent by the old holder just before it
 //! noticed is harmless: participants are idempotent per saga.
 
+use std::future::Future;
 use std::time::Duration;
 
 use common::params::Id;
@@ -22,11 +23,12 @@ use common::participant::{ChargeRequest, ReserveRequest};
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
+use super::log::{Advance, SagaLog, SagaRecord};
 use super::machine::{
     charge_answered, ending, next_action, reserve_answered, step, Action, Ending, Event, Next,
 };
+use super::participants::Participants;
 use super::SagaContext;
-use crate::store::{Advance, SagaRecord};
 
 /// The deadline passed before the saga reached a final state; it stays logged
 /// and the recovery loop finishes it.
@@ -40,8 +42,8 @@ pub struct Unfinished {
 /// Drives `saga`, whose lease `owner` holds, until it is final, the deadline passes,
 /// or the lease is lost.
 #[tracing::instrument(skip_all, fields(saga_id = %saga.id, order_id = %saga.order))]
-pub async fn drive(
-    ctx: &SagaContext,
+pub async fn drive<P: Participants, L: SagaLog>(
+    ctx: &SagaContext<P, L>,
     saga: SagaRecord,
     owner: &str,
     deadline: Instant,
@@ -61,7 +63,7 @@ pub async fn drive(
 const LOST: &str = "another driver took over the saga's lease";
 
 /// Renews the lease every third of its length; returns only once it is lost.
-async fn keep_lease(ctx: &SagaContext, saga_id: &Id, owner: &str) {
+async fn keep_lease<P, L: SagaLog>(ctx: &SagaContext<P, L>, saga_id: &Id, owner: &str) {
     let every = ctx.lease / 3;
     loop {
         tokio::time::sleep(every).await;
@@ -73,8 +75,8 @@ async fn keep_lease(ctx: &SagaContext, saga_id: &Id, owner: &str) {
     }
 }
 
-async fn steps(
-    ctx: &SagaContext,
+async fn steps<P: Participants, L: SagaLog>(
+    ctx: &SagaContext<P, L>,
     mut saga: SagaRecord,
     owner: &str,
     deadline: Instant,
@@ -83,41 +85,12 @@ async fn steps(
     let mut logged = saga.state;
     loop {
         let from = saga.state;
-        let (event, reason) = match next_action(from) {
-            Action::Done => {
-                return ending(from, saga.reason.as_deref())
-                    .ok_or_else(|| unfinished(&saga, "not final"))
-            }
-            Action::Reserve => {
-                let req = || ReserveRequest {
-                    items: saga.items.clone(),
-                };
-                let reply = retry(&saga, deadline, || {
-                    ctx.peers.reserve(saga.id.as_str(), req())
-                })
-                .await?;
-                reserve_answered(reply)
-            }
-            Action::Charge => {
-                let req = || ChargeRequest {
-                    user_id: saga.user.to_string(),
-                    amount: saga.amount,
-                };
-                let reply = retry(&saga, deadline, || {
-                    ctx.peers.charge(saga.id.as_str(), req())
-                })
-                .await?;
-                charge_answered(reply)
-            }
-            Action::Commit => (Event::Committed, None),
-            Action::Compensate { refund } => {
-                if refund {
-                    retry(&saga, deadline, || ctx.peers.refund(saga.id.as_str())).await?;
-                }
-                retry(&saga, deadline, || ctx.peers.release(saga.id.as_str())).await?;
-                (Event::Compensated, None)
-            }
-        };
+        let action = next_action(from);
+        if action == Action::Done {
+            return ending(from, saga.reason.as_deref())
+                .ok_or_else(|| unfinished(&saga, "not final"));
+        }
+        let (event, reason) = perform(&ctx.peers, &saga, action, deadline).await?;
         let to = match step(from, event).map_err(|e| unfinished(&saga, &e.to_string()))? {
             Next::Continue(to) => {
                 saga.state = to;
@@ -150,6 +123,42 @@ async fn steps(
     }
 }
 
+/// Performs `action` (not `Done`) against the participants, retrying until they
+/// answer, and returns the event and the reason a refusal gave.
+async fn perform<P: Participants>(
+    peers: &P,
+    saga: &SagaRecord,
+    action: Action,
+    deadline: Instant,
+) -> Result<(Event, Option<String>), Unfinished> {
+    Ok(match action {
+        Action::Reserve => {
+            let req = || ReserveRequest {
+                items: saga.items.clone(),
+            };
+            let reply = retry(saga, deadline, || peers.reserve(&saga.id, req())).await?;
+            reserve_answered(reply)
+        }
+        Action::Charge => {
+            let req = || ChargeRequest {
+                user_id: saga.user.to_string(),
+                amount: saga.amount,
+            };
+            let reply = retry(saga, deadline, || peers.charge(&saga.id, req())).await?;
+            charge_answered(reply)
+        }
+        Action::Commit => (Event::Committed, None),
+        Action::Compensate { refund } => {
+            if refund {
+                retry(saga, deadline, || peers.refund(&saga.id)).await?;
+            }
+            retry(saga, deadline, || peers.release(&saga.id)).await?;
+            (Event::Compensated, None)
+        }
+        Action::Done => return Err(unfinished(saga, "a final saga has nothing to perform")),
+    })
+}
+
 fn unfinished(saga: &SagaRecord, error: &str) -> Unfinished {
     Unfinished {
         saga_id: saga.id.clone(),
@@ -158,7 +167,7 @@ fn unfinished(saga: &SagaRecord, error: &str) -> Unfinished {
 }
 
 /// Repeats `op` with exponential backoff (10 ms .. 500 ms) until it succeeds or the deadline passes.
-pub(crate) async fn retry<T, E, F, Fut>(
+async fn retry<T, E, F, Fut>(
     saga: &SagaRecord,
     deadline: Instant,
     mut op: F,
@@ -166,7 +175,7 @@ pub(crate) async fn retry<T, E, F, Fut>(
 where
     E: std::fmt::Display,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(500));
     loop {
