@@ -1,7 +1,10 @@
-//! Exhaustive transition tests, and a property test that drives the machine
-//! against model participants through crashes, duplicates and late deliveries.
+//! Exhaustive tests of the machine's rules: every transition, what is logged,
+//! what a final state means, what a participant's answer means; and a property
+//! test that drives the machine against model participants through crashes,
+//! duplicates and late deliveries.
 
 use super::*;
+use common::participant::{Outcome, StepReply};
 use proptest::prelude::*;
 use std::collections::HashMap;
 
@@ -76,6 +79,168 @@ fn state_names_round_trip_and_are_distinct() {
         assert!(seen.insert(state.as_str()));
     }
     assert_eq!(State::parse("bogus"), None);
+}
+
+#[test]
+fn step_logs_every_state_but_reserved_and_folds_paid_into_committed() {
+    let allowed: HashMap<(State, Event), Next> = [
+        (
+            (State::Started, Event::ReserveDone),
+            Next::Continue(State::Reserved),
+        ),
+        (
+            (State::Started, Event::ReserveRefused),
+            Next::Persist(State::Compensating { refund: false }),
+        ),
+        (
+            (State::Reserved, Event::ChargeDone),
+            Next::Persist(State::Committed),
+        ),
+        (
+            (State::Reserved, Event::ChargeRefused),
+            Next::Persist(State::Compensating { refund: true }),
+        ),
+        (
+            (State::Paid, Event::Committed),
+            Next::Persist(State::Committed),
+        ),
+        (
+            (State::Compensating { refund: false }, Event::Compensated),
+            Next::Persist(State::Aborted),
+        ),
+        (
+            (State::Compensating { refund: true }, Event::Compensated),
+            Next::Persist(State::Aborted),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    for state in STATES {
+        for event in EVENTS {
+            match (step(state, event), allowed.get(&(state, event))) {
+                (Ok(next), Some(expected)) => assert_eq!(next, *expected, "{state:?} + {event:?}"),
+                (Err(e), None) => assert_eq!(e, InvalidTransition { state, event }),
+                (got, want) => panic!("{state:?} + {event:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn only_idempotent_steps_are_taken_from_a_state_that_is_not_logged() {
+    for state in STATES {
+        for event in EVENTS {
+            let Ok(next) = step(state, event) else {
+                continue;
+            };
+            // A step leads on to the machine's own state, or past it only by committing.
+            let to = transition(state, event).expect("step agrees with transition");
+            assert!(next.state() == to || (to == State::Paid && next.state() == State::Committed));
+            if let Next::Continue(to) = next {
+                // Crashing here resumes from `state`: its action is sent again, and it
+                // must be a participant call that answers its first outcome again.
+                assert!(matches!(
+                    next_action(state),
+                    Action::Reserve | Action::Charge
+                ));
+                // Nothing that undoes or commits is done from a state that is not logged.
+                assert_eq!(next_action(to), Action::Charge, "{state:?} + {event:?}");
+            }
+            if let Next::Persist(to) = next {
+                assert!(
+                    !matches!(to, State::Reserved | State::Paid),
+                    "{to:?} is logged"
+                );
+            }
+        }
+    }
+}
+
+/// Walks the machine as the runner does, for every pair of answers, and returns
+/// the states it logs.
+fn logged_states(reserve: Outcome, charge: Outcome) -> Vec<State> {
+    let reply = |outcome| StepReply {
+        outcome,
+        reason: None,
+    };
+    let (mut state, mut logged) = (State::Started, Vec::new());
+    loop {
+        let event = match next_action(state) {
+            Action::Reserve => reserve_answered(reply(reserve)).0,
+            Action::Charge => charge_answered(reply(charge)).0,
+            Action::Commit => Event::Committed,
+            Action::Compensate { .. } => Event::Compensated,
+            Action::Done => return logged,
+        };
+        let next = step(state, event).expect("the runner sends only valid events");
+        if let Next::Persist(to) = next {
+            logged.push(to);
+        }
+        state = next.state();
+    }
+}
+
+#[test]
+fn a_checkout_is_logged_once_when_it_succeeds_and_twice_when_it_is_refused() {
+    use Outcome::{Done, Refused};
+    let compensating = |refund| State::Compensating { refund };
+    assert_eq!(logged_states(Done, Done), [State::Committed]);
+    assert_eq!(
+        logged_states(Refused, Done),
+        [compensating(false), State::Aborted]
+    );
+    assert_eq!(
+        logged_states(Done, Refused),
+        [compensating(true), State::Aborted]
+    );
+}
+
+#[test]
+fn only_a_final_state_has_an_ending_and_an_abort_always_says_why() {
+    for state in STATES {
+        for reason in [None, Some("item 7 has 2 in stock, 3 needed")] {
+            let want = match state {
+                State::Committed => Some(Ending::Committed),
+                State::Aborted => Some(Ending::Aborted(
+                    reason.unwrap_or("checkout was refused").into(),
+                )),
+                _ => None,
+            };
+            assert_eq!(ending(state, reason), want, "{state:?} {reason:?}");
+            assert_eq!(ending(state, reason).is_some(), state.is_final());
+        }
+    }
+}
+
+#[test]
+fn a_participant_answer_other_than_done_is_a_refusal_with_its_reason() {
+    let answers: [(fn(StepReply) -> (Event, Option<String>), Event, Event); 2] = [
+        (reserve_answered, Event::ReserveDone, Event::ReserveRefused),
+        (charge_answered, Event::ChargeDone, Event::ChargeRefused),
+    ];
+    for (answered, done, refused) in answers {
+        for outcome in [
+            Outcome::Done,
+            Outcome::Refused,
+            Outcome::Cancelled,
+            Outcome::Undone,
+        ] {
+            for reason in [None, Some("user 3 has credit 1, 5 needed".to_string())] {
+                let got = answered(StepReply {
+                    outcome,
+                    reason: reason.clone(),
+                });
+                let want = match outcome {
+                    Outcome::Done => (done, None),
+                    _ => (
+                        refused,
+                        Some(reason.unwrap_or_else(|| "refused by a participant".into())),
+                    ),
+                };
+                assert_eq!(got, want, "{outcome:?}");
+            }
+        }
+    }
 }
 
 /// An idempotent participant as the real ones behave: the first outcome of a

@@ -4,7 +4,7 @@
 //! final state. Taking the lease is atomic and makes the taker the only driver
 //! allowed to write the saga's log, so two replicas never drive the same saga.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use super::runner;
 use super::SagaContext;
