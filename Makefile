@@ -28,7 +28,7 @@ STACK := env/local/stack.sh
 
 export RUN_DIR ORDER_REPLICAS STOCK_REPLICAS PAYMENT_REPLICAS NGINX_ECHO_MODULE GATEWAY PORT_OFFSET
 
-.PHONY: help up down build test lint unit e2e gateway-test consistency status logs tools rust-tools
+.PHONY: help up down build test lint unit e2e crash-test gateway-test consistency status logs tools rust-tools
 .PHONY: bench bench-smoke stress api-test api-tools openapi
 
 help:
@@ -90,6 +90,12 @@ unit: tools
 e2e:
 	env/local/e2e.sh
 
+# Every kind of public write with the replica that applies it aborting before it answers
+# (CRASH_AFTER_WRITES): applied once, answered 2xx (README.md, "Exactly-once writes").
+# Against the running stack; restarts replicas of it.
+crash-test:
+	env/local/crash_test.py
+
 # The gateway's retry policy (README.md, "Retries through the gateway"): the real gateway
 # configuration in front of fake replicas on free ports; needs no stack and no build.
 gateway-test: tools
@@ -115,6 +121,7 @@ test: lint unit gateway-test
 	trap '$(STACK) down' EXIT; \
 	$(MAKE) --no-print-directory up; \
 	$(MAKE) --no-print-directory e2e; \
+	$(MAKE) --no-print-directory crash-test; \
 	$(MAKE) --no-print-directory api-test; \
 	$(MAKE) --no-print-directory bench-smoke; \
 	$(MAKE) --no-print-directory consistency

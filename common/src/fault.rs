@@ -20,7 +20,7 @@ static APPLIED: AtomicU64 = AtomicU64::new(0);
 
 /// Reads [`VAR`] once at start-up (binaries only: an in-process test would abort).
 pub fn arm_from_env() -> Result<(), ConfigError> {
-    let after: u64 = var_or(VAR, 0)?;
+    let after: u64 = var_or("CRASH_AFTER_WRITES", 0)?;
     if after > 0 {
         tracing::warn!(
             after,

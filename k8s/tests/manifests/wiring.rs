@@ -41,7 +41,11 @@ fn every_manifest_parses_and_kustomization_lists_them() {
     }
 }
 /// Variables the binaries read that the manifests leave unset on purpose, and why.
-const OPTIONAL: [(&str, &str); 4] = [
+const OPTIONAL: [(&str, &str); 5] = [
+    (
+        "CRASH_AFTER_WRITES",
+        "unset: the crash test's fault injection, never set in a deployment",
+    ),
     (
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
         "unset: no traces are exported (there is no collector in these manifests)",
