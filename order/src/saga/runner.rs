@@ -141,7 +141,7 @@ async fn perform<P: Participants>(
         }
         Action::Charge => {
             let req = || ChargeRequest {
-                user_id: saga.user.to_string(),
+                user_id: saga.user.as_str().to_string(),
                 amount: saga.amount,
             };
             let reply = retry(saga, deadline, || peers.charge(&saga.id, req())).await?;
@@ -191,3 +191,7 @@ where
         }
     }
 }
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;
