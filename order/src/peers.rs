@@ -11,58 +11,28 @@
 //! trace context goes out with the call when span export is on (the `traceparent`
 //! header, or the saga's entry in a batch), so the participant's spans join the
 //! checkout's trace. Failed calls are counted ([`PeerMetrics`]).
+//!
+//! This module never decides a saga's outcome and never retries: a failed call
+//! is returned as it is, to the runner that knows whether and when to try again.
+//! The HTTP exchange itself is in `http.rs`, which `batch.rs` shares.
 
 mod batch;
+mod http;
 
 use std::time::Duration;
 
+use common::params::Id;
 use common::participant::{ChargeRequest, ReserveRequest, SagaCall, StepReply};
 use common::telemetry::otel;
 use prometheus::core::Collector;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use tracing::field::Empty;
 
 use self::batch::Batcher;
+pub use self::http::PeerError;
+use self::http::{decode, send};
 use crate::metrics::PeerMetrics;
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum PeerError {
-    #[error("{peer} is unreachable: {reason}")]
-    Unreachable { peer: &'static str, reason: String },
-    #[error("{peer} answered {status}: {body}")]
-    Status {
-        peer: &'static str,
-        status: u16,
-        body: String,
-    },
-    /// A batch's result for this saga: the participant could not do the step.
-    #[error("{peer} could not do the step: {error}")]
-    Failed { peer: &'static str, error: String },
-}
-
-impl PeerError {
-    /// The `kind` label of `participant_call_failures_total`.
-    fn kind(&self) -> &'static str {
-        match self {
-            PeerError::Unreachable { .. } => "unreachable",
-            PeerError::Status { status, .. } if *status < 500 => "4xx",
-            PeerError::Status { .. } | PeerError::Failed { .. } => "5xx",
-        }
-    }
-
-    fn unreachable(peer: &'static str, e: &reqwest::Error) -> Self {
-        // reqwest's message leaves the cause (refused, reset, timed out) to its sources.
-        let mut reason = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(cause) = source {
-            reason.push_str(": ");
-            reason.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        PeerError::Unreachable { peer, reason }
-    }
-}
+use crate::saga::participants::Participants;
 
 #[derive(Clone)]
 pub struct Peers {
@@ -125,7 +95,7 @@ impl Peers {
 
     /// The item's current price, or `None` when stock does not know the item.
     #[tracing::instrument(level = "debug", name = "stock find", skip_all, fields(otel.kind = "client", item_id = %item_id, http.response.status_code = Empty))]
-    pub async fn price(&self, item_id: &str) -> Result<Option<i64>, PeerError> {
+    pub async fn price(&self, item_id: &Id) -> Result<Option<i64>, PeerError> {
         let url = format!("{}/find/{item_id}", self.stock_url);
         let resp = send("stock", self.client.get(url)).await;
         let price = match resp {
@@ -181,6 +151,26 @@ impl Peers {
     }
 }
 
+impl Participants for Peers {
+    type Error = PeerError;
+
+    async fn reserve(&self, saga: &Id, req: ReserveRequest) -> Result<StepReply, PeerError> {
+        Peers::reserve(self, saga.as_str(), req).await
+    }
+
+    async fn charge(&self, saga: &Id, req: ChargeRequest) -> Result<StepReply, PeerError> {
+        Peers::charge(self, saga.as_str(), req).await
+    }
+
+    async fn release(&self, saga: &Id) -> Result<StepReply, PeerError> {
+        Peers::release(self, saga.as_str()).await
+    }
+
+    async fn refund(&self, saga: &Id) -> Result<StepReply, PeerError> {
+        Peers::refund(self, saga.as_str()).await
+    }
+}
+
 /// One saga's entry in a batch, carrying the current span's trace context.
 fn saga_call<T>(saga_id: &str, step: T) -> SagaCall<T> {
     SagaCall {
@@ -194,52 +184,4 @@ fn saga_call<T>(saga_id: &str, step: T) -> SagaCall<T> {
 async fn step(peer: &'static str, req: reqwest::RequestBuilder) -> Result<StepReply, PeerError> {
     let resp = send(peer, req).await?;
     decode(peer, resp).await
-}
-
-/// Sends a request; anything but a 2xx is an error carrying the answer.
-async fn send(
-    peer: &'static str,
-    req: reqwest::RequestBuilder,
-) -> Result<reqwest::Response, PeerError> {
-    let resp = with_trace_context(req)
-        .send()
-        .await
-        .map_err(|e| PeerError::unreachable(peer, &e))?;
-    let span = tracing::Span::current();
-    if !span.is_disabled() {
-        span.record("http.response.status_code", resp.status().as_u16());
-    }
-    if resp.status().is_success() {
-        return Ok(resp);
-    }
-    let status = resp.status().as_u16();
-    let body = resp.text().await.unwrap_or_default();
-    Err(PeerError::Status { peer, status, body })
-}
-
-/// Adds the current span's `traceparent` (and `tracestate`) when span export is on.
-fn with_trace_context(req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    let mut headers = HeaderMap::new();
-    otel::inject(|name, value| {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            headers.insert(name, value);
-        }
-    });
-    if headers.is_empty() {
-        req
-    } else {
-        req.headers(headers)
-    }
-}
-
-async fn decode<T: serde::de::DeserializeOwned>(
-    peer: &'static str,
-    resp: reqwest::Response,
-) -> Result<T, PeerError> {
-    resp.json()
-        .await
-        .map_err(|e| PeerError::unreachable(peer, &e))
 }

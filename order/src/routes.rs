@@ -1,4 +1,6 @@
 //! The order service's public routes: thin handlers that parse, call, and map.
+//! A handler never builds a Redis key and never decides a saga's outcome; the
+//! HTTP answer of a checkout is decided here only, in [`checkout_answer`].
 //! Each handler's `#[utoipa::path]` is its entry in the API document
 //! (`/docs/`): keep it next to the code it describes.
 
@@ -9,8 +11,8 @@ use common::params::{Amount, BatchSize, Id, Quantity};
 use common::ApiError;
 use rand::{Rng, SeedableRng};
 
-use crate::saga::checkout::checkout;
-use crate::saga::runner::Ending;
+use crate::saga::checkout::{checkout, CheckoutError};
+use crate::saga::machine::Ending;
 use crate::saga::SagaContext;
 use crate::store::Edit;
 
@@ -61,9 +63,11 @@ type Ctx = web::Data<SagaContext>;
 )]
 async fn create(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let user = Id::parse("user_id", &path)?;
-    let id = uuid::Uuid::new_v4().to_string();
-    ctx.store.create(&id, user.as_str()).await?;
-    Ok(HttpResponse::Created().json(OrderCreated { order_id: id }))
+    let id = Id::generated(uuid::Uuid::new_v4().to_string());
+    ctx.store.create(&id, &user).await?;
+    Ok(HttpResponse::Created().json(OrderCreated {
+        order_id: id.into_string(),
+    }))
 }
 
 #[utoipa::path(
@@ -80,17 +84,16 @@ async fn create(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiEr
 )]
 async fn find(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = Id::parse("order_id", &path)?;
-    let order = ctx
-        .store
-        .get(id.as_str())
-        .await?
-        .ok_or_else(|| not_found(&id))?;
-    let items = order.lines.into_iter().map(|l| OrderLine(l.item, l.qty));
+    let order = ctx.store.get(&id).await?.ok_or_else(|| not_found(&id))?;
+    let items = order
+        .lines
+        .into_iter()
+        .map(|l| OrderLine(l.item.into_string(), l.qty));
     Ok(HttpResponse::Ok().json(OrderView {
         order_id: id.into_string(),
         paid: order.paid,
         items: items.collect(),
-        user_id: order.user,
+        user_id: order.user.into_string(),
         total_cost: order.cost,
     }))
 }
@@ -146,7 +149,7 @@ async fn add(ctx: Ctx, order: &str, item: &str, qty: Quantity) -> Result<HttpRes
     let item = Id::parse("item_id", item)?;
     let price = ctx
         .peers
-        .price(item.as_str())
+        .price(&item)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
         .ok_or_else(|| ApiError::NotFound(format!("item {item} not found")))?;
@@ -156,10 +159,7 @@ async fn add(ctx: Ctx, order: &str, item: &str, qty: Quantity) -> Result<HttpRes
             qty.get()
         ))
     })?;
-    let edit = ctx
-        .store
-        .add_item(order.as_str(), item.as_str(), qty.get(), cost)
-        .await?;
+    let edit = ctx.store.add_item(&order, &item, qty.get(), cost).await?;
     edit_answer(edit, &order, &item)
 }
 
@@ -185,7 +185,7 @@ async fn remove_item(
 ) -> Result<HttpResponse, ApiError> {
     let order = Id::parse("order_id", &path.0)?;
     let item = Id::parse("item_id", &path.1)?;
-    let edit = ctx.store.remove_item(order.as_str(), item.as_str()).await?;
+    let edit = ctx.store.remove_item(&order, &item).await?;
     edit_answer(edit, &order, &item)
 }
 
@@ -225,9 +225,18 @@ fn edit_answer(edit: Edit, order: &Id, item: &Id) -> Result<HttpResponse, ApiErr
 )]
 async fn checkout_order(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let order = Id::parse("order_id", &path)?;
-    match checkout(&ctx, order.as_str()).await? {
-        Ending::Committed => Ok(HttpResponse::Ok().json(Paid { paid: true })),
-        Ending::Aborted(reason) => Err(ApiError::Conflict(reason)),
+    checkout_answer(checkout(&ctx, &order).await)
+}
+
+/// The one place a checkout's result becomes its HTTP answer (the statuses the
+/// document above lists).
+fn checkout_answer(result: Result<Ending, CheckoutError>) -> Result<HttpResponse, ApiError> {
+    match result {
+        Ok(Ending::Committed) => Ok(HttpResponse::Ok().json(Paid { paid: true })),
+        Ok(Ending::Aborted(reason)) => Err(ApiError::Conflict(reason)),
+        Err(e @ CheckoutError::UnknownOrder(_)) => Err(ApiError::NotFound(e.to_string())),
+        Err(e @ CheckoutError::Overflow { .. }) => Err(ApiError::BadRequest(e.to_string())),
+        Err(e @ CheckoutError::OutcomeUnknown { .. }) => Err(ApiError::Unavailable(e.to_string())),
     }
 }
 
@@ -267,8 +276,8 @@ async fn batch_init(
         let (a, b) = (rng.random_range(0..n_items), rng.random_range(0..n_items));
         let user = rng.random_range(0..n_users);
         (
-            i.to_string(),
-            user.to_string(),
+            Id::generated(i.to_string()),
+            Id::generated(user.to_string()),
             cost,
             format!("{a}|1|{price};{b}|1|{price}"),
         )
@@ -295,14 +304,14 @@ async fn batch_init(
 async fn sagas(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let order = Id::parse("order_id", &path)?;
     ctx.store
-        .get(order.as_str())
+        .get(&order)
         .await?
         .ok_or_else(|| not_found(&order))?;
     let mut out = Vec::new();
-    for id in ctx.store.history(order.as_str()).await? {
+    for id in ctx.store.history(&order).await? {
         if let Some(saga) = ctx.store.saga(&id).await? {
             out.push(SagaView {
-                saga_id: id,
+                saga_id: id.into_string(),
                 state: saga.state.as_str().into(),
                 log: saga.fields,
             });
@@ -316,4 +325,50 @@ async fn sagas(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiErr
 
 fn not_found(order: &Id) -> ApiError {
     ApiError::NotFound(format!("order {order} not found"))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
+
+    use super::*;
+
+    fn status(result: Result<Ending, CheckoutError>) -> u16 {
+        match checkout_answer(result) {
+            Ok(resp) => resp.status().as_u16(),
+            Err(e) => e.status_code().as_u16(),
+        }
+    }
+
+    #[test]
+    fn a_checkout_answers_200_409_404_400_or_503() {
+        let order = || Id::generated("o1".into());
+        assert_eq!(status(Ok(Ending::Committed)), 200);
+        assert_eq!(status(Ok(Ending::Aborted("no stock".into()))), 409);
+        assert_eq!(status(Err(CheckoutError::UnknownOrder(order()))), 404);
+        let item = Id::generated("i1".into());
+        assert_eq!(
+            status(Err(CheckoutError::Overflow {
+                order: order(),
+                item
+            })),
+            400
+        );
+        let last_error = "redis is down".into();
+        assert_eq!(
+            status(Err(CheckoutError::OutcomeUnknown {
+                order: order(),
+                last_error
+            })),
+            503
+        );
+    }
+
+    #[test]
+    fn a_refused_checkout_answers_the_participant_reason() {
+        let Err(e) = checkout_answer(Ok(Ending::Aborted("item 7 has 0 in stock".into()))) else {
+            panic!("a refused checkout is an error");
+        };
+        assert_eq!(e.to_string(), "item 7 has 0 in stock");
+    }
 }

@@ -11,87 +11,46 @@
 //!   loop takes over only an expired one.
 //!
 //! Every change is one Lua script; Rust never reads, modifies and writes back.
+//! Ids come in as parsed [`Id`]s and go out as [`Id`]s (what this store wrote);
+//! nothing outside this module builds a key.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use common::params::Id;
 use common::{RedisStore, StoreError};
 use redis::Script;
 
+use self::records::{int, parse_edit, parse_items, parse_order, parse_saga, stored_id};
+pub use self::records::{Edit, Line, Order};
+use crate::saga::log::SagaLog;
+pub use crate::saga::log::{Advance, SagaRecord};
 use crate::saga::machine::State;
+
+mod records;
 
 const ACTIVE: &str = "sagas:active";
 
-fn order_key(id: &str) -> String {
+fn order_key(id: &Id) -> String {
     format!("order:{id}")
 }
-fn saga_key(id: &str) -> String {
+fn saga_key(id: &Id) -> String {
     format!("saga:{id}")
 }
-fn history_key(order_id: &str) -> String {
+fn history_key(order_id: &Id) -> String {
     format!("order:{order_id}:sagas")
 }
 
-/// One addItem call as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
-    pub item: String,
-    pub qty: i64,
-    pub cost: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct Order {
-    pub user: String,
-    pub paid: bool,
-    pub cost: i64,
-    pub lines: Vec<Line>,
-    /// The saga in flight, if any.
-    pub busy: Option<String>,
-}
-
-/// A saga as logged.
-#[derive(Debug, Clone)]
-pub struct SagaRecord {
-    pub id: String,
-    pub order: String,
-    pub user: String,
-    pub amount: i64,
-    pub items: Vec<(String, i64)>,
-    pub state: State,
-    pub reason: Option<String>,
-    /// Every stored field, for inspection.
-    pub fields: BTreeMap<String, String>,
-}
-
-/// Why an order cannot be edited.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Edit {
-    Ok,
-    Missing,
-    Paid,
-    Busy,
-    Overflow,
-    Absent,
-}
-
+/// What `begin_checkout.lua` did.
 pub enum Begin {
     /// Logged: the saga to drive.
     Started(SagaRecord),
     Missing,
     Paid,
     /// Another saga is in flight.
-    Busy(String),
+    Busy(Id),
     /// The summed quantity of this item does not fit in an i64.
-    Overflow(String),
-}
-
-pub enum Advance {
-    Ok,
-    Stale(State),
-    Missing,
-    /// Another driver holds the saga's lease now.
-    Lost,
+    Overflow(Id),
 }
 
 #[derive(Clone)]
@@ -125,20 +84,21 @@ impl OrderStore {
         }
     }
 
-    pub fn redis(&self) -> &RedisStore {
-        &self.redis
-    }
-
-    pub async fn create(&self, id: &str, user: &str) -> Result<(), StoreError> {
+    pub async fn create(&self, id: &Id, user: &Id) -> Result<(), StoreError> {
         let mut conn = self.redis.conn().await?;
         let cmd = redis::cmd("HSET")
             .arg(order_key(id))
-            .arg(&[("user", user), ("paid", "0"), ("cost", "0"), ("lines", "")])
+            .arg(&[
+                ("user", user.as_str()),
+                ("paid", "0"),
+                ("cost", "0"),
+                ("lines", ""),
+            ])
             .to_owned();
         self.redis.bounded(cmd.query_async::<()>(&mut conn)).await
     }
 
-    pub async fn get(&self, id: &str) -> Result<Option<Order>, StoreError> {
+    pub async fn get(&self, id: &Id) -> Result<Option<Order>, StoreError> {
         let mut conn = self.redis.conn().await?;
         let cmd = redis::cmd("HGETALL").arg(order_key(id)).to_owned();
         let fields: BTreeMap<String, String> =
@@ -151,21 +111,21 @@ impl OrderStore {
 
     pub async fn add_item(
         &self,
-        id: &str,
-        item: &str,
+        id: &Id,
+        item: &Id,
         qty: i64,
         cost: i64,
     ) -> Result<Edit, StoreError> {
         let mut inv = self.scripts.add_item.key(order_key(id));
-        inv.arg(item).arg(qty).arg(cost);
+        inv.arg(item.as_str()).arg(qty).arg(cost);
         let mut conn = self.redis.conn().await?;
         let answer: String = self.redis.invoke(&mut conn, &inv).await?;
         parse_edit(&answer)
     }
 
-    pub async fn remove_item(&self, id: &str, item: &str) -> Result<Edit, StoreError> {
+    pub async fn remove_item(&self, id: &Id, item: &Id) -> Result<Edit, StoreError> {
         let mut inv = self.scripts.remove_item.key(order_key(id));
-        inv.arg(item);
+        inv.arg(item.as_str());
         let mut conn = self.redis.conn().await?;
         let answer: String = self.redis.invoke(&mut conn, &inv).await?;
         parse_edit(&answer)
@@ -176,7 +136,7 @@ impl OrderStore {
     /// 16 KB it reads, which made 100 000 orders take seconds.
     pub async fn batch_init(
         &self,
-        orders: impl Iterator<Item = (String, String, i64, String)>,
+        orders: impl Iterator<Item = (Id, Id, i64, String)>,
     ) -> Result<(), StoreError> {
         let mut conn = self.redis.conn().await?;
         let mut pipe = redis::pipe();
@@ -186,7 +146,7 @@ impl OrderStore {
             pipe.cmd("HSET")
                 .arg(order_key(&id))
                 .arg("user")
-                .arg(user)
+                .arg(user.as_str())
                 .arg("paid")
                 .arg("0")
                 .arg("cost")
@@ -217,8 +177,8 @@ impl OrderStore {
     #[tracing::instrument(level = "debug", name = "saga begin", skip_all, fields(saga_id = %saga_id, order_id = %order_id))]
     pub async fn begin(
         &self,
-        saga_id: &str,
-        order_id: &str,
+        saga_id: &Id,
+        order_id: &Id,
         lease: Duration,
         owner: &str,
     ) -> Result<Begin, StoreError> {
@@ -226,7 +186,7 @@ impl OrderStore {
         inv.key(saga_key(saga_id))
             .key(ACTIVE)
             .key(history_key(order_id))
-            .arg(saga_id)
+            .arg(saga_id.as_str())
             .arg(lease.as_millis() as u64)
             .arg(owner);
         let mut conn = self.redis.conn().await?;
@@ -238,9 +198,9 @@ impl OrderStore {
                     return Err(corrupt());
                 };
                 Begin::Started(SagaRecord {
-                    id: saga_id.to_string(),
-                    order: order_id.to_string(),
-                    user: user.clone(),
+                    id: saga_id.clone(),
+                    order: order_id.clone(),
+                    user: stored_id(user.clone()),
                     amount: int("saga amount", Some(amount))?,
                     items: parse_items(saga_id, items)?,
                     state: State::Started,
@@ -250,13 +210,15 @@ impl OrderStore {
             }
             Some("missing") => Begin::Missing,
             Some("paid") => Begin::Paid,
-            Some("busy") => Begin::Busy(answer.get(1).cloned().ok_or_else(corrupt)?),
-            Some("overflow") => Begin::Overflow(answer.get(1).cloned().ok_or_else(corrupt)?),
+            Some("busy") => Begin::Busy(answer.get(1).cloned().map(stored_id).ok_or_else(corrupt)?),
+            Some("overflow") => {
+                Begin::Overflow(answer.get(1).cloned().map(stored_id).ok_or_else(corrupt)?)
+            }
             _ => return Err(corrupt()),
         })
     }
 
-    pub async fn saga(&self, saga_id: &str) -> Result<Option<SagaRecord>, StoreError> {
+    pub async fn saga(&self, saga_id: &Id) -> Result<Option<SagaRecord>, StoreError> {
         let mut conn = self.redis.conn().await?;
         let cmd = redis::cmd("HGETALL").arg(saga_key(saga_id)).to_owned();
         let fields: BTreeMap<String, String> =
@@ -281,7 +243,7 @@ impl OrderStore {
         let mut inv = self.scripts.advance.key(saga_key(&saga.id));
         inv.key(order_key(&saga.order))
             .key(ACTIVE)
-            .arg(&saga.id)
+            .arg(saga.id.as_str())
             .arg(from.as_str())
             .arg(to.as_str())
             .arg(reason.unwrap_or(""))
@@ -307,24 +269,25 @@ impl OrderStore {
         lease: Duration,
         limit: usize,
         owner: &str,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<Id>, StoreError> {
         let mut inv = self.scripts.claim.key(ACTIVE);
         inv.arg(lease.as_millis() as u64).arg(limit).arg(owner);
         let mut conn = self.redis.conn().await?;
-        self.redis.invoke(&mut conn, &inv).await
+        let ids: Vec<String> = self.redis.invoke(&mut conn, &inv).await?;
+        Ok(ids.into_iter().map(stored_id).collect())
     }
 
     /// Extends the lease `owner` holds on a saga; `false` when it is no longer theirs
     /// (taken over, or the saga is final).
     pub async fn renew(
         &self,
-        saga_id: &str,
+        saga_id: &Id,
         owner: &str,
         lease: Duration,
     ) -> Result<bool, StoreError> {
         let mut inv = self.scripts.renew.key(saga_key(saga_id));
         inv.key(ACTIVE)
-            .arg(saga_id)
+            .arg(saga_id.as_str())
             .arg(owner)
             .arg(lease.as_millis() as u64);
         let mut conn = self.redis.conn().await?;
@@ -333,95 +296,38 @@ impl OrderStore {
     }
 
     /// The ids of every saga of an order, oldest first.
-    pub async fn history(&self, order_id: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn history(&self, order_id: &Id) -> Result<Vec<Id>, StoreError> {
         let mut conn = self.redis.conn().await?;
         let cmd = redis::cmd("LRANGE")
             .arg(history_key(order_id))
             .arg(0)
             .arg(-1)
             .to_owned();
-        self.redis.bounded(cmd.query_async(&mut conn)).await
+        let ids: Vec<String> = self.redis.bounded(cmd.query_async(&mut conn)).await?;
+        Ok(ids.into_iter().map(stored_id).collect())
     }
 }
 
-fn parse_edit(answer: &str) -> Result<Edit, StoreError> {
-    Ok(match answer {
-        "ok" => Edit::Ok,
-        "missing" => Edit::Missing,
-        "paid" => Edit::Paid,
-        "busy" => Edit::Busy,
-        "overflow" => Edit::Overflow,
-        "absent" => Edit::Absent,
-        other => {
-            return Err(StoreError::Corrupt(format!(
-                "order script answered {other:?}"
-            )))
-        }
-    })
-}
+impl SagaLog for OrderStore {
+    type Error = StoreError;
 
-fn int(what: &str, raw: Option<&String>) -> Result<i64, StoreError> {
-    raw.and_then(|v| v.parse().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("{what} is {raw:?}")))
-}
-
-fn parse_order(id: &str, f: &BTreeMap<String, String>) -> Result<Order, StoreError> {
-    let mut lines = Vec::new();
-    for entry in f
-        .get("lines")
-        .map_or("", String::as_str)
-        .split(';')
-        .filter(|e| !e.is_empty())
-    {
-        let mut parts = entry.split('|');
-        let (Some(item), qty, cost) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(StoreError::Corrupt(format!("order {id} line {entry:?}")));
-        };
-        lines.push(Line {
-            item: item.to_string(),
-            qty: int("line quantity", qty.map(str::to_string).as_ref())?,
-            cost: int("line cost", cost.map(str::to_string).as_ref())?,
-        });
+    async fn advance(
+        &self,
+        saga: &SagaRecord,
+        from: State,
+        to: State,
+        reason: Option<&str>,
+        lease: Duration,
+        owner: &str,
+    ) -> Result<Advance, StoreError> {
+        OrderStore::advance(self, saga, from, to, reason, lease, owner).await
     }
-    Ok(Order {
-        user: f.get("user").cloned().unwrap_or_default(),
-        paid: f.get("paid").is_some_and(|p| p == "1"),
-        cost: int("order cost", f.get("cost"))?,
-        lines,
-        busy: f.get("busy").filter(|b| !b.is_empty()).cloned(),
-    })
-}
 
-/// A saga's items as logged: "item|qty;item|qty".
-fn parse_items(id: &str, raw: &str) -> Result<Vec<(String, i64)>, StoreError> {
-    raw.split(';')
-        .filter(|e| !e.is_empty())
-        .map(|entry| {
-            let (item, qty) = entry
-                .split_once('|')
-                .ok_or_else(|| StoreError::Corrupt(format!("saga {id} item {entry:?}")))?;
-            let qty = qty
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("saga {id} quantity {entry:?}")))?;
-            Ok((item.to_string(), qty))
-        })
-        .collect()
-}
+    async fn saga(&self, saga: &Id) -> Result<Option<SagaRecord>, StoreError> {
+        OrderStore::saga(self, saga).await
+    }
 
-fn parse_saga(id: &str, fields: BTreeMap<String, String>) -> Result<SagaRecord, StoreError> {
-    let state = fields
-        .get("state")
-        .and_then(|s| State::parse(s))
-        .ok_or_else(|| StoreError::Corrupt(format!("saga {id} state {:?}", fields.get("state"))))?;
-    let items = parse_items(id, fields.get("items").map_or("", String::as_str))?;
-    Ok(SagaRecord {
-        id: id.to_string(),
-        order: fields.get("order").cloned().unwrap_or_default(),
-        user: fields.get("user").cloned().unwrap_or_default(),
-        amount: int("saga amount", fields.get("amount"))?,
-        items,
-        state,
-        reason: fields.get("reason").cloned(),
-        fields,
-    })
+    async fn renew(&self, saga: &Id, owner: &str, lease: Duration) -> Result<bool, StoreError> {
+        OrderStore::renew(self, saga, owner, lease).await
+    }
 }

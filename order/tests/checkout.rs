@@ -6,7 +6,7 @@ mod helpers;
 use std::time::{Duration, Instant};
 
 use common::RedisStore;
-use helpers::TestSystem;
+use helpers::{id, TestSystem};
 use order::saga::machine::State;
 use order::store::{Advance, Begin, Edit, OrderStore};
 
@@ -124,8 +124,8 @@ async fn a_saga_abandoned_after_logging_is_finished_by_recovery() {
     let store = OrderStore::new(RedisStore::new(&sys.order_redis.config()).expect("pool"));
     let begun = store
         .begin(
-            "abandoned-saga",
-            &order,
+            &id("abandoned-saga"),
+            &id(&order),
             Duration::from_millis(300),
             "a-replica-that-died/1",
         )
@@ -202,7 +202,7 @@ async fn a_saga_whose_driver_died_after_its_steps_is_finished_without_repeating_
         let user = sys.new_user(credit).await;
         let order = sys.new_order(&user, &[(&item, 2)]).await;
         let begun = store
-            .begin(saga, &order, Duration::from_millis(300), "died/1")
+            .begin(&id(saga), &id(&order), Duration::from_millis(300), "died/1")
             .await;
         assert!(matches!(begun, Ok(Begin::Started(_))), "{saga}: not begun");
         let reserve = ReserveRequest {
@@ -304,16 +304,16 @@ async fn only_the_lease_holder_writes_the_saga_log() {
     // The store alone against its own Redis: no service whose recovery loop would race us.
     let redis = common::testing::RedisServer::start();
     let store = OrderStore::new(RedisStore::new(&redis.config()).expect("pool"));
-    let order = "o1";
-    store.create(order, "u1").await.expect("created");
+    let (order, s1) = (&id("o1"), &id("s1"));
+    store.create(order, &id("u1")).await.expect("created");
     assert_eq!(
-        store.add_item(order, "i1", 1, 5).await.expect("added"),
+        store.add_item(order, &id("i1"), 1, 5).await.expect("added"),
         Edit::Ok
     );
     let lease = Duration::from_millis(200);
-    let begun = store.begin("s1", order, lease, "old").await;
+    let begun = store.begin(s1, order, lease, "old").await;
     assert!(matches!(begun, Ok(Begin::Started(_))));
-    let saga = store.saga("s1").await.expect("read").expect("logged");
+    let saga = store.saga(s1).await.expect("read").expect("logged");
 
     // Not expired yet: nothing to claim. Expired: "new" takes it.
     assert!(store
@@ -324,28 +324,28 @@ async fn only_the_lease_holder_writes_the_saga_log() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(
         store.claim_expired(lease, 10, "new").await.expect("claim"),
-        ["s1"]
+        [id("s1")]
     );
 
     // The old holder can neither renew nor write; the new one can.
-    assert!(!store.renew("s1", "old", lease).await.expect("renew"));
+    assert!(!store.renew(s1, "old", lease).await.expect("renew"));
     let old = store
         .advance(&saga, State::Started, State::Reserved, None, lease, "old")
         .await
         .expect("advance");
     assert!(matches!(old, Advance::Lost));
     assert_eq!(
-        store.saga("s1").await.expect("read").expect("logged").state,
+        store.saga(s1).await.expect("read").expect("logged").state,
         State::Started
     );
-    assert!(store.renew("s1", "new", lease).await.expect("renew"));
+    assert!(store.renew(s1, "new", lease).await.expect("renew"));
     let new = store
         .advance(&saga, State::Started, State::Reserved, None, lease, "new")
         .await
         .expect("advance");
     assert!(matches!(new, Advance::Ok));
     assert_eq!(
-        store.saga("s1").await.expect("read").expect("logged").state,
+        store.saga(s1).await.expect("read").expect("logged").state,
         State::Reserved
     );
 }

@@ -6,10 +6,16 @@
 
 use std::time::Duration;
 
+use common::params::Id;
 use common::testing::RedisServer;
 use common::Config;
 use order::config::OrderConfig;
 use serde_json::Value;
+
+/// An id for the order store's API, from a test's literal or a service's answer.
+pub fn id(raw: &str) -> Id {
+    Id::parse("id", raw).expect("a valid id")
+}
 
 pub struct TestSystem {
     pub order_url: String,

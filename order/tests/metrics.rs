@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::RedisStore;
-use helpers::TestSystem;
+use helpers::{id, TestSystem};
 use order::store::{Begin, OrderStore};
 
 /// One scrape: every sample line as (metric name, labels, value).
@@ -272,7 +272,12 @@ async fn recovery_of_an_abandoned_saga_is_counted() {
     let store = OrderStore::new(RedisStore::new(&sys.order_redis.config()).expect("pool"));
     let lease = Duration::from_millis(300);
     let begun = store
-        .begin("abandoned", &order, lease, "a-replica-that-died/1")
+        .begin(
+            &id("abandoned"),
+            &id(&order),
+            lease,
+            "a-replica-that-died/1",
+        )
         .await;
     assert!(matches!(begun, Ok(Begin::Started(_))));
 

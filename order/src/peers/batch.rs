@@ -22,7 +22,7 @@ use prometheus::Histogram;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::{decode, send, PeerError};
+use super::http::{decode, send, PeerError};
 
 /// Batches one step (`reserve` or `charge`) of one participant.
 pub struct Batcher<T> {

@@ -1,11 +1,18 @@
-//! The checkout saga as a pure state machine: states, events, one `transition`.
+//! The checkout saga as a pure state machine: states, events, one `transition`,
+//! and the rules the runner follows.
 //!
-//! No I/O here. The runner asks [`next_action`] what to do, performs it against
-//! a participant, turns the answer into an [`Event`], and persists the state
-//! that [`transition`] returns before doing anything else (all but `Reserved`,
-//! which the runner keeps in memory: a crash there resumes from `Started`). Any
-//! state can be resumed after a crash because every action is idempotent at the
-//! participant.
+//! The runner asks [`next_action`] what to do, performs it against a participant,
+//! turns the answer into an [`Event`] ([`reserve_answered`], [`charge_answered`]),
+//! and asks [`step`] where that leads and whether to log it before anything
+//! else. [`ending`] says what a final state means for the client. Any state can
+//! be resumed after a crash because every action is idempotent at the participant.
+//!
+//! Two states are not logged on the way (see [`step`]): `Reserved` is kept in
+//! memory (a crash there resumes from `Started`), and `Paid` folds into
+//! `Committed`. Every state that leads to a refund, a release or a paid order is
+//! logged before that happens.
+//!
+//! This module must never do I/O or read the clock: it decides, the runner acts.
 //!
 //! ```text
 //! Started --ReserveDone--> Reserved --ChargeDone--> Paid --Committed--> Committed
@@ -15,15 +22,18 @@
 //! Compensating{refund: false} / Compensating{refund: true} --Compensated--> Aborted
 //! ```
 
+use common::participant::{Outcome, StepReply};
+
 /// Where a saga stands. `Committed` and `Aborted` are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
     /// Logged; stock may or may not have been reserved yet.
     Started,
-    /// Stock is reserved; the user may or may not have been charged yet. Not logged by
-    /// the runner (logs written by earlier versions may still hold it).
+    /// Stock is reserved; the user may or may not have been charged yet. Not logged
+    /// (see [`step`]; logs written by earlier versions may still hold it).
     Reserved,
-    /// Stock reserved and user charged; the order is not yet marked paid.
+    /// Stock reserved and user charged; the order is not yet marked paid. Not logged:
+    /// [`step`] folds it into `Committed`.
     Paid,
     /// The order is paid. Final.
     Committed,
@@ -124,6 +134,88 @@ pub fn next_action(state: State) -> Action {
         State::Paid => Action::Commit,
         State::Compensating { refund } => Action::Compensate { refund },
         State::Committed | State::Aborted => Action::Done,
+    }
+}
+
+/// Where the runner goes after an event, and whether it logs that state first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Go on from this state at once without logging it. A saga that stops here is
+    /// resumed from the state logged before, whose action is sent again.
+    Continue(State),
+    /// Log this state (compare-and-set from the logged one) before the next action.
+    Persist(State),
+}
+
+impl Next {
+    pub fn state(self) -> State {
+        match self {
+            Next::Continue(state) | Next::Persist(state) => state,
+        }
+    }
+}
+
+/// The rule of what is logged: `event` in `state` leads to [`transition`]'s state,
+/// logged, except for two states.
+///
+/// - `Reserved` is not logged: the charge follows at once. A saga that stops there
+///   is resumed from `Started` and sends the reserve again, which stock answers
+///   from its record of the saga; logging it would only cost one more fsynced
+///   write per checkout.
+/// - `Paid` folds into `Committed`: committing is a local write, so the charge and
+///   the commit are recorded together in one write.
+pub fn step(state: State, event: Event) -> Result<Next, InvalidTransition> {
+    let to = transition(state, event)?;
+    Ok(match to {
+        State::Reserved => Next::Continue(to),
+        State::Paid => Next::Persist(transition(to, Event::Committed)?),
+        _ => Next::Persist(to),
+    })
+}
+
+/// How a checkout ended, as the client learns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Committed,
+    /// Nothing changed; why, in words for the end user.
+    Aborted(String),
+}
+
+/// The checkout's outcome once its saga is final (`None` before); `reason` is the
+/// logged one.
+pub fn ending(state: State, reason: Option<&str>) -> Option<Ending> {
+    match state {
+        State::Committed => Some(Ending::Committed),
+        State::Aborted => Some(Ending::Aborted(
+            reason.unwrap_or("checkout was refused").to_string(),
+        )),
+        _ => None,
+    }
+}
+
+/// The event stock's answer to the reserve is, and the reason it gave when refusing.
+pub fn reserve_answered(reply: StepReply) -> (Event, Option<String>) {
+    answered(reply, Event::ReserveDone, Event::ReserveRefused)
+}
+
+/// The event payment's answer to the charge is, and the reason it gave when refusing.
+pub fn charge_answered(reply: StepReply) -> (Event, Option<String>) {
+    answered(reply, Event::ChargeDone, Event::ChargeRefused)
+}
+
+/// `Done` moves on; anything else (refused, cancelled by an earlier undo, or an
+/// undo's answer) is a refusal, the saga compensates.
+fn answered(reply: StepReply, done: Event, refused: Event) -> (Event, Option<String>) {
+    match reply.outcome {
+        Outcome::Done => (done, None),
+        Outcome::Refused | Outcome::Cancelled | Outcome::Undone => (
+            refused,
+            Some(
+                reply
+                    .reason
+                    .unwrap_or_else(|| "refused by a participant".into()),
+            ),
+        ),
     }
 }
 

@@ -2,14 +2,10 @@
 //!
 //! The loop is: ask the machine for the next action, perform it (retrying with
 //! backoff while a participant or Redis is unreachable, never guessing), turn
-//! the participant's answer into an event, and persist the new state with a
-//! compare-and-set before the next action.
-//!
-//! One state is not persisted: `Reserved` (the charge follows at once). A saga that
-//! stops there is resumed from `Started` and sends the reserve again, which the stock
-//! service answers from its record of the saga, so logging it would only cost one more
-//! fsynced write per checkout. Every state that leads to a refund, a release or a paid
-//! order is logged before that happens.
+//! the participant's answer into an event, and do what the machine's [`step`]
+//! says: go on at once, or persist the new state with a compare-and-set before
+//! the next action. Which states are logged, and what a final state means for
+//! the client, are the machine's rules; this module never decides them.
 //!
 //! A driver holds the saga's lease (an owner token and an expiry): while it
 //! drives, a heartbeat renews the lease every third of its length, so a slow step
@@ -18,48 +14,40 @@
 //! (its Redis was unreachable for longer than a lease) stops at once and leaves
 //! the saga to the new holder. Even a step sent by the old holder just before it
 //! noticed is harmless: participants are idempotent per saga.
+//!
+//! The runner is generic over the participants and the log it drives (resolved
+//! at compile time), and reads time only from tokio's clock, so its tests run it
+//! against in-memory fakes with the clock paused (`runner_tests.rs`).
 
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::time::Duration;
 
-use common::participant::{ChargeRequest, Outcome, ReserveRequest, StepReply};
+use common::params::Id;
+use common::participant::{ChargeRequest, ReserveRequest};
+use tokio::time::Instant;
 
-use super::machine::{next_action, transition, Action, Event, State};
+use super::backoff::Backoff;
+use super::log::{Advance, SagaLog, SagaRecord};
+use super::machine::{
+    charge_answered, ending, next_action, reserve_answered, step, Action, Ending, Event, Next,
+};
+use super::participants::Participants;
 use super::SagaContext;
-use crate::store::{Advance, SagaRecord};
-
-/// How a saga ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
-    Committed,
-    Aborted(String),
-}
 
 /// The deadline passed before the saga reached a final state; it stays logged
 /// and the recovery loop finishes it.
 #[derive(Debug, thiserror::Error)]
 #[error("saga {saga_id} did not finish before the deadline (last error: {last_error})")]
 pub struct Unfinished {
-    pub saga_id: String,
+    pub saga_id: Id,
     pub last_error: String,
-}
-
-pub fn ending(saga: &SagaRecord) -> Option<Ending> {
-    match saga.state {
-        State::Committed => Some(Ending::Committed),
-        State::Aborted => Some(Ending::Aborted(
-            saga.reason
-                .clone()
-                .unwrap_or_else(|| "checkout was refused".into()),
-        )),
-        _ => None,
-    }
 }
 
 /// Drives `saga`, whose lease `owner` holds, until it is final, the deadline passes,
 /// or the lease is lost.
 #[tracing::instrument(skip_all, fields(saga_id = %saga.id, order_id = %saga.order))]
-pub async fn drive(
-    ctx: &SagaContext,
+pub async fn drive<P: Participants, L: SagaLog>(
+    ctx: &SagaContext<P, L>,
     saga: SagaRecord,
     owner: &str,
     deadline: Instant,
@@ -79,20 +67,20 @@ pub async fn drive(
 const LOST: &str = "another driver took over the saga's lease";
 
 /// Renews the lease every third of its length; returns only once it is lost.
-async fn keep_lease(ctx: &SagaContext, saga_id: &str, owner: &str) {
+async fn keep_lease<P, L: SagaLog>(ctx: &SagaContext<P, L>, saga_id: &Id, owner: &str) {
     let every = ctx.lease / 3;
     loop {
         tokio::time::sleep(every).await;
         match ctx.store.renew(saga_id, owner, ctx.lease).await {
             Ok(true) => {}
             Ok(false) => return,
-            Err(e) => tracing::warn!(saga_id, error = %e, "renewing the saga's lease failed"),
+            Err(e) => tracing::warn!(%saga_id, error = %e, "renewing the saga's lease failed"),
         }
     }
 }
 
-async fn steps(
-    ctx: &SagaContext,
+async fn steps<P: Participants, L: SagaLog>(
+    ctx: &SagaContext<P, L>,
     mut saga: SagaRecord,
     owner: &str,
     deadline: Instant,
@@ -101,42 +89,19 @@ async fn steps(
     let mut logged = saga.state;
     loop {
         let from = saga.state;
-        let (event, reason) = match next_action(from) {
-            Action::Done => return ending(&saga).ok_or_else(|| unfinished(&saga, "not final")),
-            Action::Reserve => {
-                let req = || ReserveRequest {
-                    items: saga.items.clone(),
-                };
-                let reply = retry(&saga, deadline, || ctx.peers.reserve(&saga.id, req())).await?;
-                step_event(reply, Event::ReserveDone, Event::ReserveRefused)
+        let action = next_action(from);
+        if action == Action::Done {
+            return ending(from, saga.reason.as_deref())
+                .ok_or_else(|| unfinished(&saga, "not final"));
+        }
+        let (event, reason) = perform(&ctx.peers, &saga, action, deadline).await?;
+        let to = match step(from, event).map_err(|e| unfinished(&saga, &e.to_string()))? {
+            Next::Continue(to) => {
+                saga.state = to;
+                continue;
             }
-            Action::Charge => {
-                let req = || ChargeRequest {
-                    user_id: saga.user.clone(),
-                    amount: saga.amount,
-                };
-                let reply = retry(&saga, deadline, || ctx.peers.charge(&saga.id, req())).await?;
-                step_event(reply, Event::ChargeDone, Event::ChargeRefused)
-            }
-            Action::Commit => (Event::Committed, None),
-            Action::Compensate { refund } => {
-                if refund {
-                    retry(&saga, deadline, || ctx.peers.refund(&saga.id)).await?;
-                }
-                retry(&saga, deadline, || ctx.peers.release(&saga.id)).await?;
-                (Event::Compensated, None)
-            }
+            Next::Persist(to) => to,
         };
-        let mut to = transition(from, event).map_err(|e| unfinished(&saga, &e.to_string()))?;
-        if to == State::Reserved {
-            // Not logged (see the module's docs): go on to the charge.
-            saga.state = to;
-            continue;
-        }
-        if to == State::Paid {
-            // Committing is a local write: record the charge and the commit together.
-            to = transition(to, Event::Committed).map_err(|e| unfinished(&saga, &e.to_string()))?;
-        }
         let advanced = retry(&saga, deadline, || {
             ctx.store
                 .advance(&saga, logged, to, reason.as_deref(), ctx.lease, owner)
@@ -162,18 +127,40 @@ async fn steps(
     }
 }
 
-fn step_event(reply: StepReply, done: Event, refused: Event) -> (Event, Option<String>) {
-    match reply.outcome {
-        Outcome::Done => (done, None),
-        Outcome::Refused | Outcome::Cancelled | Outcome::Undone => (
-            refused,
-            Some(
-                reply
-                    .reason
-                    .unwrap_or_else(|| "refused by a participant".into()),
-            ),
-        ),
-    }
+/// Performs `action` (not `Done`) against the participants, retrying until they
+/// answer, and returns the event and the reason a refusal gave.
+async fn perform<P: Participants>(
+    peers: &P,
+    saga: &SagaRecord,
+    action: Action,
+    deadline: Instant,
+) -> Result<(Event, Option<String>), Unfinished> {
+    Ok(match action {
+        Action::Reserve => {
+            let req = || ReserveRequest {
+                items: saga.items.clone(),
+            };
+            let reply = retry(saga, deadline, || peers.reserve(&saga.id, req())).await?;
+            reserve_answered(reply)
+        }
+        Action::Charge => {
+            let req = || ChargeRequest {
+                user_id: saga.user.as_str().to_string(),
+                amount: saga.amount,
+            };
+            let reply = retry(saga, deadline, || peers.charge(&saga.id, req())).await?;
+            charge_answered(reply)
+        }
+        Action::Commit => (Event::Committed, None),
+        Action::Compensate { refund } => {
+            if refund {
+                retry(saga, deadline, || peers.refund(&saga.id)).await?;
+            }
+            retry(saga, deadline, || peers.release(&saga.id)).await?;
+            (Event::Compensated, None)
+        }
+        Action::Done => return Err(unfinished(saga, "a final saga has nothing to perform")),
+    })
 }
 
 fn unfinished(saga: &SagaRecord, error: &str) -> Unfinished {
@@ -184,7 +171,7 @@ fn unfinished(saga: &SagaRecord, error: &str) -> Unfinished {
 }
 
 /// Repeats `op` with exponential backoff (10 ms .. 500 ms) until it succeeds or the deadline passes.
-pub(crate) async fn retry<T, E, F, Fut>(
+async fn retry<T, E, F, Fut>(
     saga: &SagaRecord,
     deadline: Instant,
     mut op: F,
@@ -192,20 +179,23 @@ pub(crate) async fn retry<T, E, F, Fut>(
 where
     E: std::fmt::Display,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
+    Fut: Future<Output = Result<T, E>>,
 {
-    let mut backoff = Duration::from_millis(10);
+    let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(500));
     loop {
         match op().await {
             Ok(value) => return Ok(value),
             Err(e) => {
-                if Instant::now() + backoff > deadline {
+                let Some(pause) = backoff.pause_before(deadline) else {
                     return Err(unfinished(saga, &e.to_string()));
-                }
+                };
                 tracing::warn!(saga_id = %saga.id, error = %e, "saga step failed, retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(500));
+                tokio::time::sleep(pause).await;
             }
         }
     }
 }
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;
