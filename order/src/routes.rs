@@ -1,4 +1,6 @@
 //! The order service's public routes: thin handlers that parse, call, and map.
+//! A handler never builds a Redis key and never decides a saga's outcome; the
+//! HTTP answer of a checkout is decided here only, in [`checkout_answer`].
 //! Each handler's `#[utoipa::path]` is its entry in the API document
 //! (`/docs/`): keep it next to the code it describes.
 

@@ -1,11 +1,10 @@
 //! Exhaustive tests of the machine's rules: every transition, what is logged,
-//! what a final state means, what a participant's answer means; and a property
-//! test that drives the machine against model participants through crashes,
-//! duplicates and late deliveries.
+//! what a final state means, what a participant's answer means. The property
+//! test of the saga through crashes, duplicates and late deliveries drives the
+//! real runner loop, which follows these rules (`runner_tests.rs`).
 
 use super::*;
 use common::participant::{Outcome, StepReply};
-use proptest::prelude::*;
 use std::collections::HashMap;
 
 const STATES: [State; 7] = [
@@ -214,7 +213,8 @@ fn only_a_final_state_has_an_ending_and_an_abort_always_says_why() {
 
 #[test]
 fn a_participant_answer_other_than_done_is_a_refusal_with_its_reason() {
-    let answers: [(fn(StepReply) -> (Event, Option<String>), Event, Event); 2] = [
+    type Answered = fn(StepReply) -> (Event, Option<String>);
+    let answers: [(Answered, Event, Event); 2] = [
         (reserve_answered, Event::ReserveDone, Event::ReserveRefused),
         (charge_answered, Event::ChargeDone, Event::ChargeRefused),
     ];
@@ -239,134 +239,6 @@ fn a_participant_answer_other_than_done_is_a_refusal_with_its_reason() {
                 };
                 assert_eq!(got, want, "{outcome:?}");
             }
-        }
-    }
-}
-
-/// An idempotent participant as the real ones behave: the first outcome of a
-/// saga is recorded and answered again; an undo first leaves a tombstone.
-#[derive(Default, Debug)]
-struct Model {
-    balance: i64,
-    record: Option<&'static str>, // "done" | "refused" | "undone"
-}
-
-impl Model {
-    fn apply(&mut self, need: i64) -> bool {
-        match self.record {
-            Some("done") => true,
-            Some(_) => false,
-            None if self.balance >= need => {
-                self.balance -= need;
-                self.record = Some("done");
-                true
-            }
-            None => {
-                self.record = Some("refused");
-                false
-            }
-        }
-    }
-
-    fn undo(&mut self, need: i64) {
-        if self.record == Some("done") {
-            self.balance += need;
-        }
-        if self.record != Some("refused") {
-            self.record = Some("undone");
-        }
-    }
-}
-
-/// Runs one step: performs the action at the participant (possibly twice) and
-/// returns the event, or `None` in a final state.
-fn perform(
-    state: State,
-    stock: &mut Model,
-    pay: &mut Model,
-    need: i64,
-    cost: i64,
-) -> Option<Event> {
-    Some(match next_action(state) {
-        Action::Reserve => {
-            if stock.apply(need) {
-                Event::ReserveDone
-            } else {
-                Event::ReserveRefused
-            }
-        }
-        Action::Charge => {
-            if pay.apply(cost) {
-                Event::ChargeDone
-            } else {
-                Event::ChargeRefused
-            }
-        }
-        Action::Commit => Event::Committed,
-        Action::Compensate { refund } => {
-            if refund {
-                pay.undo(cost);
-            }
-            stock.undo(need);
-            Event::Compensated
-        }
-        Action::Done => return None,
-    })
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
-
-    /// Crash after any action but before its outcome is persisted, repeat any
-    /// action, deliver stale requests late: the end is always all-or-nothing.
-    #[test]
-    fn any_interleaving_of_crashes_and_duplicates_ends_all_or_nothing(
-        stock0 in 0i64..4, credit0 in 0i64..4, need in 1i64..3, cost in 0i64..3,
-        crashes in proptest::collection::vec(any::<bool>(), 12),
-        duplicates in proptest::collection::vec(any::<bool>(), 12),
-        late_reserve in any::<bool>(), late_charge in any::<bool>(),
-    ) {
-        let mut stock = Model { balance: stock0, record: None };
-        let mut pay = Model { balance: credit0, record: None };
-        let mut persisted = State::Started;
-        let mut step = 0;
-        let (mut sent_reserve, mut sent_charge) = (false, false);
-        while !persisted.is_final() {
-            sent_reserve |= next_action(persisted) == Action::Reserve;
-            sent_charge |= next_action(persisted) == Action::Charge;
-            prop_assert!(step < 40, "saga did not finish");
-            let event = perform(persisted, &mut stock, &mut pay, need, cost).expect("not final");
-            if duplicates[step % 12] {
-                // A retried request (lost reply) answers the first outcome again.
-                let again = perform(persisted, &mut stock, &mut pay, need, cost).expect("not final");
-                prop_assert_eq!(again, event);
-            }
-            if crashes[step % 12] && step < 24 {
-                step += 1; // crashed before persisting: recovery resumes from `persisted`
-                continue;
-            }
-            persisted = transition(persisted, event).expect("runner only sends valid events");
-            step += 1;
-        }
-        // A stale copy of a reserve or charge that was sent, delivered after the
-        // saga ended, changes nothing.
-        let (stock_end, credit_end) = (stock.balance, pay.balance);
-        if late_reserve && sent_reserve { stock.apply(need); }
-        if late_charge && sent_charge { pay.apply(cost); }
-        prop_assert_eq!((stock.balance, pay.balance), (stock_end, credit_end));
-
-        match persisted {
-            State::Committed => {
-                prop_assert_eq!(stock.balance, stock0 - need);
-                prop_assert_eq!(pay.balance, credit0 - cost);
-                prop_assert!(stock0 >= need && credit0 >= cost);
-            }
-            State::Aborted => {
-                prop_assert_eq!(stock.balance, stock0);
-                prop_assert_eq!(pay.balance, credit0);
-                prop_assert!(stock0 < need || credit0 < cost);
-            }
-            other => prop_assert!(false, "ended in {:?}", other),
         }
     }
 }

@@ -10,6 +10,8 @@
 
 mod backoff;
 pub mod checkout;
+#[cfg(test)]
+mod fakes;
 pub mod log;
 pub mod machine;
 pub mod participants;

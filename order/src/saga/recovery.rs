@@ -3,6 +3,8 @@
 //! renewing (the process died, or its Redis connection did) and drive each to a
 //! final state. Taking the lease is atomic and makes the taker the only driver
 //! allowed to write the saga's log, so two replicas never drive the same saga.
+//! It never drives a saga whose lease it did not take, and never decides an
+//! outcome: the runner does, from what the log holds.
 
 use tokio::time::Instant;
 

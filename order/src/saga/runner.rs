@@ -14,6 +14,10 @@
 //! (its Redis was unreachable for longer than a lease) stops at once and leaves
 //! the saga to the new holder. Even a step sent by the old holder just before it
 //! noticed is harmless: participants are idempotent per saga.
+//!
+//! The runner is generic over the participants and the log it drives (resolved
+//! at compile time), and reads time only from tokio's clock, so its tests run it
+//! against in-memory fakes with the clock paused (`runner_tests.rs`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -141,7 +145,7 @@ async fn perform<P: Participants>(
         }
         Action::Charge => {
             let req = || ChargeRequest {
-                user_id: saga.user.to_string(),
+                user_id: saga.user.as_str().to_string(),
                 amount: saga.amount,
             };
             let reply = retry(saga, deadline, || peers.charge(&saga.id, req())).await?;
@@ -191,3 +195,7 @@ where
         }
     }
 }
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;
