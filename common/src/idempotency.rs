@@ -48,13 +48,8 @@ pub struct KeyHeader {
     /// Makes the write safe to send again: a repeat with the same key is applied once and
     /// gets the first answer (a repeated create the same id); the same key sent with
     /// another request is a 422. Kept for `IDEMPOTENCY_TTL_SECS` (6 hours by default).
-    /// Without it, the gateway's request id covers the gateway's own retries.
-    #[param(
-        rename = "Idempotency-Key",
-        min_length = 1,
-        max_length = 128,
-        pattern = "^[!-~]+$"
-    )]
+    /// Without it (or empty), the gateway's request id covers the gateway's own retries.
+    #[param(rename = "Idempotency-Key", max_length = 128, pattern = "^[!-~]*$")]
     #[allow(dead_code)]
     idempotency_key: Option<String>,
 }
@@ -70,11 +65,13 @@ pub struct IdempotencyKey {
 }
 
 impl IdempotencyKey {
-    /// Reads the key from the headers (a made-up one when there is none); a key that
-    /// is empty, too long or not visible ASCII is a 400 naming the header.
+    /// Reads the key from the headers (a made-up one when there is none or it is
+    /// empty); a key that is too long or not visible ASCII is a 400 naming the header.
     pub fn from_request_parts(req: &HttpRequest) -> Result<Self, ApiError> {
         let request = format!("{} {}", req.method(), req.path());
-        let Some(value) = req.headers().get(HEADER) else {
+        // An empty header is no key: the gateway cannot tell it from a missing one either.
+        let header = req.headers().get(HEADER).filter(|v| !v.is_empty());
+        let Some(value) = header else {
             return Ok(IdempotencyKey {
                 key: uuid::Uuid::new_v4().simple().to_string(),
                 request,
@@ -83,7 +80,7 @@ impl IdempotencyKey {
         };
         let key = value.to_str().ok().filter(|k| valid(k)).ok_or_else(|| {
             ApiError::BadRequest(format!(
-                "header {HEADER} {:?} must be 1 to {MAX_LEN} visible ASCII characters",
+                "header {HEADER} {:?} must be at most {MAX_LEN} visible ASCII characters",
                 String::from_utf8_lossy(value.as_bytes())
             ))
         })?;
@@ -134,7 +131,7 @@ impl IdempotencyKey {
 }
 
 fn valid(key: &str) -> bool {
-    !key.is_empty() && key.len() <= MAX_LEN && key.bytes().all(|b| b.is_ascii_graphic())
+    key.len() <= MAX_LEN && key.bytes().all(|b| b.is_ascii_graphic())
 }
 
 impl FromRequest for IdempotencyKey {
@@ -285,12 +282,14 @@ mod tests {
         let b = key_of(TestRequest::post().uri("/x")).expect("made up");
         assert!(!a.from_caller());
         assert_ne!(a.as_str(), b.as_str());
+        let empty = key_of(TestRequest::post().uri("/x").insert_header((HEADER, "")));
+        assert!(!empty.expect("an empty header is no key").from_caller());
     }
 
     #[test]
     fn malformed_keys_are_refused_naming_the_header() {
         let long = "k".repeat(MAX_LEN + 1);
-        for bad in ["", "has space", "tab\t", long.as_str()] {
+        for bad in ["has space", "tab\t", long.as_str()] {
             let err =
                 key_of(TestRequest::post().uri("/x").insert_header((HEADER, bad))).expect_err(bad);
             assert!(

@@ -10,7 +10,10 @@
 #   4. the gateway's policy in compose: the services' /metrics and /health/... are its JSON
 #      404; with both stock replicas killed and one started a second later, a request in
 #      flight waits for it (its retry passes) and gets a 200, not a 502
-#   5. the graders' failure test: during the checkout phase of a larger consistency run
+#   5. the consistency test with --chaos-docker: one container at a time (never the
+#      gateway) killed and started again during every phase of the run: set-up writes,
+#      checkouts, the reads; every answer judged, every write checked to be there once
+#   6. the graders' failure test: during the checkout phase of a larger consistency run
 #      (FAILURE_USERS orders over FAILURE_ITEMS items, most of them paid, so every checkout
 #      runs a whole saga), `docker kill` one container at a time, `docker start` it, wait until
 #      every container is healthy, go on to the next: stock-1, payment-1, order-1, stock-2,
@@ -21,7 +24,7 @@
 #      every container a fixed one). Then the gateway, last and
 #      between runs (killing it drops the clients' connections, which the verifier rightly
 #      counts as unanswered checkouts), and a final consistency run through the new gateway.
-#   6. `down -v` for this project only (always, also on failure or Ctrl-C), then a check that
+#   7. `down -v` for this project only (always, also on failure or Ctrl-C), then a check that
 #      no container, volume or network of the project is left.
 #
 # Environment: PROJECT (wdm-ci), GATEWAY_PORT (8000), WDM_NET (10.213.7: the first three
@@ -300,5 +303,8 @@ log "all containers healthy"
 consistency plain
 durability
 gateway_policy
+# The consistency test's own chaos with `docker kill` / `docker start`: one container at a
+# time (never the gateway), during every phase of the run: set-up writes, checkouts, reads.
+consistency chaos-every-phase --chaos-docker --docker-project "$PROJECT"
 failure_test
-log "PASSED: consistency, durability, gateway policy, failure test"
+log "PASSED: consistency, durability, gateway policy, chaos in every phase, failure test"

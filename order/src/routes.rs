@@ -58,7 +58,7 @@ type Ctx = web::Data<SagaContext>;
     params(KeyHeader, ("user_id" = inline(Id), Path, description = "The user who will pay.")),
     responses(
         (status = 201, description = "The new order's id.", body = OrderCreated),
-        (status = 400, description = "`user_id` is not a valid id.", body = ErrorBody),
+        (status = 400, description = "`user_id` or the `Idempotency-Key` header is malformed.", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The order store did not answer.", body = ErrorBody),
     )
@@ -114,7 +114,7 @@ async fn find(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiErro
     ),
     responses(
         (status = 200, description = "The line was added.", body = Done),
-        (status = 400, description = "A parameter is malformed, or the total cost would exceed 2^63-1.", body = ErrorBody),
+        (status = 400, description = "A parameter or the `Idempotency-Key` header is malformed, or the total cost would exceed 2^63-1.", body = ErrorBody),
         (status = 404, description = "No such order or item; nothing changed.", body = ErrorBody),
         (status = 409, description = "The order is paid or being checked out; nothing changed.", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
@@ -142,7 +142,7 @@ async fn add_one(
     ),
     responses(
         (status = 200, description = "The line was added.", body = Done),
-        (status = 400, description = "A parameter is malformed, or the cost would exceed 2^63-1.", body = ErrorBody),
+        (status = 400, description = "A parameter or the `Idempotency-Key` header is malformed, or the cost would exceed 2^63-1.", body = ErrorBody),
         (status = 404, description = "No such order or item; nothing changed.", body = ErrorBody),
         (status = 409, description = "The order is paid or being checked out; nothing changed.", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
@@ -197,7 +197,7 @@ async fn add(
     ),
     responses(
         (status = 200, description = "The lines were removed.", body = Done),
-        (status = 400, description = "A parameter is malformed.", body = ErrorBody),
+        (status = 400, description = "A parameter or the `Idempotency-Key` header is malformed.", body = ErrorBody),
         (status = 404, description = "No such order, or the item is not in it; nothing changed.", body = ErrorBody),
         (status = 409, description = "The order is paid or being checked out; nothing changed.", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
@@ -243,13 +243,18 @@ fn edit_answer(edit: Edit, order: &Id, item: &Id) -> Result<HttpResponse, ApiErr
     params(KeyHeader, ("order_id" = inline(Id), Path, description = "The order.")),
     responses(
         (status = 200, description = "The order is paid.", body = Paid),
-        (status = 400, description = "`order_id` is malformed, or the order's quantities overflow.", body = ErrorBody),
+        (status = 400, description = "`order_id` or the `Idempotency-Key` header is malformed, or the order's quantities overflow.", body = ErrorBody),
         (status = 404, description = "No such order.", body = ErrorBody),
         (status = 409, description = "Not enough stock or credit (or an item or the user is gone); nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The outcome could not be learned in time; retry to learn it.", body = ErrorBody),
     )
 )]
-async fn checkout_order(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn checkout_order(
+    ctx: Ctx,
+    // Checked like every write's, though a checkout needs no record: it is idempotent by order.
+    _key: IdempotencyKey,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let order = Id::parse("order_id", &path)?;
     checkout_answer(checkout(&ctx, &order).await)
 }
@@ -279,7 +284,7 @@ fn checkout_answer(result: Result<Ending, CheckoutError>) -> Result<HttpResponse
     ),
     responses(
         (status = 200, description = "What was created.", body = BatchInitReply),
-        (status = 400, description = "A parameter is malformed or out of range.", body = ErrorBody),
+        (status = 400, description = "A parameter or the `Idempotency-Key` header is malformed, or out of range.", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The order store did not answer.", body = ErrorBody),
     )

@@ -34,6 +34,7 @@ pub struct UserView {
     params(KeyHeader),
     responses(
         (status = 200, description = "The new user's id.", body = UserCreated),
+        (status = 400, description = "The `Idempotency-Key` header is malformed; nothing changed.", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The payment store did not answer.", body = ErrorBody),
     )
@@ -85,7 +86,7 @@ pub async fn find(
     ),
     responses(
         (status = 200, description = "The credit was added.", body = Done),
-        (status = 400, description = "`user_id` or `amount` is malformed.", body = ErrorBody),
+        (status = 400, description = "`user_id`, `amount` or the `Idempotency-Key` header is malformed.", body = ErrorBody),
         (status = 404, description = "No such user; nothing changed.", body = ErrorBody),
         (status = 409, description = "The credit would exceed 2^63-1; nothing changed.", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
@@ -116,7 +117,7 @@ pub async fn add_funds(
     ),
     responses(
         (status = 200, description = "The credit afterwards.", body = UserView),
-        (status = 400, description = "`user_id` or `amount` is malformed.", body = ErrorBody),
+        (status = 400, description = "`user_id`, `amount` or the `Idempotency-Key` header is malformed.", body = ErrorBody),
         (status = 404, description = "No such user; nothing changed.", body = ErrorBody),
         (status = 409, description = "Not enough credit; nothing changed.", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
@@ -150,7 +151,7 @@ pub async fn pay(
     ),
     responses(
         (status = 200, description = "What was created.", body = BatchInitReply),
-        (status = 400, description = "A parameter is malformed or out of range.", body = ErrorBody),
+        (status = 400, description = "A parameter or the `Idempotency-Key` header is malformed, or out of range.", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The payment store did not answer.", body = ErrorBody),
     )

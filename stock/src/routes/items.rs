@@ -43,7 +43,7 @@ pub struct StockLevel {
     params(KeyHeader, ("price" = inline(Amount), Path, description = "The item's price.")),
     responses(
         (status = 200, description = "The new item's id.", body = ItemCreated),
-        (status = 400, description = "`price` is not a whole number from 0 to 2^63-1.", body = ErrorBody),
+        (status = 400, description = "`price` is not a whole number from 0 to 2^63-1, or the `Idempotency-Key` header is malformed.", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The stock store did not answer.", body = ErrorBody),
     )
@@ -97,7 +97,7 @@ pub async fn find(
     ),
     responses(
         (status = 200, description = "The stock afterwards.", body = StockLevel),
-        (status = 400, description = "`item_id` or `amount` is malformed.", body = ErrorBody),
+        (status = 400, description = "`item_id`, `amount` or the `Idempotency-Key` header is malformed.", body = ErrorBody),
         (status = 404, description = "No such item; nothing changed.", body = ErrorBody),
         (status = 409, description = "The stock would exceed 2^63-1; nothing changed.", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
@@ -126,7 +126,7 @@ pub async fn add(
     ),
     responses(
         (status = 200, description = "The stock afterwards.", body = StockLevel),
-        (status = 400, description = "`item_id` or `amount` is malformed.", body = ErrorBody),
+        (status = 400, description = "`item_id`, `amount` or the `Idempotency-Key` header is malformed.", body = ErrorBody),
         (status = 404, description = "No such item; nothing changed.", body = ErrorBody),
         (status = 409, description = "Not enough stock; nothing changed.", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
@@ -156,7 +156,7 @@ pub async fn subtract(
     ),
     responses(
         (status = 200, description = "What was created.", body = BatchInitReply),
-        (status = 400, description = "A parameter is malformed or out of range.", body = ErrorBody),
+        (status = 400, description = "A parameter or the `Idempotency-Key` header is malformed, or out of range.", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The stock store did not answer.", body = ErrorBody),
     )
