@@ -62,8 +62,12 @@ def call(method, path, timeout=60):
 
 
 def stack(*args, env=None):
+    """Runs stack.sh quietly; its output is shown only when it fails."""
     full = dict(os.environ, RUN_DIR=RUN_DIR, PORT_OFFSET=str(OFFSET), **(env or {}))
-    subprocess.run([STACK, *args], env=full, check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run([STACK, *args], env=full, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(done.stdout + done.stderr, file=sys.stderr)
+        raise SystemExit(f"stack.sh {' '.join(args)} failed ({done.returncode})")
 
 
 def alive(name):
