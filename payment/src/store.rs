@@ -9,7 +9,7 @@
 
 use common::idempotency::IdempotencyKey;
 use common::params::{Amount, Id, Quantity};
-use common::participant::{self, parse_int, step_reply, Adjust, Adjusted, StepReply};
+use common::participant::{self, parse_int, step_reply, Adjust, Adjusted, Change, StepReply};
 use common::{RedisStore, StoreError};
 use redis::Script;
 
@@ -36,7 +36,7 @@ impl PaymentStore {
     pub fn new(redis: RedisStore) -> Self {
         PaymentStore {
             redis,
-            adjust: Adjust::new("credit"),
+            adjust: Adjust::new("credit", ("payment add_funds", "payment pay")),
             charge: Script::new(include_str!("scripts/charge.lua")),
             refund: Script::new(include_str!("scripts/refund.lua")),
         }
@@ -63,25 +63,15 @@ impl PaymentStore {
         value.as_deref().map(parse_int).transpose()
     }
 
-    pub async fn add_funds(
+    /// Adds to or takes from (never below 0) a user's credit.
+    pub async fn adjust(
         &self,
         idem: &IdempotencyKey,
         id: &Id,
-        amount: Amount,
+        change: Change,
     ) -> Result<Adjusted, StoreError> {
         self.adjust
-            .add(&self.redis, "payment add_funds", idem, user_key(id), amount)
-            .await
-    }
-
-    pub async fn pay(
-        &self,
-        idem: &IdempotencyKey,
-        id: &Id,
-        amount: Amount,
-    ) -> Result<Adjusted, StoreError> {
-        self.adjust
-            .subtract(&self.redis, "payment pay", idem, user_key(id), amount)
+            .apply(&self.redis, idem, user_key(id), change)
             .await
     }
 

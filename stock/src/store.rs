@@ -7,9 +7,12 @@
 //! the batch-init writes are the participant skeleton's (`common::participant`),
 //! called with this module's keys.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use common::idempotency::IdempotencyKey;
 use common::params::{Amount, Id, Quantity};
-use common::participant::{self, parse_int, Adjust, Adjusted, StepReply};
+use common::participant::{self, parse_int, Adjust, Adjusted, Change, StepReply};
 use common::{RedisStore, StoreError};
 use redis::Script;
 
@@ -37,15 +40,17 @@ pub struct StockStore {
     adjust: Adjust,
     reserve: Script,
     release: Script,
+    reserve_loaded: Arc<AtomicBool>,
 }
 
 impl StockStore {
     pub fn new(redis: RedisStore) -> Self {
         StockStore {
             redis,
-            adjust: Adjust::new("stock"),
+            adjust: Adjust::new("stock", ("stock add", "stock subtract")),
             reserve: Script::new(include_str!("scripts/reserve.lua")),
             release: Script::new(include_str!("scripts/release.lua")),
+            reserve_loaded: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -71,25 +76,15 @@ impl StockStore {
         }
     }
 
-    pub async fn add(
+    /// Adds to or takes from (never below 0) an item's stock.
+    pub async fn adjust(
         &self,
         idem: &IdempotencyKey,
         id: &Id,
-        amount: Amount,
+        change: Change,
     ) -> Result<Adjusted, StoreError> {
         self.adjust
-            .add(&self.redis, "stock add", idem, item_key(id), amount)
-            .await
-    }
-
-    pub async fn subtract(
-        &self,
-        idem: &IdempotencyKey,
-        id: &Id,
-        amount: Amount,
-    ) -> Result<Adjusted, StoreError> {
-        self.adjust
-            .subtract(&self.redis, "stock subtract", idem, item_key(id), amount)
+            .apply(&self.redis, idem, item_key(id), change)
             .await
     }
 
@@ -111,6 +106,22 @@ impl StockStore {
             &fields,
         )
         .await
+    }
+
+    /// Makes sure Redis has the reserve script before a batch runs, once per process: a
+    /// batch's reserves, sent together, would otherwise all be refused with NOSCRIPT on a
+    /// fresh Redis and sent again each after its own load, in an order nobody chose; with
+    /// the script there they run in the batch's order.
+    pub async fn load_reserve(&self) -> Result<(), StoreError> {
+        if self.reserve_loaded.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut conn = self.redis.conn().await?;
+        self.redis
+            .bounded(self.reserve.prepare_invoke().load_async(&mut conn))
+            .await?;
+        self.reserve_loaded.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Reserves every line of a saga, or none; a repeat answers the first outcome.

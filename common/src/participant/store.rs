@@ -31,6 +31,14 @@ pub enum Adjusted {
     Overflow,
 }
 
+/// What a public write does to a balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Add(Amount),
+    /// Refused (nothing changes) if the balance would go below 0.
+    Subtract(Amount),
+}
+
 /// The participant's write scripts for one balance field (`"stock"`, `"credit"`):
 /// `scripts/adjust.lua` and `scripts/create.lua`, each after the idempotency prelude.
 #[derive(Clone)]
@@ -38,14 +46,17 @@ pub struct Adjust {
     adjust: Script,
     create: Script,
     field: &'static str,
+    /// The names of an add and of a subtract in the metrics (`"stock add"`).
+    writes: (&'static str, &'static str),
 }
 
 impl Adjust {
-    pub fn new(field: &'static str) -> Self {
+    pub fn new(field: &'static str, writes: (&'static str, &'static str)) -> Self {
         Adjust {
             adjust: idempotency::script(include_str!("scripts/adjust.lua")),
             create: idempotency::script(include_str!("scripts/create.lua")),
             field,
+            writes,
         }
     }
 
@@ -74,28 +85,19 @@ impl Adjust {
         }
     }
 
-    /// Adds `amount` to the balance of the hash at `key`.
-    pub async fn add(
+    /// Adds to or takes from (never below 0) the balance of the hash at `key`.
+    pub async fn apply(
         &self,
         redis: &RedisStore,
-        write: &'static str,
         idem: &IdempotencyKey,
         key: String,
-        amount: Amount,
+        change: Change,
     ) -> Result<Adjusted, StoreError> {
-        self.run(redis, write, idem, key, amount.get()).await
-    }
-
-    /// Takes `amount` from the balance of the hash at `key`, never below 0.
-    pub async fn subtract(
-        &self,
-        redis: &RedisStore,
-        write: &'static str,
-        idem: &IdempotencyKey,
-        key: String,
-        amount: Amount,
-    ) -> Result<Adjusted, StoreError> {
-        self.run(redis, write, idem, key, -amount.get()).await
+        let (write, delta) = match change {
+            Change::Add(amount) => (self.writes.0, amount.get()),
+            Change::Subtract(amount) => (self.writes.1, -amount.get()),
+        };
+        self.run(redis, write, idem, key, delta).await
     }
 
     /// `delta` is `±amount` of an [`Amount`], so `-delta` cannot overflow.

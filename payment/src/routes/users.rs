@@ -6,7 +6,7 @@ use common::api::{BatchInitReply, Done};
 use common::error::ErrorBody;
 use common::idempotency::{IdempotencyKey, KeyHeader};
 use common::params::{Amount, BatchSize, Id};
-use common::participant::Adjusted;
+use common::participant::{Adjusted, Change};
 use common::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -100,7 +100,7 @@ pub async fn add_funds(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, amount) = parse_change(&path)?;
-    match store.add_funds(&idem, &id, amount).await? {
+    match store.adjust(&idem, &id, Change::Add(amount)).await? {
         Adjusted::Done(_) => Ok(HttpResponse::Ok().json(Done { done: true })),
         other => Err(refusal(&id, amount, other)),
     }
@@ -131,7 +131,7 @@ pub async fn pay(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, amount) = parse_change(&path)?;
-    match store.pay(&idem, &id, amount).await? {
+    match store.adjust(&idem, &id, Change::Subtract(amount)).await? {
         Adjusted::Done(credit) => Ok(HttpResponse::Ok().json(UserView {
             user_id: id.to_string(),
             credit,

@@ -6,7 +6,7 @@ use common::api::BatchInitReply;
 use common::error::ErrorBody;
 use common::idempotency::{IdempotencyKey, KeyHeader};
 use common::params::{Amount, BatchSize, Id};
-use common::participant::Adjusted;
+use common::participant::{Adjusted, Change};
 use common::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -111,7 +111,7 @@ pub async fn add(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, amount) = parse_change(&path)?;
-    let adjusted = store.add(&idem, &id, amount).await?;
+    let adjusted = store.adjust(&idem, &id, Change::Add(amount)).await?;
     respond(&id, amount, adjusted)
 }
 
@@ -140,7 +140,7 @@ pub async fn subtract(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, amount) = parse_change(&path)?;
-    let adjusted = store.subtract(&idem, &id, amount).await?;
+    let adjusted = store.adjust(&idem, &id, Change::Subtract(amount)).await?;
     respond(&id, amount, adjusted)
 }
 
