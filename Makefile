@@ -2,12 +2,13 @@
 #
 #   make up           install missing tools, build, start the local stack (gateway :8000)
 #   make down         stop the local stack
-#   make test         lint, unit/integration tests, stack up, e2e + api + consistency tests, down
-#   make consistency  consistency test (plain, then with chaos) against a running stack
+#   make test         lint, unit/integration and gateway tests, stack up, e2e + api + consistency tests, down
+#   make consistency  consistency test (plain, then with chaos in every phase) against a running stack
 #   make api-test     API contract: schemathesis fuzzing + the /docs/ page in Chromium
 #   make openapi      regenerate order/openapi.json (the API document) from the handlers
 #   make status       state of every component;  make logs: tail of every log
 #   make bench        checkout benchmark (wrk) with invariant check;  make stress: locust
+#   make gateway-test the gateway's retry policy against fake replicas (no stack needed)
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,15 +16,19 @@ SHELL := bash
 
 RUN_DIR ?= $(CURDIR)/run
 ORDER_REPLICAS ?= 2
+STOCK_REPLICAS ?= 2
+PAYMENT_REPLICAS ?= 2
+# The gateway's echo module (the pauses between its retry passes); see env/local/stack.sh.
+NGINX_ECHO_MODULE ?= /usr/lib/nginx/modules/ngx_http_echo_module.so
 # PORT_OFFSET=1000 moves every port of the local stack (gateway 9000); see env/local/stack.sh.
 PORT_OFFSET ?= 0
 GATEWAY ?= http://127.0.0.1:$(shell expr 8000 + $(PORT_OFFSET))
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 STACK := env/local/stack.sh
 
-export RUN_DIR ORDER_REPLICAS GATEWAY PORT_OFFSET
+export RUN_DIR ORDER_REPLICAS STOCK_REPLICAS PAYMENT_REPLICAS NGINX_ECHO_MODULE GATEWAY PORT_OFFSET
 
-.PHONY: help up down build test lint unit e2e consistency status logs tools rust-tools
+.PHONY: help up down build test lint unit e2e crash-test gateway-test consistency status logs tools rust-tools
 .PHONY: bench bench-smoke stress api-test api-tools openapi
 
 help:
@@ -31,16 +36,18 @@ help:
 
 ## Tools --------------------------------------------------------------------
 
-# redis-server and nginx for the stack; curl and python3 for the e2e test; wrk for the benchmark.
+# redis-server and nginx (with the echo module, which Debian's nginx-light pulls in) for the
+# stack; curl and python3 for the e2e and gateway tests; wrk for the benchmark.
 tools:
 	@missing=""; \
 	for t in redis-server nginx curl python3 wrk; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ "$(NGINX_ECHO_MODULE)" != builtin ] && [ ! -f "$(NGINX_ECHO_MODULE)" ]; then missing="$$missing nginx-echo-module"; fi; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
-	    apt-get update && env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server nginx-light curl python3 wrk; \
+	    apt-get update && env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server nginx-light libnginx-mod-http-echo curl python3 wrk; \
 	  else \
-	    echo "missing:$$missing. Install them, e.g. 'apt-get install -y redis-server nginx-light curl python3 wrk' (Debian/Ubuntu) or 'brew install redis nginx wrk' (macOS)."; \
+	    echo "missing:$$missing. Install them, e.g. 'apt-get install -y redis-server nginx-light libnginx-mod-http-echo curl python3 wrk' (Debian/Ubuntu); elsewhere an nginx with the echo module (NGINX_ECHO_MODULE=path/to/ngx_http_echo_module.so, or builtin)."; \
 	    exit 1; \
 	  fi; \
 	fi
@@ -83,22 +90,38 @@ unit: tools
 e2e:
 	env/local/e2e.sh
 
+# Every kind of public write with the replica that applies it aborting before it answers
+# (CRASH_AFTER_WRITES): applied once, answered 2xx (README.md, "Exactly-once writes").
+# Against the running stack; restarts replicas of it.
+crash-test:
+	env/local/crash_test.py
+
+# The gateway's retry policy (README.md, "Retries through the gateway"): the real gateway
+# configuration in front of fake replicas on free ports; needs no stack and no build.
+gateway-test: tools
+	env/nginx/tests/test_gateway.py
+
+# Three runs, each judged on its own; all three run even when one fails (the chaos kills
+# during every phase: set-up writes, checkouts and the final reads).
 consistency:
 	@bin="$(TARGET_DIR)/release/consistency-test"; \
 	if [ ! -x "$$bin" ]; then echo "$$bin not found: run 'cargo build --release --bins'"; exit 1; fi; \
 	ulimit -n "$$(ulimit -Hn)"; \
+	failed=""; \
 	echo "== consistency test"; \
-	"$$bin" --url $(GATEWAY); \
-	echo "== consistency test with chaos"; \
-	"$$bin" --url $(GATEWAY) --chaos --rounds 3 --run-dir "$(RUN_DIR)"; \
-	echo "== consistency test with chaos, 10 items and 10 000 users"; \
-	"$$bin" --url $(GATEWAY) --chaos --items 10 --users 10000 --max-in-flight 2500 --run-dir "$(RUN_DIR)"
+	"$$bin" --url $(GATEWAY) || failed="$$failed plain"; \
+	echo "== consistency test with chaos in every phase, 3 rounds"; \
+	"$$bin" --url $(GATEWAY) --chaos --rounds 3 --run-dir "$(RUN_DIR)" || failed="$$failed chaos"; \
+	echo "== consistency test with chaos in every phase, 10 items and 10 000 users"; \
+	"$$bin" --url $(GATEWAY) --chaos --items 10 --users 10000 --max-in-flight 2500 --run-dir "$(RUN_DIR)" || failed="$$failed chaos-10k"; \
+	if [ -n "$$failed" ]; then echo "consistency runs failed:$$failed"; exit 1; fi
 
 # The stack is stopped whatever happens once it was started (trap in one recipe).
-test: lint unit
+test: lint unit gateway-test
 	trap '$(STACK) down' EXIT; \
 	$(MAKE) --no-print-directory up; \
 	$(MAKE) --no-print-directory e2e; \
+	$(MAKE) --no-print-directory crash-test; \
 	$(MAKE) --no-print-directory api-test; \
 	$(MAKE) --no-print-directory bench-smoke; \
 	$(MAKE) --no-print-directory consistency

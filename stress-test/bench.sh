@@ -44,7 +44,10 @@ OUT="${BENCH_OUT:-$HERE/results/bench.md}"
 OFF="${PORT_OFFSET:-0}" # the stack's PORT_OFFSET (env/local/stack.sh) moves these ports too
 REDIS_ORDER=$((6390 + OFF)) REDIS_STOCK=$((6391 + OFF)) REDIS_PAYMENT=$((6392 + OFF))
 CEIL_PORT=$((8900 + OFF)) CEIL_UP_PORT=$((8901 + OFF))
-SERVICES="order-1 order-2 stock payment"
+# The service processes of the stack (env/local/stack.sh names; a replica the stack does not
+# run shows as "-" in the RSS columns).
+SERVICES="order-1 order-2 stock-1 stock-2 payment-1 payment-2"
+SERVICES_HEADER="${SERVICES// / \/ }"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] FAILED: %s\n' "$*" >&2; exit 1; }
@@ -289,11 +292,11 @@ done
     echo "# Checkout benchmark"
     echo
     echo "$(date -u '+%F %T') UTC, $(nproc) CPUs, wrk -t$THREADS, ${SECS} s per run, gateway $GATEWAY."
-    echo "Durability: Redis appendfsync **$FSYNC** (REDIS_FSYNC). Order replicas: ${ORDER_REPLICAS:-2}."
+    echo "Durability: Redis appendfsync **$FSYNC** (REDIS_FSYNC). Replicas: order ${ORDER_REPLICAS:-2}, stock ${STOCK_REPLICAS:-2}, payment ${PAYMENT_REPLICAS:-2}."
     echo "Populate: $ITEMS items (stock $STOCK, price 1), $USERS users (credit $CREDIT), $ORDERS orders;"
     echo "fresh runs use order ids $ORDERS..$((FRESH_ORDERS - 1)) (an extra batch_init of $FRESH_ORDERS orders)."
     echo
-    echo "| mode | conns | checkouts/s (2xx) | p50 ms | p99 ms | p99.9 ms | non-2xx | 5xx | socket errors | machine CPU ms per checkout | of gateway-alone | of one-hop | peak RSS MiB order-1 / order-2 / stock / payment |"
+    echo "| mode | conns | checkouts/s (2xx) | p50 ms | p99 ms | p99.9 ms | non-2xx | 5xx | socket errors | machine CPU ms per checkout | of gateway-alone | of one-hop | peak RSS MiB $SERVICES_HEADER |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${ROWS[@]}"
     echo
@@ -305,7 +308,7 @@ done
         for c in $CONNS; do echo "| $c | $(printf '%.0f' "${CEIL_DIRECT[$c]}") | $(printf '%.0f' "${CEIL_HOP[$c]}") |"; done
         echo
     fi
-    echo "Peak RSS (VmHWM, MiB) order-1 / order-2 / stock / payment right after populate: $PEAK_AFTER_POPULATE;"
+    echo "Peak RSS (VmHWM, MiB) $SERVICES_HEADER right after populate: $PEAK_AFTER_POPULATE;"
     echo "RSS now: $(for s in $SERVICES; do printf '%s=%s ' "$s" "$(mem_mib "$s" VmRSS)"; done)"
     echo "Redis peak RSS MiB order/stock/payment: $(mem_mib redis-order VmHWM) / $(mem_mib redis-stock VmHWM) / $(mem_mib redis-payment VmHWM)."
     echo

@@ -32,28 +32,28 @@ pub fn committed_path() -> PathBuf {
 }
 
 /// Each service's name, the path prefix the gateway routes to it, what it
-/// does, and its public API without the prefix (health endpoints included).
+/// does, and its public API without the prefix. The health endpoints are not in it:
+/// the gateway does not route them (they are for the orchestrator).
 pub fn services() -> Vec<(&'static str, &'static str, &'static str, OpenApi)> {
-    let with_health = |api: OpenApi| api.merge_from(common::http::HealthApi::openapi());
     vec![
         (
             "stock",
             "/stock",
             "Items with a price and a stock that never goes below 0.",
-            with_health(stock::routes::PublicApi::openapi()),
+            stock::routes::PublicApi::openapi(),
         ),
         (
             "payment",
             "/payment",
             "Users with a credit that never goes below 0.",
-            with_health(payment::routes::PublicApi::openapi()),
+            payment::routes::PublicApi::openapi(),
         ),
         (
             "orders",
             "/orders",
             "Orders, and their checkout: a saga that takes the stock and charges the user, \
              all or nothing.",
-            with_health(order::routes::PublicApi::openapi()),
+            order::routes::PublicApi::openapi(),
         ),
     ]
 }
@@ -68,7 +68,10 @@ pub fn gateway_api() -> OpenApi {
             "The public API, as served through the gateway. All ids are strings, all \
              amounts whole numbers. A failure the caller caused is a 4xx with a JSON body \
              `{\"error\": \"...\"}` and changes nothing; a 5xx means the system could not \
-             answer. Numbers in paths are plain decimal digits.",
+             answer. Numbers in paths are plain decimal digits. Every write (POST, DELETE) \
+             takes an optional `Idempotency-Key` header: sent again with the same key it is \
+             applied once and answered as the first time (a repeated create returns the same \
+             id); without one, the gateway's request id covers the gateway's own retries.",
         ));
     let mut api = OpenApiBuilder::new().info(info).build();
     let mut tags = Vec::new();

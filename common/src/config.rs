@@ -26,6 +26,12 @@ pub struct RedisConfig {
     pub url: String,
     /// `REDIS_TIMEOUT_MS`: bound on opening the connection and on every command.
     pub timeout: Duration,
+    /// `REDIS_WAIT_MS`: how long a request keeps retrying while its Redis is unreachable
+    /// (restarting, failing over) before it answers 503.
+    pub wait: Duration,
+    /// `IDEMPOTENCY_TTL_SECS`: how long the record of a public write's answer is kept,
+    /// so that a repeat with the same idempotency key is answered from it.
+    pub idempotency_ttl: Duration,
 }
 
 /// The configuration every service reads.
@@ -58,6 +64,8 @@ impl Config {
             redis: RedisConfig {
                 url: var_or("REDIS_URL", "redis://127.0.0.1:6379/0".to_string())?,
                 timeout: Duration::from_millis(var_or("REDIS_TIMEOUT_MS", 2000)?),
+                wait: Duration::from_millis(var_or("REDIS_WAIT_MS", 10_000)?),
+                idempotency_ttl: Duration::from_secs(var_or("IDEMPOTENCY_TTL_SECS", 6 * 3600)?),
             },
         })
     }

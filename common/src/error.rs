@@ -24,6 +24,10 @@ pub enum ApiError {
     /// A well-formed request the current state refuses (not enough stock or credit, a paid order).
     #[error("{0}")]
     Conflict(String),
+    /// A well-formed request that cannot be taken as it is: an idempotency key that was
+    /// already used for another request.
+    #[error("{0}")]
+    Unprocessable(String),
     /// A store or a peer did not answer within its bound.
     #[error("{0}")]
     Unavailable(String),
@@ -46,6 +50,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -5,9 +5,11 @@
 //! - [`config`]: typed configuration read from the environment once at start.
 //! - [`store`]: the Redis pool with bounded waits, and Lua script invocation.
 //! - [`error`]: the JSON error body and its mapping to 4xx/5xx.
+//! - [`idempotency`]: idempotency keys of public writes and the record of their answers.
 //! - [`params`]: path parameters parsed at the edge into types that cannot be invalid.
 //! - [`participant`]: the participant skeleton: the internal saga protocol between order
 //!   and stock/payment, the batch endpoint, the shared adjust script, start-up.
+//! - [`fault`]: `CRASH_AFTER_WRITES`, the crash tests' fault injection.
 //! - [`http`]: the pieces every actix app mounts (health, JSON 404, extractor errors).
 //! - [`telemetry`]: logs, request spans and OpenTelemetry export.
 //! - [`metrics`]: the Prometheus registry, request metrics and `GET /metrics`.
@@ -18,7 +20,9 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod fault;
 pub mod http;
+pub mod idempotency;
 pub mod metrics;
 pub mod params;
 pub mod participant;

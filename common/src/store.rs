@@ -29,9 +29,11 @@ use std::time::{Duration, Instant};
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 use prometheus::core::Collector;
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, ScriptInvocation, Value};
+use redis::{
+    Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, RetryMethod, ScriptInvocation, Value,
+};
 
 use crate::config::RedisConfig;
 use crate::error::ApiError;
@@ -42,6 +44,9 @@ pub enum StoreError {
     /// Redis did not answer in time, refused the connection, or failed the command.
     #[error("{0}")]
     Unavailable(String),
+    /// The idempotency key was used before for another request (a 422): nothing done.
+    #[error("{0}")]
+    KeyReused(String),
     /// Redis answered something our own scripts never write.
     #[error("store holds unexpected data: {0}")]
     Corrupt(String),
@@ -60,6 +65,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(msg) => ApiError::Unavailable(msg),
             StoreError::Corrupt(msg) => ApiError::Internal(msg),
+            StoreError::KeyReused(msg) => ApiError::Unprocessable(msg),
         }
     }
 }
@@ -69,6 +75,8 @@ impl From<StoreError> for ApiError {
 pub struct RedisStore {
     pool: Pool,
     timeout: Duration,
+    wait: Duration,
+    idempotency_ttl: Duration,
     metrics: StoreMetrics,
 }
 
@@ -77,6 +85,7 @@ pub struct RedisStore {
 struct StoreMetrics {
     pool_wait: Histogram,
     errors: IntCounterVec,
+    retries: IntCounter,
 }
 
 impl StoreMetrics {
@@ -101,6 +110,11 @@ impl StoreMetrics {
                      or a broken connection).",
                 ),
                 &["kind"],
+            )),
+            retries: checked(IntCounter::new(
+                "redis_retries_total",
+                "Redis calls sent again after a failure that may pass (connection refused or \
+                 lost, timeout, LOADING, failover), within REDIS_WAIT_MS.",
             )),
         };
         for kind in ["pool", "timeout", "command"] {
@@ -232,8 +246,15 @@ impl RedisStore {
         Ok(RedisStore {
             pool,
             timeout: cfg.timeout,
+            wait: cfg.wait,
+            idempotency_ttl: cfg.idempotency_ttl,
             metrics: StoreMetrics::new(),
         })
+    }
+
+    /// How long the record of a public write's answer is kept (`IDEMPOTENCY_TTL_SECS`).
+    pub fn idempotency_ttl(&self) -> Duration {
+        self.idempotency_ttl
     }
 
     /// The store's metrics, for the service's registry.
@@ -241,6 +262,7 @@ impl RedisStore {
         vec![
             Box::new(self.metrics.pool_wait.clone()),
             Box::new(self.metrics.errors.clone()),
+            Box::new(self.metrics.retries.clone()),
         ]
     }
 
@@ -291,19 +313,106 @@ impl RedisStore {
         &self,
         fut: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
+        self.attempt(fut).await.map_err(Failure::into_error)
+    }
+
+    /// One bounded try, its failure sorted into one that another try may mend or not.
+    async fn attempt<T>(
+        &self,
+        fut: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, Failure> {
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
                 self.metrics.error("command");
-                Err(StoreError::from(e))
+                let permanent = matches!(e.retry_method(), RetryMethod::NoRetry);
+                let error = StoreError::from(e);
+                Err(if permanent {
+                    Failure::Final(error)
+                } else {
+                    Failure::Transient(error)
+                })
             }
             Err(_) => {
                 self.metrics.error("timeout");
-                Err(StoreError::Unavailable(format!(
+                Err(Failure::Transient(StoreError::Unavailable(format!(
                     "redis did not answer within {} ms",
                     self.timeout.as_millis()
-                )))
+                ))))
             }
+        }
+    }
+
+    /// Runs one command, retrying within `REDIS_WAIT_MS` while Redis is unreachable.
+    pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        self.retrying(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
+    }
+
+    /// Runs a pipeline, retrying within `REDIS_WAIT_MS` while Redis is unreachable. Only
+    /// for pipelines that may be applied twice (overwrites) or that a record makes idempotent.
+    pub async fn query_pipeline<T: FromRedisValue>(
+        &self,
+        pipe: &Pipeline,
+    ) -> Result<T, StoreError> {
+        self.retrying(|mut conn| async move { pipe.query_async(&mut conn).await })
+            .await
+    }
+
+    /// Runs a Lua script (EVALSHA, loading it on NOSCRIPT), retrying within `REDIS_WAIT_MS`
+    /// while Redis is unreachable. Every script of ours is safe to run again: a public
+    /// write's records its answer with its idempotency key, a saga step is keyed by saga.
+    pub async fn run_script<T: FromRedisValue>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        self.retrying(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await
+    }
+
+    /// Runs `attempt` on the shared connection until it succeeds, fails in a way that
+    /// another try cannot mend (a script error, wrong data), or `REDIS_WAIT_MS` has passed
+    /// (then the last failure, a 503). Each attempt is bounded by `REDIS_TIMEOUT_MS`, and
+    /// the pauses between them grow from 10 to 500 ms.
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    where
+        F: FnMut(Connection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let give_up = Instant::now() + self.wait;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let failure = match self.conn().await {
+                Ok(conn) => match self.attempt(attempt(conn)).await {
+                    Ok(value) => return Ok(value),
+                    Err(Failure::Final(e)) => return Err(e),
+                    Err(Failure::Transient(e)) => e,
+                },
+                Err(e) => e,
+            };
+            if Instant::now() + pause > give_up {
+                return Err(failure);
+            }
+            self.metrics.retries.inc();
+            tracing::debug!(error = %failure, "redis call failed, retrying");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+}
+
+/// How one try of a Redis call failed.
+enum Failure {
+    /// Another try cannot mend it: a script's error answer, a wrong type.
+    Final(StoreError),
+    /// Connection refused or lost, no answer in time, Redis loading or failing over.
+    Transient(StoreError),
+}
+
+impl Failure {
+    fn into_error(self) -> StoreError {
+        match self {
+            Failure::Final(e) | Failure::Transient(e) => e,
         }
     }
 }

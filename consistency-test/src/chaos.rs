@@ -1,30 +1,39 @@
-//! Kills and restarts components while the checkouts are in flight.
+//! Kills and restarts components during every phase of a round.
 //!
 //! `Chaos` is the seam: `LocalStack` goes through `env/local/stack.sh` (which only signals
 //! the pids in its own pid files), `DockerCompose` through `docker kill`/`docker start` on the
 //! containers of one compose project. Nothing here ever kills by name pattern, and the
 //! gateway is never a victim (its death would only turn answers into connection errors).
+//! At most one component is down at any time: the next kill waits until the last victim is
+//! back and healthy, as the course's failure test kills one container at a time.
 
+mod docker;
+mod local;
+
+pub use docker::DockerCompose;
+pub use local::LocalStack;
+
+use crate::phase::Phase;
 use anyhow::{bail, Context, Result};
 use futures::future::BoxFuture;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::process::Command;
+use tokio::sync::{watch, Notify};
 
 pub trait Chaos: Send {
     /// Kills one random victim and returns its name (`None`: nothing to kill).
     fn kill_random(&mut self) -> BoxFuture<'_, Result<Option<String>>>;
-    /// Starts one victim again.
+    /// Starts one victim again and waits until it is healthy.
     fn restore(&mut self, name: String) -> BoxFuture<'_, Result<()>>;
     /// Starts everything that may be down and waits until it is healthy.
     fn restore_all(&mut self) -> BoxFuture<'_, Result<()>>;
 }
 
-async fn run(cmd: &mut Command, what: &str) -> Result<String> {
+async fn output(cmd: &mut Command, what: &str) -> Result<String> {
     let out = cmd
         .output()
         .await
@@ -39,174 +48,160 @@ async fn run(cmd: &mut Command, what: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The local stack of background processes.
-pub struct LocalStack {
-    script: PathBuf,
-    run_dir: PathBuf,
-    rng: StdRng,
+/// One kill, stamped with the phase the round was in.
+#[derive(Debug, Clone)]
+pub struct Kill {
+    pub at: Duration,
+    pub phase: Phase,
+    pub name: String,
 }
 
-const LOCAL_VICTIMS: [&str; 7] = [
-    "redis-order",
-    "redis-stock",
-    "redis-payment",
-    "stock",
-    "payment",
-    "order-1",
-    "order-2",
-];
+/// What the round and the driver share: the current phase (to stamp kills), the kills so far,
+/// and the stop signal.
+pub struct Control {
+    start: Instant,
+    phase: Mutex<Phase>,
+    kills: Mutex<Vec<Kill>>,
+    /// Number of kills so far, for phases that wait for one.
+    kill_count: watch::Sender<usize>,
+    stop: AtomicBool,
+    wake: Notify,
+}
 
-impl LocalStack {
-    pub fn new(script: PathBuf, run_dir: PathBuf) -> Result<LocalStack> {
-        if !script.is_file() {
-            bail!("stack script {} not found", script.display());
+/// How long a phase waits for the next kill before it starts anyway.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+impl Control {
+    pub fn new() -> Arc<Control> {
+        Arc::new(Control {
+            start: Instant::now(),
+            phase: Mutex::new(Phase::CreateItems),
+            kills: Mutex::new(Vec::new()),
+            kill_count: watch::Sender::new(0),
+            stop: AtomicBool::new(false),
+            wake: Notify::new(),
+        })
+    }
+
+    fn phase(&self) -> Phase {
+        *self.phase.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Enters `phase` and, with `wait`, waits (bounded) for the driver's next kill, so that
+    /// the phase's first requests meet a component that is down, however short the phase
+    /// is. Returns the victim of that kill.
+    pub async fn enter(&self, phase: Phase, wait: bool) -> Option<String> {
+        *self.phase.lock().unwrap_or_else(PoisonError::into_inner) = phase;
+        if !wait || self.stopped() {
+            return None;
         }
-        Ok(LocalStack {
-            script,
-            run_dir,
-            rng: StdRng::from_os_rng(),
-        })
-    }
-
-    /// Components this stack runs: those with a pid file.
-    fn present(&self) -> Vec<&'static str> {
-        LOCAL_VICTIMS
-            .into_iter()
-            .filter(|n| self.run_dir.join("pids").join(format!("{n}.pid")).exists())
-            .collect()
-    }
-
-    async fn script(&self, args: &[&str]) -> Result<()> {
-        let what = format!("{} {}", self.script.display(), args.join(" "));
-        let mut cmd = Command::new(&self.script);
-        cmd.args(args).env("RUN_DIR", &self.run_dir);
-        run(&mut cmd, &what).await.map(|_| ())
-    }
-}
-
-impl Chaos for LocalStack {
-    fn kill_random(&mut self) -> BoxFuture<'_, Result<Option<String>>> {
-        Box::pin(async move {
-            let present = self.present();
-            if present.is_empty() {
-                return Ok(None);
-            }
-            let name = present[self.rng.random_range(0..present.len())];
-            self.script(&["kill", name]).await?;
-            Ok(Some(name.to_string()))
-        })
-    }
-    fn restore(&mut self, name: String) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move { self.script(&["start", &name]).await })
-    }
-    fn restore_all(&mut self) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            for name in self.present() {
-                self.script(&["start", name]).await?;
-            }
-            self.script(&["wait"]).await
-        })
-    }
-}
-
-/// The containers of one docker compose project, except the gateway.
-pub struct DockerCompose {
-    containers: Vec<String>,
-    rng: StdRng,
-}
-
-impl DockerCompose {
-    pub async fn new(project: &str) -> Result<DockerCompose> {
-        let mut cmd = Command::new("docker");
-        cmd.args(["ps", "-a", "--filter"])
-            .arg(format!("label=com.docker.compose.project={project}"))
-            .args([
-                "--format",
-                "{{.Names}}\t{{.Label \"com.docker.compose.service\"}}",
-            ]);
-        let listing = run(&mut cmd, "docker ps").await?;
-        let containers: Vec<String> = listing
-            .lines()
-            .filter_map(|line| line.split_once('\t'))
-            .filter(|(_, service)| !service.contains("gateway") && !service.contains("nginx"))
-            .map(|(name, _)| name.to_string())
-            .collect();
-        if containers.is_empty() {
-            bail!("no containers found for compose project {project}");
+        let mut count = self.kill_count.subscribe();
+        let seen = *count.borrow_and_update();
+        let next = tokio::time::timeout(KILL_WAIT, count.wait_for(|n| *n > seen)).await;
+        match next {
+            Ok(Ok(_)) => self.kills().last().map(|k| k.name.clone()),
+            _ => None,
         }
-        println!("chaos victims: {}", containers.join(", "));
-        Ok(DockerCompose {
-            containers,
-            rng: StdRng::from_os_rng(),
-        })
+    }
+
+    /// Every kill so far.
+    pub fn kills(&self) -> Vec<Kill> {
+        self.kills
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn stamp(&self) -> String {
+        format!(
+            "[chaos {:6.1}s] [{}]",
+            self.start.elapsed().as_secs_f64(),
+            self.phase()
+        )
+    }
+
+    fn record_kill(&self, name: &str) {
+        let kill = Kill {
+            at: self.start.elapsed(),
+            phase: self.phase(),
+            name: name.to_string(),
+        };
+        self.kills
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(kill);
+        self.kill_count.send_modify(|n| *n += 1);
     }
 }
 
-async fn docker(verb: &str, name: &str) -> Result<()> {
-    let mut cmd = Command::new("docker");
-    cmd.args([verb, name]);
-    run(&mut cmd, &format!("docker {verb} {name}"))
-        .await
-        .map(|_| ())
-}
-
-impl Chaos for DockerCompose {
-    fn kill_random(&mut self) -> BoxFuture<'_, Result<Option<String>>> {
-        Box::pin(async move {
-            let name = self.containers[self.rng.random_range(0..self.containers.len())].clone();
-            docker("kill", &name).await?;
-            Ok(Some(name))
-        })
-    }
-    fn restore(&mut self, name: String) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move { docker("start", &name).await })
-    }
-    fn restore_all(&mut self) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            for name in &self.containers {
-                docker("start", name).await?;
-            }
-            Ok(())
-        })
-    }
-}
-
-/// Kills a random victim every 200–600 ms (the first after 50–150 ms) and restarts it 100–300 ms later, until `stop` is
-/// set or `max` has passed. Returns the driver for the final `restore_all`.
+/// Kills a random victim every 200–600 ms (the first after 50–150 ms) and restarts it
+/// 100–300 ms later, until `control.stop()` or `max` has passed. A victim is restarted (and
+/// healthy) before the next kill, so at most one component is down at a time; a failed
+/// restart is retried before anything else is killed. Returns the driver for `restore_all`.
 pub async fn drive(
     mut chaos: Box<dyn Chaos>,
-    stop: Arc<AtomicBool>,
+    control: Arc<Control>,
     max: Duration,
 ) -> Box<dyn Chaos> {
     let start = Instant::now();
     let mut rng = StdRng::from_os_rng();
-    let stamp = |start: Instant| format!("[chaos {:6.1}s]", start.elapsed().as_secs_f64());
-    // The first kill comes early: a 1000-checkout round can be over in a second or two.
+    let mut down: Option<String> = None;
+    // The first kill comes early: the first phase can be over in milliseconds.
     let mut pause = Duration::from_millis(rng.random_range(50..=150));
-    while !stop.load(Ordering::Relaxed) && start.elapsed() < max {
-        tokio::time::sleep(pause).await;
-        pause = Duration::from_millis(rng.random_range(200..=600));
-        if stop.load(Ordering::Relaxed) {
+    loop {
+        if let Some(name) = down.take() {
+            match chaos.restore(name.clone()).await {
+                Ok(()) => println!("{} restarted {name}", control.stamp()),
+                Err(e) => {
+                    println!(
+                        "{} restart of {name} failed: {e:#} (retrying)",
+                        control.stamp()
+                    );
+                    down = Some(name);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if control.stopped() {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
+        if control.stopped() || start.elapsed() >= max {
             break;
         }
-        let name = match chaos.kill_random().await {
-            Ok(Some(name)) => name,
-            Ok(None) => {
-                println!("{} nothing to kill (no pid files?)", stamp(start));
-                continue;
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = control.wake.notified() => {}
+        }
+        pause = Duration::from_millis(rng.random_range(200..=600));
+        if control.stopped() {
+            break;
+        }
+        match chaos.kill_random().await {
+            Ok(Some(name)) => {
+                control.record_kill(&name);
+                println!("{} killed {name}", control.stamp());
+                tokio::time::sleep(Duration::from_millis(rng.random_range(100..=300))).await;
+                down = Some(name);
             }
-            Err(e) => {
-                println!("{} kill failed: {e:#}", stamp(start));
-                continue;
-            }
-        };
-        println!("{} killed {name}", stamp(start));
-        tokio::time::sleep(Duration::from_millis(rng.random_range(100..=300))).await;
-        match chaos.restore(name.clone()).await {
-            Ok(()) => println!("{} restarted {name}", stamp(start)),
-            Err(e) => println!("{} restart of {name} failed: {e:#}", stamp(start)),
+            Ok(None) => println!("{} nothing to kill", control.stamp()),
+            Err(e) => println!("{} kill failed: {e:#}", control.stamp()),
         }
     }
-    println!("{} chaos stopped", stamp(start));
+    // A phase entered from now on must not wait for a kill that will not come.
+    control.stop.store(true, Ordering::Relaxed);
+    match &down {
+        Some(name) => println!("{} chaos stopped ({name} still down)", control.stamp()),
+        None => println!("{} chaos stopped", control.stamp()),
+    }
     chaos
 }

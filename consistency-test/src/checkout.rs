@@ -1,88 +1,44 @@
-//! The checkout phase: every order's checkout fired at once, each answer recorded, and a
-//! progress line every second. Nothing here retries: the first answer is the one judged.
+//! The checkout phase: every order's checkout fired at once (or `max_in_flight` at a time),
+//! each answer recorded as it is. Nothing here retries: the first answer is the one judged.
 
-use crate::api::{Api, CheckoutAnswer};
+use crate::api::{Answer, Exchange};
+use crate::phase::Phase;
+use crate::runner::Runner;
 use crate::setup::OrderFixture;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use std::time::Duration;
 
-#[derive(Default)]
-struct Counters {
-    answered: AtomicUsize,
-    successes: AtomicUsize,
-    refusals: AtomicUsize,
-    unknown: AtomicUsize,
-}
-
-impl Counters {
-    fn line(&self, total: usize, start: Instant) -> String {
-        format!(
-            "  [{:6.1}s] answered {}/{total}, successes {}, refusals (4xx) {}, unknown {}",
-            start.elapsed().as_secs_f64(),
-            self.answered.load(Relaxed),
-            self.successes.load(Relaxed),
-            self.refusals.load(Relaxed),
-            self.unknown.load(Relaxed),
-        )
-    }
-}
-
-/// Fires all checkouts (at most `max_in_flight` at once, 0 = all) and returns the answers in
-/// the order of `orders`.
+/// Returns the exchanges in the order of `orders`.
 pub async fn fire_all(
-    api: &Api,
+    runner: &Runner,
     orders: &[OrderFixture],
     timeout: Duration,
     max_in_flight: usize,
-) -> Vec<CheckoutAnswer> {
-    let total = orders.len();
-    let counters = Arc::new(Counters::default());
-    let permits = Arc::new(Semaphore::new(if max_in_flight == 0 {
-        Semaphore::MAX_PERMITS
+) -> Vec<Exchange> {
+    let in_flight = if max_in_flight == 0 {
+        orders.len()
     } else {
         max_in_flight
-    }));
-    let start = Instant::now();
-    let progress = {
-        let counters = counters.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                println!("{}", counters.line(total, start));
-            }
-        })
     };
-    let handles: Vec<_> = orders
-        .iter()
-        .map(|order| {
-            let (api, id) = (api.clone(), order.id.clone());
-            let (counters, permits) = (counters.clone(), permits.clone());
-            tokio::spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                let answer = api.checkout(&id, timeout).await;
-                let bucket = match &answer {
-                    a if a.is_success() => &counters.successes,
-                    CheckoutAnswer::Unknown(_) => &counters.unknown,
-                    _ => &counters.refusals,
-                };
-                bucket.fetch_add(1, Relaxed);
-                counters.answered.fetch_add(1, Relaxed);
-                answer
-            })
-        })
-        .collect();
-    let mut answers = Vec::with_capacity(total);
-    for handle in handles {
-        answers.push(match handle.await {
-            Ok(answer) => answer,
-            Err(e) => CheckoutAnswer::Unknown(format!("checkout task failed: {e}")),
-        });
-    }
-    progress.abort();
-    println!("{}", counters.line(total, start));
-    answers
+    println!("checkout: firing {} checkouts", orders.len());
+    let jobs = orders.iter().map(|o| {
+        let (api, id) = (runner.api.clone(), o.id.clone());
+        async move { api.checkout(&id, timeout).await }
+    });
+    let exchanges = runner.run(Phase::Checkout, jobs.collect(), in_flight).await;
+    print_answers(&exchanges);
+    exchanges
+}
+
+/// The line scripts wait for (`env/compose/test.sh`): every checkout has answered.
+fn print_answers(exchanges: &[Exchange]) {
+    let count = |f: &dyn Fn(&Answer) -> bool| exchanges.iter().filter(|e| f(&e.answer)).count();
+    println!(
+        "answers: {} total, {} 2xx, {} 4xx, {} 5xx, {} other, {} unknown",
+        exchanges.len(),
+        count(&|a| a.is_2xx()),
+        count(&|a| a.is_refusal()),
+        count(&|a| a.is_5xx()),
+        count(&|a| matches!(a.code(), Some(c) if !(200..600).contains(&c))),
+        count(&|a| a.code().is_none()),
+    );
 }

@@ -12,21 +12,30 @@ usage: consistency-test [OPTIONS]
   --items N                  items to create (default 1)
   --users N                  users = orders to create (default 1000)
   --stock-per-item N         stock added to every item (default 100)
-  --setup-concurrency N      setup requests in flight (default 64)
+  --setup-concurrency N      set-up and read requests in flight (default 64)
+  --request-timeout-secs N   client timeout of one set-up write or read (default 60)
   --checkout-timeout-secs N  client timeout of one checkout (default 300)
   --max-in-flight N          checkouts in flight at once, 0 = all (default 0)
   --rounds K                 repeat setup + run + verify K times (default 1)
-  --settle-secs N            pause before verifying (default 0, 10 with chaos)
-  --recovery-secs N          keep re-verifying this long while inconsistent (default 0)
-  --chaos                    kill/restart local components during the checkouts
+  --settle-secs N            quiet pause before the final reads (default 0, 10 with
+                             chaos: the reads are done once under chaos, then the chaos
+                             stops, and after N s everything is read again and judged;
+                             0 with chaos: the reads under chaos are judged)
+  --recovery-secs N          keep re-reading this long while the state is inconsistent
+                             (default 0)
+  --idempotency-keys         send a unique Idempotency-Key with every write and repeat
+                             --repeat-percent of them with the same key (default: no keys,
+                             as the course's test)
+  --repeat-percent N         writes repeated with their key (default 10, 0..=100)
+  --chaos                    kill/restart local components during every phase
   --run-dir DIR              the local stack's run folder (default ./run)
   --stack-script PATH        the local stack script (default env/local/stack.sh)
   --chaos-docker             kill/restart docker compose containers instead
   --docker-project NAME      compose project for --chaos-docker
-  --chaos-max-secs N         stop the chaos after this long (default 120)
+  --chaos-max-secs N         stop the chaos after this long at the latest (default 600)
   -h, --help                 this text";
 
-/// How components are killed during the checkout phase.
+/// How components are killed during the round.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChaosMode {
     None,
@@ -46,6 +55,9 @@ pub struct Config {
     pub users: usize,
     pub stock_per_item: i64,
     pub setup_concurrency: usize,
+    pub request_timeout_secs: u64,
+    pub idempotency_keys: bool,
+    pub repeat_percent: u8,
     pub checkout_timeout_secs: u64,
     pub max_in_flight: usize,
     pub rounds: usize,
@@ -67,7 +79,8 @@ impl Config {
         let mut url = "http://127.0.0.1:8000".to_string();
         let (mut items, mut users, mut stock, mut setup_conc) = (1usize, 1000usize, 100i64, 64);
         let (mut timeout, mut max_in_flight, mut rounds) = (300u64, 0usize, 1usize);
-        let (mut settle, mut recovery, mut chaos_max) = (None, 0u64, 120u64);
+        let (mut settle, mut recovery, mut chaos_max) = (None, 0u64, 600u64);
+        let (mut request_timeout, mut keys, mut repeat_percent) = (60u64, false, 10u8);
         let (mut local, mut docker) = (false, false);
         let mut run_dir = PathBuf::from("run");
         let mut stack_script = PathBuf::from("env/local/stack.sh");
@@ -89,6 +102,9 @@ impl Config {
                 "--settle-secs" => settle = Some(number(&flag, &value()?)?),
                 "--recovery-secs" => recovery = number(&flag, &value()?)?,
                 "--chaos-max-secs" => chaos_max = number(&flag, &value()?)?,
+                "--request-timeout-secs" => request_timeout = number(&flag, &value()?)?,
+                "--idempotency-keys" => keys = true,
+                "--repeat-percent" => repeat_percent = number(&flag, &value()?)?,
                 "--chaos" => local = true,
                 "--chaos-docker" => docker = true,
                 "--run-dir" => run_dir = PathBuf::from(value()?),
@@ -99,6 +115,12 @@ impl Config {
         }
         if items == 0 || users == 0 || rounds == 0 || setup_conc == 0 {
             bail!("--items, --users, --rounds and --setup-concurrency must be at least 1");
+        }
+        if repeat_percent > 100 {
+            bail!("--repeat-percent \"{repeat_percent}\" must be at most 100");
+        }
+        if request_timeout == 0 {
+            bail!("--request-timeout-secs must be at least 1");
         }
         if stock < 0 {
             bail!("--stock-per-item \"{stock}\" must be non-negative");
@@ -121,6 +143,9 @@ impl Config {
             users,
             stock_per_item: stock,
             setup_concurrency: setup_conc,
+            request_timeout_secs: request_timeout,
+            idempotency_keys: keys,
+            repeat_percent,
             checkout_timeout_secs: timeout,
             max_in_flight,
             rounds,
@@ -145,6 +170,15 @@ mod tests {
         let c = parse(&[]).unwrap().unwrap();
         assert_eq!((c.items, c.users, c.stock_per_item), (1, 1000, 100));
         assert_eq!(c.chaos, ChaosMode::None);
+        assert!(!c.idempotency_keys, "the course's test sends no keys");
+    }
+
+    #[test]
+    fn keys_repeat_a_tenth_unless_told() {
+        let c = parse(&["--idempotency-keys"]).unwrap().unwrap();
+        assert!(c.idempotency_keys);
+        assert_eq!(c.repeat_percent, 10);
+        assert!(parse(&["--repeat-percent", "101"]).is_err());
     }
 
     #[test]

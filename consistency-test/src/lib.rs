@@ -1,34 +1,47 @@
 //! The consistency test of the public API (the "API" section of the repository's
-//! README.md): set up items, users and orders, fire every checkout at once (optionally while
-//! components are being killed), then check that stock, credit and answers agree exactly.
-//! Talks to nothing but the gateway URL.
+//! README.md): set up items, users and orders, fire every checkout at once, read everything
+//! back, optionally while components are being killed and restarted during every one of
+//! those phases, then check that every answer was a success and that stock, credit and
+//! orders hold exactly what the client wrote, once. Talks to nothing but the gateway URL
+//! (and, for chaos, the stack script or docker).
 
 pub mod api;
 pub mod chaos;
 pub mod checkout;
 pub mod config;
+pub mod observe;
+pub mod phase;
+pub mod report;
+pub mod runner;
 pub mod setup;
 pub mod verify;
 
 use anyhow::Result;
-use api::{Api, CheckoutAnswer};
-use chaos::{Chaos, DockerCompose, LocalStack};
+use api::{Api, Exchange};
+use chaos::{Chaos, Control, DockerCompose, LocalStack};
 use config::{ChaosMode, Config};
-use futures::{stream, StreamExt};
+use observe::Pass;
+use phase::Phase;
+use runner::Runner;
 use setup::Fixture;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use verify::{Check, ItemObs, Observation, OrderObs, UserObs};
+use tokio::task::JoinHandle;
+use verify::{Check, ItemObs, Kind, Observation, OrderObs, Snapshot, UserObs};
 
-/// Runs every round; `Ok(true)` when every check of every round passed.
+/// Runs every round; `Ok(true)` when every check of every round passed. An error is a
+/// usage error or a gateway that does not answer at all before the first round.
 pub async fn run(config: Config) -> Result<bool> {
-    let api = Api::new(&config.url)?;
+    let repeat_share = config
+        .idempotency_keys
+        .then_some(f64::from(config.repeat_percent) / 100.0);
+    let timeout = Duration::from_secs(config.request_timeout_secs);
+    let api = Api::new(&config.url, timeout, repeat_share)?;
+    api.probe().await?;
     let (mut passed, mut failed) = (0usize, 0usize);
     for round in 1..=config.rounds {
         println!("=== round {round}/{} against {}", config.rounds, config.url);
         let checks = run_round(&api, &config).await?;
-        print_table(&checks);
         passed += checks.iter().filter(|c| c.passed()).count();
         failed += checks.iter().filter(|c| !c.passed()).count();
     }
@@ -50,134 +63,181 @@ async fn chaos_driver(mode: &ChaosMode) -> Result<Option<Box<dyn Chaos>>> {
     })
 }
 
-async fn run_round(api: &Api, config: &Config) -> Result<Vec<Check>> {
-    let driver = chaos_driver(&config.chaos).await?;
-    println!(
-        "setup: {} item(s) with {} stock, {} users with 1 credit, {} orders",
-        config.items, config.stock_per_item, config.users, config.users
-    );
-    let fixture = setup::build(
-        api,
-        config.items,
-        config.users,
-        config.stock_per_item,
-        config.setup_concurrency,
-    )
-    .await?;
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let chaos_task = driver.map(|d| {
-        let max = Duration::from_secs(config.chaos_max_secs);
-        tokio::spawn(chaos::drive(d, stop.clone(), max))
-    });
-    println!("checkout: firing {} checkouts", fixture.orders.len());
-    let timeout = Duration::from_secs(config.checkout_timeout_secs);
-    let answers = checkout::fire_all(api, &fixture.orders, timeout, config.max_in_flight).await;
-    stop.store(true, Ordering::Relaxed);
-    if let Some(task) = chaos_task {
-        let mut driver = task.await?;
-        println!("chaos: restoring every component and waiting for health");
-        if let Err(e) = driver.restore_all().await {
-            println!("chaos: restore failed: {e:#} (verifying anyway)");
-        }
-    }
-    settle_and_verify(api, config, &fixture, &answers).await
+struct RunningChaos {
+    control: Arc<Control>,
+    task: JoinHandle<Box<dyn Chaos>>,
 }
 
-/// Verifies after `settle_secs`; while inconsistent, re-reads every 2 s for up to
-/// `recovery_secs` (an unfinished saga is finished by the recovery loop), then reports
-/// the last verdict.
-async fn settle_and_verify(
-    api: &Api,
+impl RunningChaos {
+    /// Stops the kills, starts whatever may be down and waits until all is healthy.
+    async fn stop(self) {
+        self.control.stop();
+        match self.task.await {
+            Ok(mut driver) => {
+                println!("chaos: restoring every component and waiting for health");
+                if let Err(e) = driver.restore_all().await {
+                    println!("chaos: restore failed: {e:#} (verifying anyway)");
+                }
+            }
+            Err(e) => println!("chaos: the driver failed: {e} (verifying anyway)"),
+        }
+    }
+}
+
+async fn run_round(api: &Api, config: &Config) -> Result<Vec<Check>> {
+    let chaos = chaos_driver(&config.chaos).await?.map(|driver| {
+        let control = Control::new();
+        let max = Duration::from_secs(config.chaos_max_secs);
+        let task = tokio::spawn(chaos::drive(driver, control.clone(), max));
+        RunningChaos { control, task }
+    });
+    let control = chaos.as_ref().map(|c| c.control.clone());
+    let runner = Runner {
+        api: api.clone(),
+        concurrency: config.setup_concurrency,
+        chaos: control.clone(),
+    };
+    println!(
+        "setup: {} item(s) with {} stock, {} users with 1 credit, {} orders{}",
+        config.items,
+        config.stock_per_item,
+        config.users,
+        config.users,
+        if chaos.is_some() {
+            ", every phase under chaos"
+        } else {
+            ""
+        }
+    );
+    let setup = setup::build(&runner, config.items, config.users, config.stock_per_item).await;
+    let fixture = setup.fixture;
+    let timeout = Duration::from_secs(config.checkout_timeout_secs);
+    let checkouts =
+        checkout::fire_all(&runner, &fixture.orders, timeout, config.max_in_flight).await;
+
+    let mut exchanges = setup.exchanges;
+    let (pass, under_chaos) = match chaos {
+        // The first reads run under chaos; with a settle pause they are compared with the
+        // settled reads, without one they are the verdict.
+        Some(chaos) => {
+            let first = observe::read_all(&runner, Phase::Verify, &fixture).await;
+            chaos.stop().await;
+            if config.settle_secs > 0 {
+                settle(config.settle_secs).await;
+                let snapshot = first.snapshot();
+                exchanges.extend(first.exchanges);
+                let pass = observe::read_all(&runner, Phase::Settled, &fixture).await;
+                (pass, Some(snapshot))
+            } else {
+                (first, None)
+            }
+        }
+        None => {
+            settle(config.settle_secs).await;
+            (
+                observe::read_all(&runner, Phase::Verify, &fixture).await,
+                None,
+            )
+        }
+    };
+    let obs = recover(
+        &runner,
+        config,
+        &fixture,
+        checkouts,
+        exchanges,
+        pass,
+        under_chaos,
+    )
+    .await;
+    let checks = verify::verify(&obs);
+    let all: Vec<Exchange> = obs.all_exchanges().cloned().collect();
+    report::print_failures(&checks);
+    let kills = control.map(|c| c.kills());
+    report::print_phases(&all, &setup.skipped, kills.as_deref());
+    report::print_checks(&checks);
+    Ok(checks)
+}
+
+async fn settle(secs: u64) {
+    if secs > 0 {
+        println!("verify: settling for {secs} s");
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
+}
+
+/// While a check of the final state fails, re-reads every 2 s for up to `recovery_secs`
+/// (an unfinished saga is finished by the recovery loop); every re-read is a request too.
+async fn recover(
+    runner: &Runner,
     config: &Config,
     fixture: &Fixture,
-    answers: &[CheckoutAnswer],
-) -> Result<Vec<Check>> {
-    if config.settle_secs > 0 {
-        println!("verify: settling for {} s", config.settle_secs);
-        tokio::time::sleep(Duration::from_secs(config.settle_secs)).await;
-    }
+    checkouts: Vec<Exchange>,
+    mut exchanges: Vec<Exchange>,
+    mut pass: Pass,
+    under_chaos: Option<Snapshot>,
+) -> Observation {
     let start = Instant::now();
     loop {
-        let obs = observe(api, fixture, answers, config.setup_concurrency).await;
-        let checks = verify::verify(&obs);
-        let bad: usize = checks.iter().map(|c| c.discrepancies.len()).sum();
-        if bad == 0 || start.elapsed() >= Duration::from_secs(config.recovery_secs) {
-            print_answers(answers);
-            return Ok(checks);
+        exchanges.append(&mut pass.exchanges);
+        let obs = observation(fixture, &checkouts, &exchanges, &pass, under_chaos.clone());
+        let state_bad: usize = verify::verify(&obs)
+            .iter()
+            .filter(|c| c.kind == Kind::State)
+            .map(|c| c.discrepancies.len())
+            .sum();
+        if state_bad == 0 || start.elapsed() >= Duration::from_secs(config.recovery_secs) {
+            return obs;
         }
-        println!("verify: {bad} discrepancies, re-reading in 2 s (recovery may still be running)");
+        println!("verify: {state_bad} discrepancies in the state, re-reading in 2 s");
         tokio::time::sleep(Duration::from_secs(2)).await;
+        pass = observe::read_all(runner, Phase::Settled, fixture).await;
     }
 }
 
-/// Reads back every item, user and order; a read that keeps failing is recorded as `None`.
-async fn observe(api: &Api, f: &Fixture, answers: &[CheckoutAnswer], conc: usize) -> Observation {
-    let items = stream::iter(&f.items)
-        .map(|i| async move {
-            let final_stock = api.find_item(&i.id).await.ok().map(|v| v.stock);
-            ItemObs {
-                fixture: i.clone(),
-                final_stock,
-            }
+fn observation(
+    f: &Fixture,
+    checkouts: &[Exchange],
+    exchanges: &[Exchange],
+    pass: &Pass,
+    under_chaos: Option<Snapshot>,
+) -> Observation {
+    let items = f
+        .items
+        .iter()
+        .zip(&pass.stock)
+        .map(|(i, stock)| ItemObs {
+            fixture: i.clone(),
+            final_stock: *stock,
         })
-        .buffered(conc)
-        .collect()
-        .await;
-    let users = stream::iter(&f.users)
-        .map(|(id, credit)| async move {
-            let final_credit = api.find_user(id).await.ok().map(|v| v.credit);
-            UserObs {
-                id: id.clone(),
-                initial_credit: *credit,
-                final_credit,
-            }
+        .collect();
+    let users = f
+        .users
+        .iter()
+        .zip(&pass.credit)
+        .map(|((id, credit), now)| UserObs {
+            id: id.clone(),
+            initial_credit: *credit,
+            final_credit: *now,
         })
-        .buffered(conc)
-        .collect()
-        .await;
-    let orders = stream::iter(f.orders.iter().zip(answers))
-        .map(|(o, answer)| async move {
-            OrderObs {
-                fixture: o.clone(),
-                answer: answer.clone(),
-                found: api.find_order(&o.id).await.ok(),
-                sagas: api.order_sagas(&o.id).await.ok(),
-            }
+        .collect();
+    let orders = f
+        .orders
+        .iter()
+        .zip(checkouts)
+        .zip(pass.orders.iter().zip(&pass.sagas))
+        .map(|((o, checkout), (found, sagas))| OrderObs {
+            fixture: o.clone(),
+            checkout: checkout.clone(),
+            found: found.clone(),
+            sagas: sagas.clone(),
         })
-        .buffered(conc)
-        .collect()
-        .await;
+        .collect();
     Observation {
+        exchanges: exchanges.to_vec(),
         items,
         users,
         orders,
-    }
-}
-
-fn print_answers(answers: &[CheckoutAnswer]) {
-    let count = |f: &dyn Fn(&CheckoutAnswer) -> bool| answers.iter().filter(|a| f(a)).count();
-    println!(
-        "answers: {} total, {} 2xx, {} 4xx, {} 5xx, {} other, {} unknown",
-        answers.len(),
-        count(&|a| matches!(a, CheckoutAnswer::Status(200..=299))),
-        count(&|a| a.is_refusal()),
-        count(&|a| matches!(a, CheckoutAnswer::Status(500..=599))),
-        count(&|a| matches!(a, CheckoutAnswer::Status(s) if !(200..600).contains(s))),
-        count(&|a| matches!(a, CheckoutAnswer::Unknown(_))),
-    );
-}
-
-fn print_table(checks: &[Check]) {
-    for c in checks.iter().filter(|c| !c.passed()) {
-        println!("FAILED {}:", c.name);
-        for d in &c.discrepancies {
-            println!("  - {d}");
-        }
-    }
-    println!("{:<46} {:<6} discrepancies", "check", "result");
-    for c in checks {
-        let result = if c.passed() { "pass" } else { "FAIL" };
-        println!("{:<46} {result:<6} {}", c.name, c.discrepancies.len());
+        under_chaos,
     }
 }

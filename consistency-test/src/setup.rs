@@ -1,13 +1,16 @@
-//! Builds one round's fixture through the public API: items with stock, users with one
-//! credit each, one order per user for one unit of item (i mod N_ITEMS).
+//! Builds one round's fixture through the public API, one phase after the other: create
+//! items, add their stock, create users, fund them with one credit each, create one order
+//! per user, add one unit of item (i mod items) to it.
 //!
-//! Runs before any chaos starts; it reads everything back and refuses to go on if the
-//! system does not hold exactly what was set up (a retried add could have applied twice).
+//! Every write is sent once and its answer kept; nothing here judges or aborts. What the
+//! fixture records is what the client *issued* (an add that answered 502 still counts as
+//! added): the verdict then demands that the system holds exactly that. A write that needs
+//! an id its create did not yield cannot be sent; it is counted as skipped, and the failed
+//! create is a discrepancy of its own.
 
-use crate::api::Api;
-use anyhow::{bail, Context, Result};
-use futures::{stream, StreamExt, TryStreamExt};
-use std::future::Future;
+use crate::api::Exchange;
+use crate::phase::Phase;
+use crate::runner::Runner;
 
 /// Price of every item and credit of every user: one order costs exactly what its user has.
 pub const PRICE: i64 = 1;
@@ -16,6 +19,7 @@ pub const CREDIT: i64 = 1;
 #[derive(Debug, Clone)]
 pub struct ItemFixture {
     pub id: String,
+    /// Stock the client added (`add` issued, whatever it answered).
     pub stock: i64,
     pub price: i64,
 }
@@ -24,11 +28,12 @@ pub struct ItemFixture {
 pub struct OrderFixture {
     pub id: String,
     pub user_id: String,
+    /// The one line the client added (`addItem` issued, whatever it answered).
     pub item_id: String,
     pub quantity: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Fixture {
     pub items: Vec<ItemFixture>,
     /// (user id, credit added)
@@ -36,101 +41,115 @@ pub struct Fixture {
     pub orders: Vec<OrderFixture>,
 }
 
-/// Runs `job` for 0..n with `concurrency` in flight, in order, printing progress.
-async fn bounded<T, F, Fut>(label: &str, n: usize, concurrency: usize, job: F) -> Result<Vec<T>>
-where
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    let step = (n / 10).max(1);
-    let mut done = 0usize;
-    let results: Vec<T> = stream::iter((0..n).map(job))
-        .buffered(concurrency)
-        .inspect_ok(|_| {
-            done += 1;
-            if done.is_multiple_of(step) || done == n {
-                println!("  setup {label}: {done}/{n}");
-            }
-        })
-        .try_collect()
-        .await?;
-    Ok(results)
+/// The fixture, every exchange of the set-up phases, and per phase the writes that could
+/// not be sent for want of an id.
+pub struct Setup {
+    pub fixture: Fixture,
+    pub exchanges: Vec<Exchange>,
+    pub skipped: Vec<(Phase, usize)>,
 }
 
-pub async fn build(
-    api: &Api,
-    items: usize,
-    users: usize,
-    stock: i64,
-    conc: usize,
-) -> Result<Fixture> {
-    let item_ids = bounded("items", items, conc, |_| async move {
-        let id = api.create_item(PRICE).await?;
-        if stock > 0 {
-            api.add_stock(&id, stock).await?;
-        }
-        Ok(id)
-    })
-    .await?;
-    let item_ids = &item_ids;
-    let rows = bounded("users and orders", users, conc, |i| async move {
-        let user = api.create_user().await?;
-        api.add_funds(&user, CREDIT).await?;
-        let order = api.create_order(&user).await?;
-        let item = item_ids[i % item_ids.len()].clone();
-        api.add_item(&order, &item, 1)
-            .await
-            .with_context(|| format!("order {i}"))?;
-        Ok(OrderFixture {
-            id: order,
-            user_id: user,
-            item_id: item,
-            quantity: 1,
+fn ids(exchanges: &[Exchange], phase: Phase) -> Vec<Option<String>> {
+    let field = phase.created_field().unwrap_or_default();
+    exchanges
+        .iter()
+        .map(|e| e.answer.created_id(field))
+        .collect()
+}
+
+pub async fn build(runner: &Runner, items: usize, users: usize, stock: i64) -> Setup {
+    let api = &runner.api;
+    let mut log = Vec::new();
+    let mut skipped = Vec::new();
+
+    let jobs = (0..items).map(|_| {
+        let api = api.clone();
+        async move { api.create_item(PRICE).await }
+    });
+    let created = runner.run_bounded(Phase::CreateItems, jobs.collect()).await;
+    let item_ids: Vec<String> = ids(&created, Phase::CreateItems)
+        .into_iter()
+        .flatten()
+        .collect();
+    log.extend(created);
+    skipped.push((
+        Phase::AddStock,
+        if stock > 0 { items - item_ids.len() } else { 0 },
+    ));
+    let jobs: Vec<_> = item_ids
+        .iter()
+        .filter(|_| stock > 0)
+        .map(|id| {
+            let (api, id) = (api.clone(), id.clone());
+            async move { api.add_stock(&id, stock).await }
         })
-    })
-    .await?;
+        .collect();
+    log.extend(runner.run_bounded(Phase::AddStock, jobs).await);
+
+    let jobs = (0..users).map(|_| {
+        let api = api.clone();
+        async move { api.create_user().await }
+    });
+    let created = runner.run_bounded(Phase::CreateUsers, jobs.collect()).await;
+    // Index of the user in the round (for its item) and its id.
+    let user_ids: Vec<(usize, String)> = ids(&created, Phase::CreateUsers)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, id)| Some((i, id?)))
+        .collect();
+    log.extend(created);
+    skipped.push((Phase::AddFunds, users - user_ids.len()));
+    let jobs = user_ids.iter().map(|(_, id)| {
+        let (api, id) = (api.clone(), id.clone());
+        async move { api.add_funds(&id, CREDIT).await }
+    });
+    log.extend(runner.run_bounded(Phase::AddFunds, jobs.collect()).await);
+
+    // With no item at all there is nothing to order.
+    let buyers: Vec<&(usize, String)> = user_ids.iter().filter(|_| !item_ids.is_empty()).collect();
+    skipped.push((Phase::CreateOrders, users - buyers.len()));
+    let jobs = buyers.iter().map(|(_, user)| {
+        let (api, user) = (api.clone(), user.clone());
+        async move { api.create_order(&user).await }
+    });
+    let created = runner
+        .run_bounded(Phase::CreateOrders, jobs.collect())
+        .await;
+    let orders: Vec<OrderFixture> = ids(&created, Phase::CreateOrders)
+        .into_iter()
+        .zip(&buyers)
+        .filter_map(|(id, (i, user))| {
+            Some(OrderFixture {
+                id: id?,
+                user_id: user.clone(),
+                item_id: item_ids[i % item_ids.len()].clone(),
+                quantity: 1,
+            })
+        })
+        .collect();
+    log.extend(created);
+    skipped.push((Phase::AddItems, users - orders.len()));
+    let jobs = orders.iter().map(|o| {
+        let (api, o) = (api.clone(), o.clone());
+        async move { api.add_item(&o.id, &o.item_id, o.quantity).await }
+    });
+    log.extend(runner.run_bounded(Phase::AddItems, jobs.collect()).await);
+
     let fixture = Fixture {
         items: item_ids
-            .iter()
+            .into_iter()
             .map(|id| ItemFixture {
-                id: id.clone(),
+                id,
                 stock,
                 price: PRICE,
             })
             .collect(),
-        users: rows.iter().map(|o| (o.user_id.clone(), CREDIT)).collect(),
-        orders: rows,
+        users: user_ids.into_iter().map(|(_, id)| (id, CREDIT)).collect(),
+        orders,
     };
-    check_read_back(api, &fixture, conc).await?;
-    Ok(fixture)
-}
-
-async fn check_read_back(api: &Api, f: &Fixture, conc: usize) -> Result<()> {
-    for item in &f.items {
-        let seen = api.find_item(&item.id).await?;
-        if seen.stock != item.stock || seen.price != item.price {
-            bail!(
-                "setup: item {} reads stock {} price {}, expected {} and {}",
-                item.id,
-                seen.stock,
-                seen.price,
-                item.stock,
-                item.price
-            );
-        }
+    Setup {
+        fixture,
+        exchanges: log,
+        skipped,
     }
-    let users = &f.users;
-    bounded("read back users", users.len(), conc, |i| async move {
-        let (id, credit) = &users[i];
-        let seen = api.find_user(id).await?;
-        if seen.credit != *credit {
-            bail!(
-                "setup: user {id} reads credit {}, expected {credit}",
-                seen.credit
-            );
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(())
 }

@@ -3,14 +3,16 @@
 #
 #   1. debian:bookworm-slim    debootstrap --variant=minbase of Debian bookworm, `docker import`ed
 #                              (the rootfs tarball is cached: a second run skips debootstrap)
-#   2. redis:7.0.15-bookworm   stand-ins for the official images (Debian's redis 7.0.15 and
-#      nginx:1.22.1            nginx 1.22.1), env/compose/images/*.Dockerfile
-#   3. wdm-{order,stock,payment}:latest
+#   2. redis:7.0.15-bookworm   stand-in for the official image (Debian's redis 7.0.15),
+#                              env/compose/images/redis.Dockerfile
+#   3. wdm-gateway:latest      the gateway, env/compose/images/gateway.Dockerfile (Debian's
+#                              nginx-light 1.22.1 with the echo module), as compose builds it
+#   4. wdm-{order,stock,payment}:latest
 #                              ./Dockerfile's `prebuilt` stage (the same runtime stage as the
 #                              full build) around binaries built here with cargo
 #
-# Images that exist are kept (REBUILD_BASE=1 rebuilds 1 and 2); the service images are always
-# rebuilt (cheap: docker's layer cache keeps the runtime base).
+# Images 1 and 2 are kept when they exist (REBUILD_BASE=1 rebuilds them); the gateway and the
+# service images are always rebuilt (cheap: docker's layer cache keeps what did not change).
 #
 # Environment: IMAGES_CACHE (~/.cache/wdm-images), DEBIAN_MIRROR (http://deb.debian.org/debian),
 # SKIP_CARGO=1 (use the binaries already in target/release), CARGO_TARGET_DIR, BUILD_NETWORK
@@ -25,7 +27,7 @@ TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
 BASE_TAG=debian:bookworm-slim
 REDIS_TAG=redis:7.0.15-bookworm
-NGINX_TAG=nginx:1.22.1
+GATEWAY_TAG=wdm-gateway:latest
 SERVICES=(order stock payment)
 # The classic builder (no buildx here); it runs the Dockerfile's stages up to --target only.
 export DOCKER_BUILDKIT=0
@@ -143,7 +145,8 @@ service_images() {
 start=$SECONDS
 base_image
 standin_image "$REDIS_TAG" redis.Dockerfile
-standin_image "$NGINX_TAG" nginx.Dockerfile
+log "building $GATEWAY_TAG"
+build "$GATEWAY_TAG" -f "$REPO/env/compose/images/gateway.Dockerfile" "$REPO/env/compose/images"
 service_images
 for old in "${REPLACED[@]}"; do docker rmi "$old" >/dev/null 2>&1 || true; done
-log "done in $((SECONDS - start))s: $BASE_TAG $REDIS_TAG $NGINX_TAG $(printf 'wdm-%s:latest ' "${SERVICES[@]}")"
+log "done in $((SECONDS - start))s: $BASE_TAG $REDIS_TAG $GATEWAY_TAG $(printf 'wdm-%s:latest ' "${SERVICES[@]}")"

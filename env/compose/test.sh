@@ -7,22 +7,32 @@
 #   3. Redis durability: a burst of acknowledged writes in each Redis (and stock updates
 #      acknowledged by the stock service through the gateway) survives `docker kill` of that
 #      Redis container, which must run with AOF and `appendfsync always` on its named volume
-#   4. the graders' failure test: during the checkout phase of a larger consistency run
+#   4. the gateway's policy in compose: the services' /metrics and /health/... are its JSON
+#      404; with both stock replicas killed and one started a second later, a request in
+#      flight waits for it (its retry passes) and gets a 200, not a 502
+#   5. the consistency test with --chaos-docker: one container at a time (never the
+#      gateway) killed and started again during every phase of the run: set-up writes,
+#      checkouts, the reads; every answer judged, every write checked to be there once
+#   6. the graders' failure test: during the checkout phase of a larger consistency run
 #      (FAILURE_USERS orders over FAILURE_ITEMS items, most of them paid, so every checkout
 #      runs a whole saga), `docker kill` one container at a time, `docker start` it, wait until
-#      every container is healthy, go on to the next: stock, payment, order-1, redis-order,
-#      redis-stock, redis-payment. A run whose checkouts are all answered before the list is
+#      every container is healthy, go on to the next: stock-1, payment-1, order-1, stock-2,
+#      payment-2, order-2, redis-order, redis-stock, redis-payment (while a replica is down
+#      its twin serves). A run whose checkouts are all answered before the list is
 #      done is verified and another run takes the rest. A restarted container must keep its
-#      address (the gateway resolves its upstreams when it starts). Then the gateway, last and
+#      address (the gateway resolves its upstreams when it starts; docker-compose.yml gives
+#      every container a fixed one). Then the gateway, last and
 #      between runs (killing it drops the clients' connections, which the verifier rightly
 #      counts as unanswered checkouts), and a final consistency run through the new gateway.
-#   5. `down -v` for this project only (always, also on failure or Ctrl-C), then a check that
+#   7. `down -v` for this project only (always, also on failure or Ctrl-C), then a check that
 #      no container, volume or network of the project is left.
 #
-# Environment: PROJECT (wdm-ci), GATEWAY_PORT (8000), WAIT_TIMEOUT (120 s per wait),
-# RUN_TIMEOUT (600 s per consistency run), FAILURE_USERS (20000), FAILURE_ITEMS (20),
-# FAILURE_STOCK (900 per item), FAILURE_IN_FLIGHT (64), SKIP_IMAGES, KEEP_UP=1 (do not tear
-# down), LOG_DIR (run/compose-test), CARGO_TARGET_DIR.
+# Environment: PROJECT (wdm-ci), GATEWAY_PORT (8000), WDM_NET (10.213.7: the first three
+# octets of the project's network, docker-compose.yml; another value for a second project
+# running at once), WAIT_TIMEOUT (120 s per wait), RUN_TIMEOUT (600 s per consistency run),
+# FAILURE_USERS (20000), FAILURE_ITEMS (20), FAILURE_STOCK (900 per item), FAILURE_IN_FLIGHT
+# (64), SKIP_IMAGES, KEEP_UP=1 (do not tear down), LOG_DIR (run/compose-test),
+# CARGO_TARGET_DIR.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -207,10 +217,11 @@ checkouts_done() {
 
 # Kills from the queue while a consistency run is in its checkout phase.
 failure_test() {
-    local queue=(stock payment order-1 redis-order redis-stock redis-payment) run=0 logf rc
+    local queue=(stock-1 payment-1 order-1 stock-2 payment-2 order-2 redis-order redis-stock redis-payment)
+    local run=0 logf rc
     while [ ${#queue[@]} -gt 0 ]; do
         run=$((run + 1))
-        [ "$run" -le 4 ] || fail "kills left after 4 runs: ${queue[*]}"
+        [ "$run" -le 6 ] || fail "kills left after 6 runs: ${queue[*]}"
         logf="$LOG_DIR/failure-$run.log"
         log "failure run $run: $FAILURE_USERS orders over $FAILURE_ITEMS items ($FAILURE_STOCK stock each), $FAILURE_IN_FLIGHT checkouts in flight; kills left: ${queue[*]}"
         timeout "$RUN_TIMEOUT" "$CT" --url "$GATEWAY" --users "$FAILURE_USERS" --items "$FAILURE_ITEMS" \
@@ -242,6 +253,39 @@ failure_test() {
     consistency after-gateway-kill
 }
 
+# The gateway answers only the public API, and a restart of every replica of a service is a
+# pause for the requests in flight, not a 502 (env/nginx/routes.conf).
+gateway_policy() {
+    local path out code item took before1 before2
+    for path in /stock/metrics /stock/health/ready /payment/health/live /orders/metrics; do
+        out="$(curl -sS -m 10 -w '\n%{http_code}' "$GATEWAY$path" 2>&1)" || true
+        code="${out##*$'\n'}"
+        if [ "$code" != 404 ] || ! grep -q '"error"' <<<"${out%$'\n'*}"; then
+            fail "GET $path through the gateway answered $code (expected its JSON 404): ${out%$'\n'*}"
+        fi
+    done
+    log "gateway: /metrics and /health/... are not routed (JSON 404)"
+    item="$(curl -fsS -m 10 -X POST "$GATEWAY/stock/item/create/4" | json_field item_id)"
+    before1="$(address "$(cid stock-1)")"
+    before2="$(address "$(cid stock-2)")"
+    log "gateway: docker kill stock-1 stock-2, a request in flight, docker start stock-1 1 s later"
+    docker kill "$(cid stock-1)" "$(cid stock-2)" >/dev/null
+    curl -sS -m 60 -o "$LOG_DIR/gateway-wait.out" -w '%{http_code} %{time_total}' "$GATEWAY/stock/find/$item" \
+        >"$LOG_DIR/gateway-wait.code" 2>&1 &
+    local curl_pid=$!
+    sleep 1
+    docker start "$(cid stock-1)" >/dev/null
+    wait "$curl_pid" || true
+    read -r code took <"$LOG_DIR/gateway-wait.code" || true
+    [ "$code" = 200 ] || fail "the request in flight answered $code after ${took}s (expected 200): $(cat "$LOG_DIR/gateway-wait.out")"
+    log "gateway: the request waited ${took}s for stock-1 and got 200"
+    docker start "$(cid stock-2)" >/dev/null
+    wait_healthy
+    if [ "$(address "$(cid stock-1)")" != "$before1" ] || [ "$(address "$(cid stock-2)")" != "$before2" ]; then
+        fail "a stock replica came back with another address"
+    fi
+}
+
 [ -x "$CT" ] || fail "$CT not found: cargo build --release --bins"
 if [ -z "${SKIP_IMAGES:-}" ]; then
     log "making images"
@@ -258,5 +302,9 @@ wait_healthy
 log "all containers healthy"
 consistency plain
 durability
+gateway_policy
+# The consistency test's own chaos with `docker kill` / `docker start`: one container at a
+# time (never the gateway), during every phase of the run: set-up writes, checkouts, reads.
+consistency chaos-every-phase --chaos-docker --docker-project "$PROJECT"
 failure_test
-log "PASSED: consistency, durability, failure test"
+log "PASSED: consistency, durability, gateway policy, chaos in every phase, failure test"

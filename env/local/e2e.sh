@@ -165,5 +165,12 @@ check "an unknown path is a 404 with a JSON error (gateway)" eval '[ "$STATUS" =
 req GET /stock/no/such/path
 check "an unknown path is a 404 with a JSON error (service)" eval '[ "$STATUS" = 404 ] && has_error'
 
+# --- not public ----------------------------------------------------------------------
+for path in /stock/metrics /payment/health/ready /orders/health/live; do
+    req GET "$path"
+    check "GET $path is not routed by the gateway (its JSON 404)" \
+        eval '[ "$STATUS" = 404 ] && [ "$(json "d[\"error\"]")" = "no route for this path" ]'
+done
+
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The local stack: three Redis servers, stock, payment, one or two order replicas and the
-# nginx gateway on 127.0.0.1:8000, all as plain background processes.
+# The local stack: three Redis servers, two replicas each (by default) of stock, payment and
+# order, and the nginx gateway on 127.0.0.1:8000, all as plain background processes.
 #
 #   stack.sh up             start whatever is not running, then wait until all are healthy
 #   stack.sh down           stop everything this script started (SIGTERM, wait, SIGKILL)
@@ -11,14 +11,23 @@
 #   stack.sh status         one line per component
 #   stack.sh logs [NAME]    tail the logs
 #
-# NAMEs: redis-order redis-stock redis-payment stock payment order-1 order-2 gateway
+# NAMEs: redis-order redis-stock redis-payment stock-1 stock-2 payment-1 payment-2 order-1
+#        order-2 gateway
+#
+# Replicas of a service share its Redis. The gateway balances over them and retries a
+# request on another replica (env/nginx/routes.conf); order's STOCK_URL and PAYMENT_URL
+# list the participants' internal URLs, and order fails over between them itself.
 #
 # Only processes whose pid is in $RUN_DIR/pids/NAME.pid (and whose command line still
 # matches) are ever signalled: nothing is killed by name.
 #
-# Environment: RUN_DIR (default <repo>/run), ORDER_REPLICAS (2), REDIS_FSYNC (always),
+# Environment: RUN_DIR (default <repo>/run), ORDER_REPLICAS, STOCK_REPLICAS and
+# PAYMENT_REPLICAS (1 or 2, default 2), REDIS_FSYNC (always),
 # PORT_OFFSET (0: added to every port, e.g. 1000 puts the gateway on 9000 so that a second
-# stack with its own RUN_DIR can run next to the first),
+# stack with its own RUN_DIR can run next to the first), BIN_DIR (the service binaries,
+# default $CARGO_TARGET_DIR/release), NGINX_ECHO_MODULE (the echo module the gateway loads,
+# default /usr/lib/nginx/modules/ngx_http_echo_module.so; `builtin` for an nginx that has
+# it compiled in),
 # WAIT_TIMEOUT (60 s), STOP_TIMEOUT (20 s), CARGO_TARGET_DIR (<repo>/target), WORKERS (1:
 # actix workers per server; every process of the stack shares the same cores, and on a
 # 2-core machine one worker each spends ~20 % less CPU per checkout than one per core), and
@@ -31,6 +40,9 @@ RUN_DIR="${RUN_DIR:-$REPO/run}"
 mkdir -p "$RUN_DIR"
 RUN_DIR="$(cd "$RUN_DIR" && pwd)"
 ORDER_REPLICAS="${ORDER_REPLICAS:-2}"
+STOCK_REPLICAS="${STOCK_REPLICAS:-2}"
+PAYMENT_REPLICAS="${PAYMENT_REPLICAS:-2}"
+NGINX_ECHO_MODULE="${NGINX_ECHO_MODULE:-/usr/lib/nginx/modules/ngx_http_echo_module.so}"
 REDIS_FSYNC="${REDIS_FSYNC:-always}"
 export WORKERS="${WORKERS:-1}"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-60}"
@@ -52,19 +64,46 @@ PID_DIR="$RUN_DIR/pids"
 LOG_DIR="$RUN_DIR/logs"
 DATA_DIR="$RUN_DIR/data"
 
-case "$ORDER_REPLICAS" in
-    1 | 2) ;;
-    *) echo "ORDER_REPLICAS must be 1 or 2 (got $ORDER_REPLICAS)" >&2; exit 2 ;;
-esac
+for var in ORDER_REPLICAS STOCK_REPLICAS PAYMENT_REPLICAS; do
+    case "${!var}" in
+        1 | 2) ;;
+        *) echo "$var must be 1 or 2 (got ${!var})" >&2; exit 2 ;;
+    esac
+done
+
+# How many replicas of a service (order, stock, payment) this stack runs.
+replicas_of() {
+    case "$1" in
+        order) echo "$ORDER_REPLICAS" ;;
+        stock) echo "$STOCK_REPLICAS" ;;
+        payment) echo "$PAYMENT_REPLICAS" ;;
+    esac
+}
+
+# The replicas of a service: "stock-1 stock-2".
+replicas() {
+    local i
+    for i in $(seq 1 "$(replicas_of "$1")"); do echo "$1-$i"; done
+}
+
+# Is NAME part of this stack's configuration (stock-2 is not with STOCK_REPLICAS=1)?
+configured() {
+    case "$1" in
+        *-2) [ "$(replicas_of "${1%-2}")" = 2 ] ;;
+        *) return 0 ;;
+    esac
+}
 
 # Start order: stores, then participants, then the orchestrator, then the gateway.
 components() {
-    echo redis-order redis-stock redis-payment stock payment order-1
-    if [ "$ORDER_REPLICAS" = 2 ]; then echo order-2; fi
+    echo redis-order redis-stock redis-payment
+    replicas stock
+    replicas payment
+    replicas order
     echo gateway
 }
 
-ALL_NAMES="redis-order redis-stock redis-payment stock payment order-1 order-2 gateway"
+ALL_NAMES="redis-order redis-stock redis-payment stock-1 stock-2 payment-1 payment-2 order-1 order-2 gateway"
 
 known() {
     local n
@@ -80,24 +119,33 @@ redis_port() {
     esac
 }
 
-# Public and internal port of a service.
+# Public and internal port of a service replica.
 public_port() {
     case "$1" in
         order-1) echo $((8100 + PORT_OFFSET)) ;;
         order-2) echo $((8110 + PORT_OFFSET)) ;;
-        stock) echo $((8200 + PORT_OFFSET)) ;;
-        payment) echo $((8300 + PORT_OFFSET)) ;;
+        stock-1) echo $((8200 + PORT_OFFSET)) ;;
+        stock-2) echo $((8210 + PORT_OFFSET)) ;;
+        payment-1) echo $((8300 + PORT_OFFSET)) ;;
+        payment-2) echo $((8310 + PORT_OFFSET)) ;;
     esac
 }
 internal_port() { echo $(($(public_port "$1") + 1)); }
+
+# The internal URLs of a participant's replicas, comma-separated (order's STOCK_URL and
+# PAYMENT_URL): http://127.0.0.1:8201,http://127.0.0.1:8211
+internal_urls() {
+    local r urls=""
+    for r in $(replicas "$1"); do urls="$urls${urls:+,}http://127.0.0.1:$(internal_port "$r")"; done
+    echo "$urls"
+}
 
 # What the command line of a component's process must contain (guards against pid reuse).
 cmd_marker() {
     case "$1" in
         redis-*) echo "redis-server" ;;
-        order-*) echo "order" ;;
         gateway) echo "nginx" ;;
-        *) echo "$1" ;;
+        *) echo "${1%-*}" ;; # the binary: order, stock, payment
     esac
 }
 
@@ -153,15 +201,36 @@ shift_ports() {
     }'
 }
 
+# The gateway's load_module line, pointed at NGINX_ECHO_MODULE (dropped for `builtin`).
+echo_module() {
+    local line='^load_module .*ngx_http_echo_module[.]so;'
+    if [ "$NGINX_ECHO_MODULE" = builtin ]; then
+        grep -v "$line"
+    elif [ -f "$NGINX_ECHO_MODULE" ]; then
+        awk -v re="$line" -v m="$NGINX_ECHO_MODULE" '$0 ~ re { $0 = "load_module " m ";" } { print }'
+    else
+        log "the gateway needs nginx's echo module (the pauses between its retries): $NGINX_ECHO_MODULE"
+        log "is missing. Debian/Ubuntu: apt-get install libnginx-mod-http-echo (nginx-light depends"
+        log "on it); elsewhere set NGINX_ECHO_MODULE to the module's .so, or to 'builtin'."
+        return 1
+    fi
+}
+
+# Renders the gateway's configuration into $NGINX_DIR/conf: the ports moved by PORT_OFFSET,
+# the echo module's path, and the upstreams without the replicas this stack does not run.
 render_nginx() {
     mkdir -p "$NGINX_DIR/conf" "$NGINX_DIR/temp"
-    shift_ports <"$REPO/env/nginx/gateway.conf" >"$NGINX_DIR/conf/gateway.conf"
+    local main
+    main="$(echo_module <"$REPO/env/nginx/gateway.conf")" || return 1
+    shift_ports <<<"$main" >"$NGINX_DIR/conf/gateway.conf"
     cp "$REPO/env/nginx/routes.conf" "$NGINX_DIR/conf/routes.conf"
-    if [ "$ORDER_REPLICAS" = 2 ]; then
-        shift_ports <"$REPO/env/nginx/upstreams-local.conf" >"$NGINX_DIR/conf/upstreams.conf"
-    else
-        grep -v '# order-2' "$REPO/env/nginx/upstreams-local.conf" | shift_ports >"$NGINX_DIR/conf/upstreams.conf"
-    fi
+    local svc drop=""
+    for svc in order stock payment; do
+        configured "$svc-2" || drop="$drop $svc-2"
+    done
+    awk -v drop="$drop" 'BEGIN { n = split(drop, d, " ") }
+        $1 == "server" { for (i = 1; i <= n; i++) if (index($0, "# " d[i])) next } { print }' \
+        "$REPO/env/nginx/upstreams-local.conf" | shift_ports >"$NGINX_DIR/conf/upstreams.conf"
 }
 
 nginx_args() {
@@ -183,15 +252,17 @@ launch() {
                 </dev/null >>"$log" 2>&1 &
             pid=$!
             ;;
-        stock | payment)
-            require_binary "$BIN_DIR/$name"
+        stock-* | payment-*)
+            svc="${name%-*}"
+            require_binary "$BIN_DIR/$svc"
             port="$(public_port "$name")"
             nohup env \
                 LISTEN_ADDR="127.0.0.1:$port" \
                 INTERNAL_LISTEN_ADDR="127.0.0.1:$((port + 1))" \
-                REDIS_URL="redis://127.0.0.1:$(redis_port "redis-$name")/0" \
+                REDIS_URL="redis://127.0.0.1:$(redis_port "redis-$svc")/0" \
+                REPLICA_ID="$name" \
                 RUST_LOG="${RUST_LOG:-info}" \
-                "$BIN_DIR/$name" </dev/null >>"$log" 2>&1 &
+                "$BIN_DIR/$svc" </dev/null >>"$log" 2>&1 &
             pid=$!
             ;;
         order-*)
@@ -201,15 +272,15 @@ launch() {
                 LISTEN_ADDR="127.0.0.1:$port" \
                 INTERNAL_LISTEN_ADDR="127.0.0.1:$((port + 1))" \
                 REDIS_URL="redis://127.0.0.1:$(redis_port redis-order)/0" \
-                STOCK_URL="http://127.0.0.1:$(internal_port stock)" \
-                PAYMENT_URL="http://127.0.0.1:$(internal_port payment)" \
+                STOCK_URL="$(internal_urls stock)" \
+                PAYMENT_URL="$(internal_urls payment)" \
                 REPLICA_ID="$name" \
                 RUST_LOG="${RUST_LOG:-info}" \
                 "$BIN_DIR/order" </dev/null >>"$log" 2>&1 &
             pid=$!
             ;;
         gateway)
-            render_nginx
+            render_nginx || return 1
             # shellcheck disable=SC2046
             if ! nginx -t $(nginx_args) >>"$log" 2>&1; then
                 log "nginx configuration is invalid"
@@ -269,7 +340,7 @@ healthy() {
             port="$(redis_port "$name")"
             [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]
             ;;
-        stock | payment)
+        stock-* | payment-*)
             curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$(public_port "$name")/health/ready" 2>/dev/null &&
                 curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$(internal_port "$name")/health/ready" 2>/dev/null
             ;;
@@ -405,7 +476,7 @@ cmd_down() {
     # then the stores, so that in-flight requests can finish.
     stop_group gateway
     stop_group order-1 order-2
-    stop_group stock payment
+    stop_group stock-1 stock-2 payment-1 payment-2
     stop_group redis-order redis-stock redis-payment
     log "stack is down"
 }
@@ -420,7 +491,7 @@ cmd_status() {
             printf '%-14s %-10s (stale pid file)\n' "$name" "dead"
             rc=1
         else
-            if [ "$name" = order-2 ] && [ "$ORDER_REPLICAS" = 1 ]; then continue; fi
+            configured "$name" || continue
             printf '%-14s %-10s\n' "$name" "stopped"
             rc=1
         fi
@@ -448,20 +519,31 @@ need_name() {
     fi
 }
 
+# start and restart only what the gateway routes to (kill of a replica this stack does not
+# run just says it is not running).
+need_configured() {
+    need_name "$@"
+    if ! configured "$1"; then
+        local svc="${1%-2}"
+        echo "$1 is not part of this stack (${svc^^}_REPLICAS=$(replicas_of "$svc"))" >&2
+        exit 2
+    fi
+}
+
 CMD="${1:-}"
 shift || true
 case "$CMD" in
     up) cmd_up ;;
     down) cmd_down ;;
-    start) need_name "$@"; start_one "$1"; wait_for "$1" ;;
+    start) need_configured "$@"; start_one "$1"; wait_for "$1" ;;
     kill) need_name "$@"; kill_one "$1" ;;
-    restart) need_name "$@"; kill_one "$1"; start_one "$1"; wait_for "$1" ;;
+    restart) need_configured "$@"; kill_one "$1"; start_one "$1"; wait_for "$1" ;;
     wait) # shellcheck disable=SC2046
         wait_for $(components) ;;
     status) cmd_status ;;
     logs) cmd_logs "$@" ;;
     *)
-        sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//' >&2
         exit 2
         ;;
 esac

@@ -26,6 +26,7 @@ use crate::store::OrderStore;
 pub async fn run() -> std::io::Result<()> {
     let config = OrderConfig::from_env().map_err(std::io::Error::other)?;
     let telemetry = common::telemetry::init("order", Some(&config.replica_id));
+    common::fault::arm_from_env().map_err(std::io::Error::other)?;
     tracing::info!(listen = %config.base.listen_addr, replica = %config.replica_id, "order service starting");
     build(&config)?.run_until_stopped().await?;
     telemetry.shutdown();
@@ -48,6 +49,7 @@ pub fn build(config: &OrderConfig) -> std::io::Result<Application> {
         redis.collectors(),
         peers.collectors(),
         saga_metrics.collectors(),
+        common::idempotency::collectors(),
     ] {
         metrics
             .register(collectors)

@@ -17,6 +17,7 @@
 //! The HTTP exchange itself is in `http.rs`, which `batch.rs` shares.
 
 mod batch;
+mod endpoints;
 mod http;
 
 use std::time::Duration;
@@ -29,16 +30,17 @@ use serde::Deserialize;
 use tracing::field::Empty;
 
 use self::batch::Batcher;
+pub use self::endpoints::Endpoints;
+use self::http::decode;
 pub use self::http::PeerError;
-use self::http::{decode, send};
 use crate::metrics::PeerMetrics;
 use crate::saga::participants::Participants;
 
 #[derive(Clone)]
 pub struct Peers {
     client: reqwest::Client,
-    stock_url: String,
-    payment_url: String,
+    stock: Endpoints,
+    payment: Endpoints,
     reserves: Batcher<ReserveRequest>,
     charges: Batcher<ChargeRequest>,
     metrics: PeerMetrics,
@@ -50,31 +52,36 @@ struct ItemView {
 }
 
 impl Peers {
-    /// `in_flight`: how many batch requests of one step may be outstanding at once.
+    /// `stock_urls`, `payment_urls`: each participant's replicas, comma-separated
+    /// ([`Endpoints`]); `in_flight`: how many batch requests of one step may be
+    /// outstanding at once.
     pub fn new(
-        stock_url: &str,
-        payment_url: &str,
+        stock_urls: &str,
+        payment_urls: &str,
         timeout: Duration,
         in_flight: usize,
-    ) -> reqwest::Result<Self> {
+    ) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
-            .build()?;
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let stock = Endpoints::parse("stock", stock_urls)?;
+        let payment = Endpoints::parse("payment", payment_urls)?;
         let metrics = PeerMetrics::new();
         let reserves = Batcher::new(
             client.clone(),
-            format!("{stock_url}/saga/reserve"),
-            "stock",
+            stock.clone(),
+            "/saga/reserve",
             in_flight,
             metrics.batch_sizes("stock", "reserve"),
         );
         let charges = Batcher::new(
             client.clone(),
-            format!("{payment_url}/saga/charge"),
-            "payment",
+            payment.clone(),
+            "/saga/charge",
             in_flight,
             metrics.batch_sizes("payment", "charge"),
         );
@@ -82,8 +89,8 @@ impl Peers {
             reserves,
             charges,
             client,
-            stock_url: stock_url.to_string(),
-            payment_url: payment_url.to_string(),
+            stock,
+            payment,
             metrics,
         })
     }
@@ -96,8 +103,10 @@ impl Peers {
     /// The item's current price, or `None` when stock does not know the item.
     #[tracing::instrument(level = "debug", name = "stock find", skip_all, fields(otel.kind = "client", item_id = %item_id, http.response.status_code = Empty))]
     pub async fn price(&self, item_id: &Id) -> Result<Option<i64>, PeerError> {
-        let url = format!("{}/find/{item_id}", self.stock_url);
-        let resp = send("stock", self.client.get(url)).await;
+        let resp = self
+            .stock
+            .send(|base| self.client.get(format!("{base}/find/{item_id}")))
+            .await;
         let price = match resp {
             Ok(resp) => decode::<ItemView>("stock", resp)
                 .await
@@ -120,8 +129,11 @@ impl Peers {
 
     #[tracing::instrument(level = "debug", name = "stock release", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     pub async fn release(&self, saga_id: &str) -> Result<StepReply, PeerError> {
-        let url = format!("{}/saga/{saga_id}/release", self.stock_url);
-        let reply = step("stock", self.client.post(url)).await;
+        let path = format!("/saga/{saga_id}/release");
+        let reply = step(&self.stock, |base| {
+            self.client.post(format!("{base}{path}"))
+        })
+        .await;
         self.count("stock", "release", reply)
     }
 
@@ -133,8 +145,11 @@ impl Peers {
 
     #[tracing::instrument(level = "debug", name = "payment refund", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     pub async fn refund(&self, saga_id: &str) -> Result<StepReply, PeerError> {
-        let url = format!("{}/saga/{saga_id}/refund", self.payment_url);
-        let reply = step("payment", self.client.post(url)).await;
+        let path = format!("/saga/{saga_id}/refund");
+        let reply = step(&self.payment, |base| {
+            self.client.post(format!("{base}{path}"))
+        })
+        .await;
         self.count("payment", "refund", reply)
     }
 
@@ -181,7 +196,10 @@ fn saga_call<T>(saga_id: &str, step: T) -> SagaCall<T> {
 }
 
 /// Sends a single-saga step call and reads the participant's reply.
-async fn step(peer: &'static str, req: reqwest::RequestBuilder) -> Result<StepReply, PeerError> {
-    let resp = send(peer, req).await?;
-    decode(peer, resp).await
+async fn step(
+    replicas: &Endpoints,
+    request: impl Fn(&str) -> reqwest::RequestBuilder,
+) -> Result<StepReply, PeerError> {
+    let resp = replicas.send(request).await?;
+    decode(replicas.peer(), resp).await
 }

@@ -7,6 +7,7 @@
 use actix_web::{web, HttpResponse};
 use common::api::{BatchInitReply, Done, RouteTable};
 use common::error::ErrorBody;
+use common::idempotency::{IdempotencyKey, KeyHeader};
 use common::params::{Amount, BatchSize, Id, Quantity};
 use common::ApiError;
 use rand::{Rng, SeedableRng};
@@ -54,17 +55,21 @@ type Ctx = web::Data<SagaContext>;
     post,
     path = "/create/{user_id}",
     summary = "Create an empty, unpaid order for a user",
-    params(("user_id" = inline(Id), Path, description = "The user who will pay.")),
+    params(KeyHeader, ("user_id" = inline(Id), Path, description = "The user who will pay.")),
     responses(
         (status = 201, description = "The new order's id.", body = OrderCreated),
-        (status = 400, description = "`user_id` is not a valid id.", body = ErrorBody),
+        (status = 400, description = "`user_id` or the `Idempotency-Key` header is malformed.", body = ErrorBody),
+        (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The order store did not answer.", body = ErrorBody),
     )
 )]
-async fn create(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn create(
+    ctx: Ctx,
+    idem: IdempotencyKey,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let user = Id::parse("user_id", &path)?;
-    let id = Id::generated(uuid::Uuid::new_v4().to_string());
-    ctx.store.create(&id, &user).await?;
+    let id = ctx.store.create(&idem, &user).await?;
     Ok(HttpResponse::Created().json(OrderCreated {
         order_id: id.into_string(),
     }))
@@ -103,20 +108,26 @@ async fn find(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiErro
     path = "/addItem/{order_id}/{item_id}",
     summary = "Add one of an item to an order (as the course's locust scenarios call it)",
     params(
+        KeyHeader,
         ("order_id" = inline(Id), Path, description = "The order."),
         ("item_id" = inline(Id), Path, description = "The item; its current price is added to the total cost."),
     ),
     responses(
         (status = 200, description = "The line was added.", body = Done),
-        (status = 400, description = "A parameter is malformed, or the total cost would exceed 2^63-1.", body = ErrorBody),
+        (status = 400, description = "A parameter or the `Idempotency-Key` header is malformed, or the total cost would exceed 2^63-1.", body = ErrorBody),
         (status = 404, description = "No such order or item; nothing changed.", body = ErrorBody),
         (status = 409, description = "The order is paid or being checked out; nothing changed.", body = ErrorBody),
+        (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The order or stock service did not answer.", body = ErrorBody),
     )
 )]
-async fn add_one(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn add_one(
+    ctx: Ctx,
+    idem: IdempotencyKey,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (order, item) = path.into_inner();
-    add(ctx, &order, &item, Quantity::one()).await
+    add(ctx, idem, &order, &item, Quantity::one()).await
 }
 
 #[utoipa::path(
@@ -124,27 +135,36 @@ async fn add_one(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpResp
     path = "/addItem/{order_id}/{item_id}/{quantity}",
     summary = "Add a quantity of an item to an order",
     params(
+        KeyHeader,
         ("order_id" = inline(Id), Path, description = "The order."),
         ("item_id" = inline(Id), Path, description = "The item; its current price times the quantity is added to the total cost."),
         ("quantity" = inline(Quantity), Path, description = "How many."),
     ),
     responses(
         (status = 200, description = "The line was added.", body = Done),
-        (status = 400, description = "A parameter is malformed, or the cost would exceed 2^63-1.", body = ErrorBody),
+        (status = 400, description = "A parameter or the `Idempotency-Key` header is malformed, or the cost would exceed 2^63-1.", body = ErrorBody),
         (status = 404, description = "No such order or item; nothing changed.", body = ErrorBody),
         (status = 409, description = "The order is paid or being checked out; nothing changed.", body = ErrorBody),
+        (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The order or stock service did not answer.", body = ErrorBody),
     )
 )]
 async fn add_item(
     ctx: Ctx,
+    idem: IdempotencyKey,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (order, item, qty) = path.into_inner();
-    add(ctx, &order, &item, Quantity::parse("quantity", &qty)?).await
+    add(ctx, idem, &order, &item, Quantity::parse("quantity", &qty)?).await
 }
 
-async fn add(ctx: Ctx, order: &str, item: &str, qty: Quantity) -> Result<HttpResponse, ApiError> {
+async fn add(
+    ctx: Ctx,
+    idem: IdempotencyKey,
+    order: &str,
+    item: &str,
+    qty: Quantity,
+) -> Result<HttpResponse, ApiError> {
     let order = Id::parse("order_id", order)?;
     let item = Id::parse("item_id", item)?;
     let price = ctx
@@ -159,7 +179,10 @@ async fn add(ctx: Ctx, order: &str, item: &str, qty: Quantity) -> Result<HttpRes
             qty.get()
         ))
     })?;
-    let edit = ctx.store.add_item(&order, &item, qty.get(), cost).await?;
+    let edit = ctx
+        .store
+        .add_item(&idem, &order, &item, qty.get(), cost)
+        .await?;
     edit_answer(edit, &order, &item)
 }
 
@@ -168,24 +191,27 @@ async fn add(ctx: Ctx, order: &str, item: &str, qty: Quantity) -> Result<HttpRes
     path = "/removeItem/{order_id}/{item_id}",
     summary = "Remove every line of an item from an order, and what they added to its cost",
     params(
+        KeyHeader,
         ("order_id" = inline(Id), Path, description = "The order."),
         ("item_id" = inline(Id), Path, description = "The item."),
     ),
     responses(
         (status = 200, description = "The lines were removed.", body = Done),
-        (status = 400, description = "A parameter is malformed.", body = ErrorBody),
+        (status = 400, description = "A parameter or the `Idempotency-Key` header is malformed.", body = ErrorBody),
         (status = 404, description = "No such order, or the item is not in it; nothing changed.", body = ErrorBody),
         (status = 409, description = "The order is paid or being checked out; nothing changed.", body = ErrorBody),
+        (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The order store did not answer.", body = ErrorBody),
     )
 )]
 async fn remove_item(
     ctx: Ctx,
+    idem: IdempotencyKey,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let order = Id::parse("order_id", &path.0)?;
     let item = Id::parse("item_id", &path.1)?;
-    let edit = ctx.store.remove_item(&order, &item).await?;
+    let edit = ctx.store.remove_item(&idem, &order, &item).await?;
     edit_answer(edit, &order, &item)
 }
 
@@ -214,16 +240,21 @@ fn edit_answer(edit: Edit, order: &Id, item: &Id) -> Result<HttpResponse, ApiErr
     summary = "Pay an order: take its items' stock and charge its user, all or nothing",
     description = "Waits for the outcome of the checkout's saga. Checking out a paid order \
         answers 200 again and charges nothing, so a checkout may be retried.",
-    params(("order_id" = inline(Id), Path, description = "The order.")),
+    params(KeyHeader, ("order_id" = inline(Id), Path, description = "The order.")),
     responses(
         (status = 200, description = "The order is paid.", body = Paid),
-        (status = 400, description = "`order_id` is malformed, or the order's quantities overflow.", body = ErrorBody),
+        (status = 400, description = "`order_id` or the `Idempotency-Key` header is malformed, or the order's quantities overflow.", body = ErrorBody),
         (status = 404, description = "No such order.", body = ErrorBody),
         (status = 409, description = "Not enough stock or credit (or an item or the user is gone); nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The outcome could not be learned in time; retry to learn it.", body = ErrorBody),
     )
 )]
-async fn checkout_order(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn checkout_order(
+    ctx: Ctx,
+    // Checked like every write's, though a checkout needs no record: it is idempotent by order.
+    _key: IdempotencyKey,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let order = Id::parse("order_id", &path)?;
     checkout_answer(checkout(&ctx, &order).await)
 }
@@ -245,6 +276,7 @@ fn checkout_answer(result: Result<Ending, CheckoutError>) -> Result<HttpResponse
     path = "/batch_init/{n}/{n_items}/{n_users}/{item_price}",
     summary = "Create (or reset) unpaid orders \"0\"..\"n-1\", each with two random items of quantity 1",
     params(
+        KeyHeader,
         ("n" = inline(BatchSize), Path, description = "How many orders."),
         ("n_items" = inline(Quantity), Path, description = "Items are picked from \"0\"..\"n_items-1\"."),
         ("n_users" = inline(Quantity), Path, description = "Users are picked from \"0\"..\"n_users-1\"."),
@@ -252,12 +284,14 @@ fn checkout_answer(result: Result<Ending, CheckoutError>) -> Result<HttpResponse
     ),
     responses(
         (status = 200, description = "What was created.", body = BatchInitReply),
-        (status = 400, description = "A parameter is malformed or out of range.", body = ErrorBody),
+        (status = 400, description = "A parameter or the `Idempotency-Key` header is malformed, or out of range.", body = ErrorBody),
+        (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The order store did not answer.", body = ErrorBody),
     )
 )]
 async fn batch_init(
     ctx: Ctx,
+    idem: IdempotencyKey,
     path: web::Path<(String, String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (n, n_items, n_users, price) = path.into_inner();
@@ -282,7 +316,7 @@ async fn batch_init(
             format!("{a}|1|{price};{b}|1|{price}"),
         )
     });
-    ctx.store.batch_init(orders).await?;
+    ctx.store.batch_init(&idem, orders).await?;
     Ok(HttpResponse::Ok().json(BatchInitReply {
         msg: format!("batch init for {n} orders successful"),
     }))

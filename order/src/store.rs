@@ -9,7 +9,12 @@
 //! - `sagas:active` zset: sagas not yet final, scored by lease expiry (ms). A saga's lease
 //!   is (`owner`, expiry): only the owner may advance it or renew it, and the recovery
 //!   loop takes over only an expired one.
+//! - `idem:order:{id}:{key}` string: the answer to a public write of that order with that
+//!   idempotency key (common/src/idempotency.lua), for `IDEMPOTENCY_TTL_SECS`;
+//!   `idem:orders:batch_init:{key}` the same for a batch_init.
 //!
+//! Every public write is applied once per idempotency key and waits for a restarting
+//! Redis (`REDIS_WAIT_MS`); the saga's scripts fail fast, and the saga retries them.
 //! Every change is one Lua script; Rust never reads, modifies and writes back.
 //! Ids come in as parsed [`Id`]s and go out as [`Id`]s (what this store wrote);
 //! nothing outside this module builds a key.
@@ -17,9 +22,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use common::idempotency::{self, IdempotencyKey};
 use common::params::Id;
 use common::{RedisStore, StoreError};
-use redis::Script;
+use redis::{Script, ScriptInvocation};
 
 use self::records::{int, parse_edit, parse_items, parse_order, parse_saga, stored_id};
 pub use self::records::{Edit, Line, Order};
@@ -30,6 +36,8 @@ use crate::saga::machine::State;
 mod records;
 
 const ACTIVE: &str = "sagas:active";
+/// What a batch_init's idempotency record is kept beside.
+const BATCH_RECORD: &str = "orders:batch_init";
 
 fn order_key(id: &Id) -> String {
     format!("order:{id}")
@@ -60,6 +68,7 @@ pub struct OrderStore {
 }
 
 struct Scripts {
+    create: Script,
     add_item: Script,
     remove_item: Script,
     begin: Script,
@@ -71,8 +80,9 @@ struct Scripts {
 impl OrderStore {
     pub fn new(redis: RedisStore) -> Self {
         let scripts = Scripts {
-            add_item: Script::new(include_str!("scripts/add_item.lua")),
-            remove_item: Script::new(include_str!("scripts/remove_item.lua")),
+            create: idempotency::script(include_str!("scripts/create_order.lua")),
+            add_item: idempotency::script(include_str!("scripts/add_item.lua")),
+            remove_item: idempotency::script(include_str!("scripts/remove_item.lua")),
             begin: Script::new(include_str!("scripts/begin_checkout.lua")),
             advance: Script::new(include_str!("scripts/advance.lua")),
             claim: Script::new(include_str!("scripts/claim.lua")),
@@ -84,25 +94,29 @@ impl OrderStore {
         }
     }
 
-    pub async fn create(&self, id: &Id, user: &Id) -> Result<(), StoreError> {
-        let mut conn = self.redis.conn().await?;
-        let cmd = redis::cmd("HSET")
-            .arg(order_key(id))
-            .arg(&[
-                ("user", user.as_str()),
-                ("paid", "0"),
-                ("cost", "0"),
-                ("lines", ""),
-            ])
-            .to_owned();
-        self.redis.bounded(cmd.query_async::<()>(&mut conn)).await
+    /// Creates an empty order for `user` and returns its id, which is the idempotency
+    /// key's own: a repeat answers the same id and creates nothing.
+    pub async fn create(&self, idem: &IdempotencyKey, user: &Id) -> Result<Id, StoreError> {
+        let id = idem.derived_id("order create");
+        let key = order_key(&id);
+        let mut inv = self.scripts.create.key(&key);
+        inv.arg(user.as_str());
+        idem.bind(&mut inv, &key, self.redis.idempotency_ttl());
+        let reply: Vec<String> = self.redis.run_script(&inv).await?;
+        match idempotency::answer("order create", idem, reply)?
+            .parts
+            .as_slice()
+        {
+            [tag] if tag == "created" => Ok(id),
+            other => Err(StoreError::Corrupt(format!("create answered {other:?}"))),
+        }
     }
 
     pub async fn get(&self, id: &Id) -> Result<Option<Order>, StoreError> {
-        let mut conn = self.redis.conn().await?;
-        let cmd = redis::cmd("HGETALL").arg(order_key(id)).to_owned();
-        let fields: BTreeMap<String, String> =
-            self.redis.bounded(cmd.query_async(&mut conn)).await?;
+        let fields: BTreeMap<String, String> = self
+            .redis
+            .query(redis::cmd("HGETALL").arg(order_key(id)))
+            .await?;
         if fields.is_empty() {
             return Ok(None);
         }
@@ -111,34 +125,64 @@ impl OrderStore {
 
     pub async fn add_item(
         &self,
+        idem: &IdempotencyKey,
         id: &Id,
         item: &Id,
         qty: i64,
         cost: i64,
     ) -> Result<Edit, StoreError> {
-        let mut inv = self.scripts.add_item.key(order_key(id));
+        let key = order_key(id);
+        let mut inv = self.scripts.add_item.key(&key);
         inv.arg(item.as_str()).arg(qty).arg(cost);
-        let mut conn = self.redis.conn().await?;
-        let answer: String = self.redis.invoke(&mut conn, &inv).await?;
-        parse_edit(&answer)
+        self.edit("order addItem", idem, &key, inv).await
     }
 
-    pub async fn remove_item(&self, id: &Id, item: &Id) -> Result<Edit, StoreError> {
-        let mut inv = self.scripts.remove_item.key(order_key(id));
+    pub async fn remove_item(
+        &self,
+        idem: &IdempotencyKey,
+        id: &Id,
+        item: &Id,
+    ) -> Result<Edit, StoreError> {
+        let key = order_key(id);
+        let mut inv = self.scripts.remove_item.key(&key);
         inv.arg(item.as_str());
-        let mut conn = self.redis.conn().await?;
-        let answer: String = self.redis.invoke(&mut conn, &inv).await?;
-        parse_edit(&answer)
+        self.edit("order removeItem", idem, &key, inv).await
+    }
+
+    /// Runs an edit script of the order at `key`, once per idempotency key.
+    async fn edit(
+        &self,
+        write: &'static str,
+        idem: &IdempotencyKey,
+        key: &str,
+        mut inv: ScriptInvocation<'_>,
+    ) -> Result<Edit, StoreError> {
+        idem.bind(&mut inv, key, self.redis.idempotency_ttl());
+        let reply: Vec<String> = self.redis.run_script(&inv).await?;
+        match idempotency::answer(write, idem, reply)?.parts.as_slice() {
+            [answer] => parse_edit(answer),
+            other => Err(StoreError::Corrupt(format!("{write} answered {other:?}"))),
+        }
     }
 
     /// Writes orders `0..n` in pipelined chunks of 5000, each a MULTI/EXEC: Redis then
     /// appends (and, with `appendfsync always`, fsyncs) a chunk once instead of once per
-    /// 16 KB it reads, which made 100 000 orders take seconds.
+    /// 16 KB it reads, which made 100 000 orders take seconds. Once per idempotency key:
+    /// the key's record is written after the last chunk, and a repeat that finds it
+    /// writes nothing (a repeat while the first is half done writes other random orders
+    /// over the same ids, which nobody has been answered about yet).
     pub async fn batch_init(
         &self,
+        idem: &IdempotencyKey,
         orders: impl Iterator<Item = (Id, Id, i64, String)>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.redis.conn().await?;
+        const WRITE: &str = "order batch_init";
+        if idempotency::recorded(WRITE, &self.redis, idem, BATCH_RECORD)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
         let mut pipe = redis::pipe();
         pipe.atomic();
         let mut pending = 0;
@@ -156,19 +200,18 @@ impl OrderStore {
                 .ignore();
             pending += 1;
             if pending == 5000 {
-                self.redis
-                    .bounded(pipe.query_async::<()>(&mut conn))
-                    .await?;
+                self.redis.query_pipeline::<()>(&pipe).await?;
                 pipe = redis::pipe();
                 pipe.atomic();
                 pending = 0;
             }
         }
         if pending > 0 {
-            self.redis
-                .bounded(pipe.query_async::<()>(&mut conn))
-                .await?;
+            self.redis.query_pipeline::<()>(&pipe).await?;
         }
+        let ttl = self.redis.idempotency_ttl();
+        idempotency::record(&self.redis, idem, BATCH_RECORD, &["done"], ttl).await?;
+        common::fault::write_applied(WRITE);
         Ok(())
     }
 

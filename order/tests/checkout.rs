@@ -3,6 +3,7 @@
 
 mod helpers;
 
+use common::idempotency::IdempotencyKey;
 use std::time::{Duration, Instant};
 
 use common::RedisStore;
@@ -304,10 +305,14 @@ async fn only_the_lease_holder_writes_the_saga_log() {
     // The store alone against its own Redis: no service whose recovery loop would race us.
     let redis = common::testing::RedisServer::start();
     let store = OrderStore::new(RedisStore::new(&redis.config()).expect("pool"));
-    let (order, s1) = (&id("o1"), &id("s1"));
-    store.create(order, &id("u1")).await.expect("created");
+    let s1 = &id("s1");
+    let key = |k: &str| IdempotencyKey::new(k, "test");
+    let order = &store.create(&key("c"), &id("u1")).await.expect("created");
     assert_eq!(
-        store.add_item(order, &id("i1"), 1, 5).await.expect("added"),
+        store
+            .add_item(&key("a"), order, &id("i1"), 1, 5)
+            .await
+            .expect("added"),
         Edit::Ok
     );
     let lease = Duration::from_millis(200);

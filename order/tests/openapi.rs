@@ -20,55 +20,66 @@ use serde_json::Value;
 struct Location {
     prefix: String,
     upstream: String,
-    /// `proxy_pass http://name/;` replaces the prefix with `/`; `proxy_pass http://name;` keeps it.
+    /// `rewrite ^/prefix(/.*)$ $1 break;` strips the prefix before `proxy_pass`.
     strips_prefix: bool,
 }
 
-/// The plain prefix locations of the gateway's routes (exact, regex and named ones left out).
+/// The plain prefix locations of the gateway's routes (exact, regex and named ones left
+/// out). Each picks its upstream with `set $upstream NAME;` and proxies to
+/// `http://$upstream`, so that the retry passes can proxy to the same one.
 fn gateway_locations() -> Vec<Location> {
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../env/nginx/routes.conf");
     let conf = std::fs::read_to_string(file).expect("routes.conf is readable");
     let mut found = Vec::new();
-    let mut current: Option<String> = None;
+    let mut current: Option<Location> = None;
     for line in conf.lines().map(str::trim) {
         if let Some(rest) = line.strip_prefix("location ") {
             let words: Vec<&str> = rest.split_whitespace().collect();
             current = match words.as_slice() {
-                [prefix, "{"] if prefix.starts_with('/') => Some(prefix.to_string()),
+                [prefix, "{"] if prefix.starts_with('/') => Some(Location {
+                    prefix: prefix.to_string(),
+                    upstream: String::new(),
+                    strips_prefix: false,
+                }),
                 _ => None,
             };
-        } else if let (Some(prefix), Some(target)) = (&current, line.strip_prefix("proxy_pass ")) {
-            let target = target.trim_end_matches(';').trim();
-            let rest = target.strip_prefix("http://").expect("an http upstream");
-            let (upstream, uri) = rest
-                .split_once('/')
-                .map_or((rest, None), |(u, p)| (u, Some(p)));
-            assert!(
-                matches!(uri, None | Some("")),
+            continue;
+        }
+        let Some(location) = current.as_mut() else {
+            continue;
+        };
+        if let Some(name) = line.strip_prefix("set $upstream ") {
+            location.upstream = name.trim_end_matches(';').trim().to_string();
+        } else if let Some(rule) = line.strip_prefix("rewrite ") {
+            let bare = location.prefix.trim_end_matches('/');
+            let strip = format!("^{bare}(/.*)$ $1 break;");
+            assert_eq!(rule, strip, "unexpected rewrite in {}", location.prefix);
+            location.strips_prefix = true;
+        } else if let Some(target) = line.strip_prefix("proxy_pass ") {
+            assert_eq!(
+                target, "http://$upstream;",
                 "unexpected proxy_pass {target}"
             );
-            found.push(Location {
-                prefix: prefix.clone(),
-                upstream: upstream.to_string(),
-                strips_prefix: uri.is_some(),
-            });
+            assert!(
+                !location.upstream.is_empty(),
+                "{} proxies before it sets $upstream",
+                location.prefix
+            );
         } else if line == "}" {
-            current = None;
+            found.extend(current.take().filter(|l| !l.upstream.is_empty()));
         }
     }
     found
 }
 
-/// The public routes each upstream's service registers, health endpoints included.
+/// The public routes each upstream's service registers (health and metrics are not
+/// routed by the gateway: they are for the orchestrator and the scraper).
 fn registered_routes(upstream: &str) -> RouteList {
-    RouteList::of(|table| {
-        match upstream {
-            "stock" => stock::routes::public(table),
-            "payment" => payment::routes::public(table),
-            "order" => order::routes::configure(table),
-            other => panic!("the gateway routes to an unknown upstream {other}"),
-        }
-        common::http::health(table);
+    RouteList::of(|table| match upstream {
+        "stock" => stock::routes::public(table),
+        "payment" => payment::routes::public(table),
+        "order" => order::routes::configure(table),
+        other => panic!("the gateway routes to an unknown upstream {other}"),
     })
 }
 
@@ -208,7 +219,25 @@ fn every_operation_documents_its_parameters_and_json_bodies() {
             .split('/')
             .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
             .collect();
-        let params = op["parameters"].as_array().cloned().unwrap_or_default();
+        let all = op["parameters"].as_array().cloned().unwrap_or_default();
+        // Every write, and only a write, takes the optional Idempotency-Key header first.
+        let (headers, params): (Vec<Value>, Vec<Value>) =
+            all.into_iter().partition(|p| p["in"] == "header");
+        if matches!(method.as_str(), "POST" | "DELETE") {
+            assert_eq!(headers.len(), 1, "{at}: the Idempotency-Key header");
+            let key = &headers[0];
+            assert_eq!(key["name"], common::idempotency::HEADER, "{at}");
+            assert_eq!(key["required"], false, "{at}");
+            assert_eq!(key["schema"]["maxLength"], 128, "{at}");
+            assert!(key["schema"]["pattern"].is_string(), "{at}");
+            let statuses = op["responses"].as_object().expect("responses");
+            assert!(
+                at.contains("/checkout/") || statuses.contains_key("422"),
+                "{at}: a key reused for another request is a documented 422"
+            );
+        } else {
+            assert!(headers.is_empty(), "{at}: a read takes no header");
+        }
         let names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
         assert_eq!(names, in_path, "{at}: parameters");
         for p in &params {

@@ -7,8 +7,9 @@
 //! script, the batch-init writes and the step-reply mapping are the participant
 //! skeleton's (`common::participant`), called with this module's keys.
 
+use common::idempotency::IdempotencyKey;
 use common::params::{Amount, Id, Quantity};
-use common::participant::{self, parse_int, step_reply, Adjust, Adjusted, StepReply};
+use common::participant::{self, parse_int, step_reply, Adjust, Adjusted, Change, StepReply};
 use common::{RedisStore, StoreError};
 use redis::Script;
 
@@ -35,46 +36,62 @@ impl PaymentStore {
     pub fn new(redis: RedisStore) -> Self {
         PaymentStore {
             redis,
-            adjust: Adjust::new("credit"),
+            adjust: Adjust::new("credit", ("payment add_funds", "payment pay")),
             charge: Script::new(include_str!("scripts/charge.lua")),
             refund: Script::new(include_str!("scripts/refund.lua")),
         }
     }
 
-    /// Creates a user with credit 0 and returns the new id.
-    pub async fn create(&self) -> Result<Id, StoreError> {
-        let id = Id::generated(uuid::Uuid::new_v4().to_string());
-        let mut conn = self.redis.conn().await?;
-        let mut cmd = redis::cmd("HSET");
-        cmd.arg(user_key(&id)).arg("credit").arg(0);
-        self.redis
-            .bounded(cmd.query_async::<i64>(&mut conn))
-            .await?;
-        Ok(id)
+    /// Creates a user with credit 0 and returns its id (the same for a repeat of the key).
+    pub async fn create(&self, idem: &IdempotencyKey) -> Result<Id, StoreError> {
+        self.adjust
+            .create(
+                &self.redis,
+                "payment create_user",
+                idem,
+                user_key,
+                &[("credit", 0)],
+            )
+            .await
     }
 
     /// The user's credit, or `None` if there is no such user.
     pub async fn credit(&self, id: &Id) -> Result<Option<i64>, StoreError> {
-        let mut conn = self.redis.conn().await?;
         let mut cmd = redis::cmd("HGET");
         cmd.arg(user_key(id)).arg("credit");
-        let value: Option<String> = self.redis.bounded(cmd.query_async(&mut conn)).await?;
+        let value: Option<String> = self.redis.query(&cmd).await?;
         value.as_deref().map(parse_int).transpose()
     }
 
-    pub async fn add_funds(&self, id: &Id, amount: Amount) -> Result<Adjusted, StoreError> {
-        self.adjust.add(&self.redis, user_key(id), amount).await
-    }
-
-    pub async fn pay(&self, id: &Id, amount: Amount) -> Result<Adjusted, StoreError> {
+    /// Adds to or takes from (never below 0) a user's credit.
+    pub async fn adjust(
+        &self,
+        idem: &IdempotencyKey,
+        id: &Id,
+        change: Change,
+    ) -> Result<Adjusted, StoreError> {
         self.adjust
-            .subtract(&self.redis, user_key(id), amount)
+            .apply(&self.redis, idem, user_key(id), change)
             .await
     }
 
     /// Writes users `"0"`..`"n-1"` in pipelined chunks (see `participant::batch_init`).
-    pub async fn batch_init(&self, n: Quantity, credit: Amount) -> Result<(), StoreError> {
-        participant::batch_init(&self.redis, USER_PREFIX, n, &[("credit", credit)]).await
+    pub async fn batch_init(
+        &self,
+        idem: &IdempotencyKey,
+        n: Quantity,
+        credit: Amount,
+    ) -> Result<(), StoreError> {
+        let fields = [("credit", credit)];
+        participant::batch_init(
+            &self.redis,
+            "payment batch_init",
+            idem,
+            USER_PREFIX,
+            n,
+            &fields,
+        )
+        .await
     }
 
     /// Charges a user for a saga, once; a repeat answers the first outcome.

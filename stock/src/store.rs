@@ -7,8 +7,12 @@
 //! the batch-init writes are the participant skeleton's (`common::participant`),
 //! called with this module's keys.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::idempotency::IdempotencyKey;
 use common::params::{Amount, Id, Quantity};
-use common::participant::{self, parse_int, Adjust, Adjusted, StepReply};
+use common::participant::{self, parse_int, Adjust, Adjusted, Change, StepReply};
 use common::{RedisStore, StoreError};
 use redis::Script;
 
@@ -36,39 +40,32 @@ pub struct StockStore {
     adjust: Adjust,
     reserve: Script,
     release: Script,
+    reserve_loaded: Arc<AtomicBool>,
 }
 
 impl StockStore {
     pub fn new(redis: RedisStore) -> Self {
         StockStore {
             redis,
-            adjust: Adjust::new("stock"),
+            adjust: Adjust::new("stock", ("stock add", "stock subtract")),
             reserve: Script::new(include_str!("scripts/reserve.lua")),
             release: Script::new(include_str!("scripts/release.lua")),
+            reserve_loaded: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// Creates an item with stock 0 and returns its new id.
-    pub async fn create(&self, price: Amount) -> Result<Id, StoreError> {
-        let id = Id::generated(uuid::Uuid::new_v4().to_string());
-        let mut conn = self.redis.conn().await?;
-        let mut cmd = redis::cmd("HSET");
-        cmd.arg(item_key(&id))
-            .arg("stock")
-            .arg(0)
-            .arg("price")
-            .arg(price.get());
-        self.redis
-            .bounded(cmd.query_async::<i64>(&mut conn))
-            .await?;
-        Ok(id)
+    /// Creates an item with stock 0 and returns its id (the same for a repeat of the key).
+    pub async fn create(&self, idem: &IdempotencyKey, price: Amount) -> Result<Id, StoreError> {
+        let fields = [("stock", 0), ("price", price.get())];
+        self.adjust
+            .create(&self.redis, "stock create", idem, item_key, &fields)
+            .await
     }
 
     pub async fn find(&self, id: &Id) -> Result<Option<Item>, StoreError> {
-        let mut conn = self.redis.conn().await?;
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(item_key(id)).arg("stock").arg("price");
-        let values: Vec<Option<String>> = self.redis.bounded(cmd.query_async(&mut conn)).await?;
+        let values: Vec<Option<String>> = self.redis.query(&cmd).await?;
         match values.as_slice() {
             [None, None] => Ok(None),
             [Some(stock), Some(price)] => Ok(Some(Item {
@@ -79,25 +76,52 @@ impl StockStore {
         }
     }
 
-    pub async fn add(&self, id: &Id, amount: Amount) -> Result<Adjusted, StoreError> {
-        self.adjust.add(&self.redis, item_key(id), amount).await
-    }
-
-    pub async fn subtract(&self, id: &Id, amount: Amount) -> Result<Adjusted, StoreError> {
+    /// Adds to or takes from (never below 0) an item's stock.
+    pub async fn adjust(
+        &self,
+        idem: &IdempotencyKey,
+        id: &Id,
+        change: Change,
+    ) -> Result<Adjusted, StoreError> {
         self.adjust
-            .subtract(&self.redis, item_key(id), amount)
+            .apply(&self.redis, idem, item_key(id), change)
             .await
     }
 
     /// Writes items `"0"`..`"n-1"` in pipelined chunks (see `participant::batch_init`).
     pub async fn batch_init(
         &self,
+        idem: &IdempotencyKey,
         n: Quantity,
         stock: Amount,
         price: Amount,
     ) -> Result<(), StoreError> {
         let fields = [("stock", stock), ("price", price)];
-        participant::batch_init(&self.redis, ITEM_PREFIX, n, &fields).await
+        participant::batch_init(
+            &self.redis,
+            "stock batch_init",
+            idem,
+            ITEM_PREFIX,
+            n,
+            &fields,
+        )
+        .await
+    }
+
+    /// Makes sure Redis has the reserve script before a batch runs, once per process: a
+    /// batch's reserves, sent together, would otherwise all be refused with NOSCRIPT on a
+    /// fresh Redis and sent again each after its own load, in an order nobody chose; with
+    /// the script there they run in the batch's order.
+    pub async fn load_reserve(&self) -> Result<(), StoreError> {
+        if self.reserve_loaded.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut conn = self.redis.conn().await?;
+        self.redis
+            .bounded(self.reserve.prepare_invoke().load_async(&mut conn))
+            .await?;
+        self.reserve_loaded.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Reserves every line of a saga, or none; a repeat answers the first outcome.

@@ -47,7 +47,7 @@ mod wire;
 pub use batch::{run_batch, ParsedCall};
 pub use reply::{parse_int, step_reply, unexpected};
 pub use service::{build, run};
-pub use store::{batch_init, Adjust, Adjusted};
+pub use store::{batch_init, Adjust, Adjusted, Change};
 pub use wire::{
     Batch, BatchReply, CallResult, ChargeRequest, Outcome, ReserveRequest, SagaCall, StepReply,
     MAX_BATCH,

@@ -25,6 +25,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let telemetry = crate::telemetry::init(service, None);
     let config = Config::from_env(default_port).map_err(std::io::Error::other)?;
+    crate::fault::arm_from_env().map_err(std::io::Error::other)?;
     build(&config)?.run_until_stopped().await?;
     telemetry.shutdown();
     Ok(())
@@ -41,9 +42,11 @@ pub fn build<S: Send + Sync + 'static>(
 ) -> std::io::Result<Application> {
     let redis = RedisStore::new(&config.redis).map_err(std::io::Error::other)?;
     let metrics = Metrics::new().map_err(std::io::Error::other)?;
-    metrics
-        .register(redis.collectors())
-        .map_err(std::io::Error::other)?;
+    for collectors in [redis.collectors(), crate::idempotency::collectors()] {
+        metrics
+            .register(collectors)
+            .map_err(std::io::Error::other)?;
+    }
     let store = web::Data::new(store(redis.clone()));
     let health = web::Data::new(redis);
     let public = with_data(&store, &health, public);

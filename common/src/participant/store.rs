@@ -1,6 +1,8 @@
-//! The Redis pieces every participant's public API shares: a balance (an item's
-//! stock, a user's credit) changed by one atomic script that never lets it go
-//! below zero, and `batch_init`'s chunked writes.
+//! The Redis pieces every participant's public API shares: creating an entity, a
+//! balance (an item's stock, a user's credit) changed by one atomic script that
+//! never lets it go below zero, and `batch_init`'s chunked writes. Each is applied
+//! once per idempotency key and answers a repeat as it answered the first time
+//! (`crate::idempotency`).
 //!
 //! The participant's own `store.rs` still owns every key: it builds them and
 //! passes them in. Nothing here may build a key of its own or read a value,
@@ -9,7 +11,8 @@
 use redis::Script;
 
 use super::reply::{parse_int, unexpected};
-use crate::params::{Amount, Quantity};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::params::{Amount, Id, Quantity};
 use crate::store::{RedisStore, StoreError};
 
 /// How many `HSET`s one batch-init pipeline sends.
@@ -28,53 +31,89 @@ pub enum Adjusted {
     Overflow,
 }
 
-/// The adjust script (`scripts/adjust.lua`) for one balance field (`"stock"`, `"credit"`).
+/// What a public write does to a balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Add(Amount),
+    /// Refused (nothing changes) if the balance would go below 0.
+    Subtract(Amount),
+}
+
+/// The participant's write scripts for one balance field (`"stock"`, `"credit"`):
+/// `scripts/adjust.lua` and `scripts/create.lua`, each after the idempotency prelude.
 #[derive(Clone)]
 pub struct Adjust {
-    script: Script,
+    adjust: Script,
+    create: Script,
     field: &'static str,
+    /// The names of an add and of a subtract in the metrics (`"stock add"`).
+    writes: (&'static str, &'static str),
 }
 
 impl Adjust {
-    pub fn new(field: &'static str) -> Self {
+    pub fn new(field: &'static str, writes: (&'static str, &'static str)) -> Self {
         Adjust {
-            script: Script::new(include_str!("scripts/adjust.lua")),
+            adjust: idempotency::script(include_str!("scripts/adjust.lua")),
+            create: idempotency::script(include_str!("scripts/create.lua")),
             field,
+            writes,
         }
     }
 
-    /// Adds `amount` to the balance of the hash at `key`.
-    pub async fn add(
+    /// Creates the hash `key_of(id)` with `fields`, where `id` is the key's own
+    /// ([`IdempotencyKey::derived_id`]), so that a repeat names the same entity.
+    pub async fn create(
         &self,
         redis: &RedisStore,
-        key: String,
-        amount: Amount,
-    ) -> Result<Adjusted, StoreError> {
-        self.run(redis, key, amount.get()).await
+        write: &'static str,
+        idem: &IdempotencyKey,
+        key_of: impl Fn(&Id) -> String,
+        fields: &[(&str, i64)],
+    ) -> Result<Id, StoreError> {
+        let id = idem.derived_id(write);
+        let key = key_of(&id);
+        let mut invocation = self.create.prepare_invoke();
+        invocation.key(&key);
+        for (field, value) in fields {
+            invocation.arg(*field).arg(*value);
+        }
+        idem.bind(&mut invocation, &key, redis.idempotency_ttl());
+        let reply: Vec<String> = redis.run_script(&invocation).await?;
+        match idempotency::answer(write, idem, reply)?.parts.as_slice() {
+            [tag] if tag == "created" => Ok(id),
+            other => Err(unexpected("create", other)),
+        }
     }
 
-    /// Takes `amount` from the balance of the hash at `key`, never below 0.
-    pub async fn subtract(
+    /// Adds to or takes from (never below 0) the balance of the hash at `key`.
+    pub async fn apply(
         &self,
         redis: &RedisStore,
+        idem: &IdempotencyKey,
         key: String,
-        amount: Amount,
+        change: Change,
     ) -> Result<Adjusted, StoreError> {
-        self.run(redis, key, -amount.get()).await
+        let (write, delta) = match change {
+            Change::Add(amount) => (self.writes.0, amount.get()),
+            Change::Subtract(amount) => (self.writes.1, -amount.get()),
+        };
+        self.run(redis, write, idem, key, delta).await
     }
 
     /// `delta` is `±amount` of an [`Amount`], so `-delta` cannot overflow.
     async fn run(
         &self,
         redis: &RedisStore,
+        write: &'static str,
+        idem: &IdempotencyKey,
         key: String,
         delta: i64,
     ) -> Result<Adjusted, StoreError> {
-        let mut invocation = self.script.prepare_invoke();
-        invocation.key(key).arg(self.field).arg(delta).arg(-delta);
-        let mut conn = redis.conn().await?;
-        let reply: Vec<String> = redis.invoke(&mut conn, &invocation).await?;
-        match reply.as_slice() {
+        let mut invocation = self.adjust.prepare_invoke();
+        invocation.key(&key).arg(self.field).arg(delta).arg(-delta);
+        idem.bind(&mut invocation, &key, redis.idempotency_ttl());
+        let reply: Vec<String> = redis.run_script(&invocation).await?;
+        match idempotency::answer(write, idem, reply)?.parts.as_slice() {
             [tag, value] if tag == "ok" => Ok(Adjusted::Done(parse_int(value)?)),
             [tag, value] if tag == "insufficient" => Ok(Adjusted::Insufficient(parse_int(value)?)),
             [tag] if tag == "missing" => Ok(Adjusted::Missing),
@@ -86,14 +125,24 @@ impl Adjust {
 
 /// Writes the hashes `{prefix}0`..`{prefix}{n-1}`, each with `fields`, in pipelined
 /// chunks, each one MULTI/EXEC so that Redis appends and fsyncs a chunk at once (not
-/// atomic as a whole).
+/// atomic as a whole), once per idempotency key: the key's record is written after the
+/// last chunk, and a repeat finds it and writes nothing. A repeat that comes while the
+/// first is half done writes the same values again, which changes nothing.
 pub async fn batch_init(
     redis: &RedisStore,
+    write: &'static str,
+    idem: &IdempotencyKey,
     prefix: &str,
     n: Quantity,
     fields: &[(&str, Amount)],
 ) -> Result<(), StoreError> {
-    let mut conn = redis.conn().await?;
+    let record = format!("{prefix}batch_init");
+    if idempotency::recorded(write, redis, idem, &record)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
     let mut start = 0;
     while start < n.get() {
         let end = (start + BATCH_CHUNK).min(n.get());
@@ -106,8 +155,10 @@ pub async fn batch_init(
             }
             hset.ignore();
         }
-        redis.bounded(pipe.query_async::<()>(&mut conn)).await?;
+        redis.query_pipeline::<()>(&pipe).await?;
         start = end;
     }
+    idempotency::record(redis, idem, &record, &["done"], redis.idempotency_ttl()).await?;
+    crate::fault::write_applied(write);
     Ok(())
 }

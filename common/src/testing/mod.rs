@@ -62,6 +62,9 @@ impl RedisServer {
             url: self.url(),
             // Generous: CI machines are slow and busy; a Redis that is down fails at once anyway.
             timeout: Duration::from_millis(3000),
+            // No retrying by default: the tests of a Redis that is down expect the 503 now.
+            wait: Duration::ZERO,
+            idempotency_ttl: Duration::from_secs(3600),
         }
     }
 

@@ -55,6 +55,28 @@ impl TestParticipant {
         send(self.client.post(format!("{}{path}", self.public))).await
     }
 
+    /// `POST` on the public port with an `Idempotency-Key`.
+    pub async fn post_keyed(&self, path: &str, key: &str) -> Response {
+        let req = self.client.post(format!("{}{path}", self.public));
+        send(req.header(crate::idempotency::HEADER, key)).await
+    }
+
+    /// Sends `path` with `key` three times and asserts that every repeat got the
+    /// status and JSON body of the first; returns them.
+    pub async fn post_thrice(&self, path: &str, key: &str) -> (u16, Value) {
+        let mut answers = Vec::new();
+        for _ in 0..3 {
+            let resp = self.post_keyed(path, key).await;
+            let status = resp.status().as_u16();
+            answers.push((status, resp.json::<Value>().await.expect("a JSON body")));
+        }
+        assert!(
+            answers.iter().all(|a| *a == answers[0]),
+            "{path} with key {key}: {answers:?}"
+        );
+        answers.swap_remove(0)
+    }
+
     /// `GET` on the public port.
     pub async fn get(&self, path: &str) -> Response {
         send(self.client.get(format!("{}{path}", self.public))).await

@@ -1,13 +1,9 @@
 //! The course's 20-CPU cap at the HPAs' maximum replica counts, and the Redis values.
 
-use crate::{container, manifests};
-use k8s_manifests::{millicores, repo_dir};
+use crate::{container, manifests, yaml};
+use k8s_manifests::millicores;
 
 const CPU_BUDGET_MILLIS: u64 = 20_000;
-
-fn yaml(path: &str) -> serde_yaml::Value {
-    serde_yaml::from_str(&std::fs::read_to_string(repo_dir().join(path)).unwrap()).unwrap()
-}
 
 fn cpu_limit(v: &serde_yaml::Value) -> u64 {
     millicores(v["resources"]["limits"]["cpu"].as_str().expect("cpu limit")).unwrap()

@@ -1,14 +1,16 @@
 //! The wiring that breaks a deployment silently: every manifest parses into its typed
 //! struct, and the documents agree with each other and with what the binaries read.
 //!
-//! `wiring`: environment, ports, probes, selectors, termination; `network`: Ingress routing
-//! and NetworkPolicies; `budget`: the 20-CPU cap and the Redis values.
+//! `wiring`: environment, ports, probes, selectors, termination; `network`: Ingress routing,
+//! retries and idempotency keys, and NetworkPolicies; `spread`: replicas, disruption budgets
+//! and anti-affinity; `budget`: the 20-CPU cap and the Redis values.
 
 mod budget;
 mod network;
+mod spread;
 mod wiring;
 
-use k8s_manifests::{k8s_dir, load, Manifests};
+use k8s_manifests::{k8s_dir, load, repo_dir, Manifests};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Container, Service, ServicePort};
 use std::collections::BTreeMap;
@@ -17,6 +19,13 @@ const SERVICES: [&str; 3] = ["order", "stock", "payment"];
 
 pub fn manifests() -> Manifests {
     load(&k8s_dir()).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// A YAML file of the repository (Helm values), untyped.
+pub fn yaml(path: &str) -> serde_yaml::Value {
+    let text =
+        std::fs::read_to_string(repo_dir().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 pub fn deployment<'a>(m: &'a Manifests, name: &str) -> &'a Deployment {

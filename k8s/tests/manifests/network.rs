@@ -1,10 +1,13 @@
-//! Ingress routing as ingress-nginx does it, and the NetworkPolicies.
+//! Ingress routing as ingress-nginx does it, its retry policy and the idempotency key the
+//! controller sends, and the NetworkPolicies.
 
 use crate::{
-    container, deployment, environment, labels_match, manifests, pod_labels, service, service_ports,
+    container, deployment, environment, labels_match, manifests, pod_labels, service,
+    service_ports, yaml,
 };
-use k8s_manifests::Manifests;
+use k8s_manifests::{repo_dir, Manifests};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use regex_lite::Regex;
 use std::collections::BTreeMap;
 
 /// One routable path of an Ingress, as ingress-nginx sees it.
@@ -14,7 +17,6 @@ struct Route {
     rewrite: String,
     backend: String,
     port: String,
-    annotations: BTreeMap<String, String>,
 }
 
 fn routes(m: &Manifests) -> Vec<Route> {
@@ -55,7 +57,6 @@ fn routes(m: &Manifests) -> Vec<Route> {
                     rewrite: rewrite.clone(),
                     backend: backend.name.clone(),
                     port: svc_port.name.clone().unwrap_or_default(),
-                    annotations: ann.clone(),
                 });
             }
         }
@@ -78,6 +79,32 @@ fn route<'a>(routes: &'a [Route], uri: &str) -> Option<(&'a Route, String)> {
     })
 }
 
+/// `(method, path)` of every row of README.md's API table, the optional `[/{quantity}]` in
+/// both forms, parameters filled in.
+fn readme_api() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo_dir().join("README.md")).unwrap();
+    let row = Regex::new(r"^\| (GET|POST|DELETE) \| `(/[^`]+)` \|").unwrap();
+    let param = Regex::new(r"\{[a-z_]+\}").unwrap();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(c) = row.captures(line) else {
+            continue;
+        };
+        let path = &c[2];
+        let forms = match path.split_once('[') {
+            Some((base, opt)) => vec![
+                base.to_string(),
+                format!("{base}{}", opt.trim_end_matches(']')),
+            ],
+            None => vec![path.to_string()],
+        };
+        for f in forms {
+            out.push((c[1].to_string(), param.replace_all(&f, "7").into_owned()));
+        }
+    }
+    out
+}
+
 #[test]
 fn ingress_routes_public_ports_only_and_strips_the_prefix() {
     let m = manifests();
@@ -89,36 +116,49 @@ fn ingress_routes_public_ports_only_and_strips_the_prefix() {
             r.ingress, r.regex, r.backend
         );
     }
-    for (uri, backend, path) in [
-        ("/orders/create/u1", "order", "/create/u1"),
-        ("/orders/find/o1", "order", "/find/o1"),
-        ("/orders/addItem/o1/i1/2", "order", "/addItem/o1/i1/2"),
+    let api = readme_api();
+    assert!(api.len() >= 16, "README.md's API table: {api:?}");
+    let from_readme = api.iter().map(|(_, path)| {
+        let (prefix, rest) = path[1..].split_once('/').unwrap();
+        let backend = if prefix == "orders" { "order" } else { prefix };
+        (path.clone(), backend.to_string(), format!("/{rest}"))
+    });
+    let listed = [
         ("/orders/checkout/o1", "order", "/checkout/o1"),
-        (
-            "/orders/batch_init/10/10/10/1",
-            "order",
-            "/batch_init/10/10/10/1",
-        ),
-        ("/stock/find/i1", "stock", "/find/i1"),
+        ("/orders/saga/o1", "order", "/saga/o1"),
         ("/stock/item/create/5", "stock", "/item/create/5"),
-        ("/payment/pay/u1/3", "payment", "/pay/u1/3"),
         ("/payment/create_user", "payment", "/create_user"),
         ("/docs/", "order", "/docs/"),
         ("/docs/openapi.json", "order", "/docs/openapi.json"),
-    ] {
-        let (r, rewritten) = route(&routes, uri).unwrap_or_else(|| panic!("{uri} is not routed"));
+    ]
+    .map(|(u, b, p)| (u.to_string(), b.to_string(), p.to_string()));
+    for (uri, backend, path) in from_readme.chain(listed) {
+        let (r, rewritten) = route(&routes, &uri).unwrap_or_else(|| panic!("{uri} is not routed"));
         assert_eq!(
             (r.backend.as_str(), rewritten.as_str()),
-            (backend, path),
+            (backend.as_str(), path.as_str()),
             "{uri} via Ingress {} path {}",
             r.ingress,
             r.regex
         );
     }
+    // Only the public API: metrics and health are for the scraper and the kubelet, which
+    // reach the pods directly; the internal saga routes live on the internal port.
     for uri in [
+        "/stock/metrics",
+        "/stock/health/ready",
+        "/stock/health/live",
+        "/payment/metrics",
+        "/payment/health/ready",
+        "/orders/metrics",
+        "/orders/health/live",
+        "/orders/health",
+        "/metrics",
+        "/health/ready",
+        "/stock/saga/reserve",
+        "/payment/saga/charge",
         "/stockx/find/1",
         "/internal/reserve",
-        "/health/ready",
         "/",
         "/docsx/",
     ] {
@@ -127,56 +167,103 @@ fn ingress_routes_public_ports_only_and_strips_the_prefix() {
 }
 
 #[test]
-fn only_checkout_is_retried_after_it_was_sent() {
+fn every_ingress_retries_every_request_on_another_pod() {
     let m = manifests();
-    let routes = routes(&m);
-    let next_upstream = |r: &Route| {
-        r.annotations
-            .get("nginx.ingress.kubernetes.io/proxy-next-upstream")
-            .cloned()
-            .unwrap_or_default()
-    };
-    let (checkout, _) = route(&routes, "/orders/checkout/o1").unwrap();
-    let policy = next_upstream(checkout);
-    for needed in ["error", "non_idempotent"] {
-        assert!(
-            policy.split_whitespace().any(|p| p == needed),
-            "checkout retry policy {policy:?} lacks {needed}"
-        );
-    }
-    let tries: u32 = checkout
-        .annotations
-        .get("nginx.ingress.kubernetes.io/proxy-next-upstream-tries")
-        .expect("checkout: proxy-next-upstream-tries")
-        .parse()
-        .unwrap();
-    assert!(tries >= 2, "checkout must be tried on another order pod");
-    for r in &routes {
-        if r.regex.starts_with("/orders/checkout/") {
-            continue;
-        }
-        assert!(
-            !next_upstream(r).contains("non_idempotent"),
-            "Ingress {} retries non-idempotent requests on {}",
-            r.ingress,
-            r.regex
-        );
-    }
     let wait: u64 = environment(&m, container(deployment(&m, "order")))["CHECKOUT_WAIT_MS"]
         .parse()
         .unwrap();
-    for r in &routes {
-        let read: u64 = r
-            .annotations
+    let max_pods = m
+        .hpas
+        .iter()
+        .map(|h| h.spec.as_ref().unwrap().max_replicas)
+        .max()
+        .unwrap();
+    for ing in &m.ingresses {
+        let name = ing.metadata.name.clone().unwrap();
+        let ann = ing.metadata.annotations.clone().unwrap_or_default();
+        let get = |key: &str| {
+            ann.get(&format!("nginx.ingress.kubernetes.io/{key}"))
+                .unwrap_or_else(|| panic!("Ingress {name}: no {key}"))
+                .clone()
+        };
+        let policy = get("proxy-next-upstream");
+        for needed in ["error", "timeout", "non_idempotent"] {
+            assert!(
+                policy.split_whitespace().any(|p| p == needed),
+                "Ingress {name}: retry policy {policy:?} lacks {needed} (every write is idempotent by its key)"
+            );
+        }
+        assert!(
+            !policy.split_whitespace().any(|p| p.starts_with("http_")),
+            "Ingress {name}: a service's own answer must never be retried ({policy:?})"
+        );
+        let tries: i32 = get("proxy-next-upstream-tries").parse().unwrap();
+        assert!(
+            tries >= 2 * max_pods,
+            "Ingress {name}: {tries} tries do not reach each of up to {max_pods} pods twice"
+        );
+        let retry_window: u64 = get("proxy-next-upstream-timeout").parse().unwrap();
+        assert!(
+            retry_window * 1000 > wait,
+            "Ingress {name}: a checkout waits up to CHECKOUT_WAIT_MS {wait} ms, but a retry may \
+             only start within {retry_window} s of the first try"
+        );
+        let read: u64 = ann
             .get("nginx.ingress.kubernetes.io/proxy-read-timeout")
             .map_or(60, |v| v.parse().unwrap());
         assert!(
             read * 1000 > wait,
-            "Ingress {}: proxy-read-timeout {read}s is shorter than CHECKOUT_WAIT_MS {wait}",
-            r.ingress
+            "Ingress {name}: proxy-read-timeout {read}s is shorter than CHECKOUT_WAIT_MS {wait}"
         );
     }
 }
+
+/// The `map` that makes `$idempotency_key`, whitespace collapsed.
+fn idempotency_map(text: &str, what: &str) -> String {
+    let map = Regex::new(r"map \$http_idempotency_key \$idempotency_key \{[^}]*\}").unwrap();
+    let found = map
+        .find(text)
+        .unwrap_or_else(|| panic!("{what}: no map $http_idempotency_key $idempotency_key"));
+    found
+        .as_str()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn the_ingress_controller_sends_the_idempotency_key_the_gateway_sends() {
+    let values = yaml("helm-config/ingress-nginx-values.yaml");
+    let controller = &values["controller"];
+    let snippet = controller["config"]["http-snippet"]
+        .as_str()
+        .expect("controller.config.http-snippet");
+    let ingress_map = idempotency_map(snippet, "http-snippet");
+    assert!(
+        ingress_map.contains(r#""" $request_id;"#)
+            && ingress_map.contains("default $http_idempotency_key;"),
+        "the client's key, else the request id: {ingress_map}"
+    );
+    for main in ["env/nginx/gateway.conf", "env/nginx/gateway-compose.conf"] {
+        let text = std::fs::read_to_string(repo_dir().join(main)).unwrap();
+        assert_eq!(
+            idempotency_map(&text, main),
+            ingress_map,
+            "{main} vs the Ingress"
+        );
+    }
+    assert_eq!(
+        controller["proxySetHeaders"]["Idempotency-Key"].as_str(),
+        Some("$idempotency_key"),
+        "controller.proxySetHeaders sends the key on every proxied request"
+    );
+    assert_ne!(
+        controller["allowSnippetAnnotations"].as_bool(),
+        Some(true),
+        "the map is a global snippet of the ConfigMap: snippet annotations stay off"
+    );
+}
+
 #[test]
 fn only_order_reaches_the_internal_ports() {
     let m = manifests();

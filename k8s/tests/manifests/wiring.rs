@@ -4,7 +4,7 @@ use crate::{
     container, deployment, environment, labels_match, manifests, pod_labels, service,
     service_ports, SERVICES,
 };
-use k8s_manifests::{env_vars_read, k8s_dir, port_of, repo_dir, rust_sources};
+use k8s_manifests::{env_vars_read, k8s_dir, port_of, repo_dir, rust_sources, Manifests};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,7 +41,11 @@ fn every_manifest_parses_and_kustomization_lists_them() {
     }
 }
 /// Variables the binaries read that the manifests leave unset on purpose, and why.
-const OPTIONAL: [(&str, &str); 4] = [
+const OPTIONAL: [(&str, &str); 5] = [
+    (
+        "CRASH_AFTER_WRITES",
+        "unset: the crash test's fault injection, never set in a deployment",
+    ),
     (
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
         "unset: no traces are exported (there is no collector in these manifests)",
@@ -122,41 +126,51 @@ fn order_reaches_the_participants_internal_ports() {
     let m = manifests();
     let env = environment(&m, container(deployment(&m, "order")));
     for (var, target) in [("STOCK_URL", "stock"), ("PAYMENT_URL", "payment")] {
-        let url = &env[var];
-        let internal = service_ports(service(&m, target))
-            .find(|p| p.name.as_deref() == Some("internal"))
-            .unwrap_or_else(|| panic!("Service {target} has no internal port"));
-        let host = url
-            .trim_start_matches("http://")
-            .split(['.', ':'])
-            .next()
-            .unwrap();
-        assert_eq!(host, target, "{var}={url}");
-        assert_eq!(
-            port_of(url).unwrap(),
-            internal.port,
-            "{var}={url} is not {target}'s internal port"
-        );
-        let participant = environment(&m, container(deployment(&m, target)));
-        let listen = port_of(&participant["INTERNAL_LISTEN_ADDR"]).unwrap();
-        let target_port = match internal.target_port.as_ref().unwrap() {
-            IntOrString::Int(p) => *p,
-            IntOrString::String(name) => {
-                container(deployment(&m, target))
-                    .ports
-                    .iter()
-                    .flatten()
-                    .find(|p| p.name.as_deref() == Some(name.as_str()))
-                    .unwrap()
-                    .container_port
-            }
-        };
-        assert_eq!(
-            target_port, listen,
-            "{target}: internal Service port does not reach INTERNAL_LISTEN_ADDR"
-        );
+        // One Service URL here (kube-proxy spreads the connections over the pods); the
+        // variable may list several, comma-separated, and each must reach the internal port.
+        for url in env[var].split(',') {
+            participant_internal_port(&m, var, url, target);
+        }
     }
 }
+
+/// `url` (one entry of order's `var`) reaches `target`'s internal Service port, and that port
+/// reaches the participant's INTERNAL_LISTEN_ADDR.
+fn participant_internal_port(m: &Manifests, var: &str, url: &str, target: &str) {
+    let internal = service_ports(service(m, target))
+        .find(|p| p.name.as_deref() == Some("internal"))
+        .unwrap_or_else(|| panic!("Service {target} has no internal port"));
+    let host = url
+        .trim_start_matches("http://")
+        .split(['.', ':'])
+        .next()
+        .unwrap();
+    assert_eq!(host, target, "{var}={url}");
+    assert_eq!(
+        port_of(url).unwrap(),
+        internal.port,
+        "{var}={url} is not {target}'s internal port"
+    );
+    let participant = environment(m, container(deployment(m, target)));
+    let listen = port_of(&participant["INTERNAL_LISTEN_ADDR"]).unwrap();
+    let target_port = match internal.target_port.as_ref().unwrap() {
+        IntOrString::Int(p) => *p,
+        IntOrString::String(name) => {
+            container(deployment(m, target))
+                .ports
+                .iter()
+                .flatten()
+                .find(|p| p.name.as_deref() == Some(name.as_str()))
+                .unwrap()
+                .container_port
+        }
+    };
+    assert_eq!(
+        target_port, listen,
+        "{target}: internal Service port does not reach INTERNAL_LISTEN_ADDR"
+    );
+}
+
 #[test]
 fn selectors_ports_and_probes_match() {
     let m = manifests();

@@ -22,7 +22,8 @@ use prometheus::Histogram;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::http::{decode, send, PeerError};
+use super::endpoints::Endpoints;
+use super::http::{decode, PeerError};
 
 /// Batches one step (`reserve` or `charge`) of one participant.
 pub struct Batcher<T> {
@@ -39,7 +40,8 @@ impl<T> Clone for Batcher<T> {
 
 struct Shared<T> {
     client: reqwest::Client,
-    url: String,
+    replicas: Endpoints,
+    path: &'static str,
     peer: &'static str,
     in_flight_max: usize,
     sizes: Histogram,
@@ -58,20 +60,22 @@ struct Waiting<T> {
     answer: Answer,
 }
 
-impl<T: Serialize + Send + 'static> Batcher<T> {
-    /// `sizes` records how many calls each batch carries.
+impl<T: Serialize + Send + Sync + 'static> Batcher<T> {
+    /// Batches go to `path` on one of `replicas`; `sizes` records how many calls each
+    /// batch carries.
     pub fn new(
         client: reqwest::Client,
-        url: String,
-        peer: &'static str,
+        replicas: Endpoints,
+        path: &'static str,
         in_flight: usize,
         sizes: Histogram,
     ) -> Self {
         Batcher {
             shared: Arc::new(Shared {
                 client,
-                url,
-                peer,
+                peer: replicas.peer(),
+                replicas,
+                path,
                 in_flight_max: in_flight.max(1),
                 sizes,
                 queue: Mutex::new(Queue {
@@ -151,7 +155,7 @@ impl<T> Drop for Slot<T> {
     }
 }
 
-impl<T: Serialize + Send + 'static> Slot<T> {
+impl<T: Serialize + Send + Sync + 'static> Slot<T> {
     /// Sends `batch`, answers its calls, and goes on with whatever queued
     /// meanwhile until the queue is empty.
     async fn flush(mut self, mut batch: Vec<Waiting<T>>) {
@@ -174,7 +178,13 @@ impl<T: Serialize + Send + 'static> Slot<T> {
     async fn send(&self, batch: Batch<T>) -> Result<BatchReply, PeerError> {
         let shared = &self.shared;
         shared.sizes.observe(batch.calls.len() as f64);
-        let resp = send(shared.peer, shared.client.post(&shared.url).json(&batch)).await?;
+        let resp = shared
+            .replicas
+            .send(|base| {
+                let url = format!("{base}{}", shared.path);
+                shared.client.post(url).json(&batch)
+            })
+            .await?;
         decode(shared.peer, resp).await
     }
 }

@@ -106,7 +106,13 @@ async fn attempt(ctx: &SagaContext, order_id: &Id, deadline: Instant) -> Result<
     };
     tracing::debug!(%saga_id, "saga started");
     match runner::drive(ctx, saga, &owner, deadline).await {
-        Ok(ending) => Ok(ending),
+        Ok(ending) => {
+            if ending == Ending::Committed {
+                // This request's own saga paid the order (a repeat finds it paid).
+                common::fault::write_applied("order checkout");
+            }
+            Ok(ending)
+        }
         Err(e) => {
             // Our lease was taken over, or the deadline is near: the saga's outcome is
             // whatever its current driver reaches.

@@ -1,10 +1,15 @@
 -- Removes every line of one item from an order and takes exactly their costs off the total.
 -- KEYS[1] order hash; ARGV[1] item id
 -- Returns "ok" | "missing" | "paid" | "busy" | "absent" (the item is not in the order)
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
+-- Runs after the idempotency prelude (common/src/idempotency.lua), whose key and two
+-- arguments come after these: a repeat of the key answers {'replay', <first answer>},
+-- the key used for another request {'reused', <its request>}; answers are one-element arrays.
+local seen = replay()
+if seen then return seen end
+if redis.call('EXISTS', KEYS[1]) == 0 then return remember({'missing'}) end
 local state = redis.call('HMGET', KEYS[1], 'paid', 'busy', 'lines')
-if state[1] == '1' then return 'paid' end
-if state[2] and state[2] ~= '' then return 'busy' end
+if state[1] == '1' then return remember({'paid'}) end
+if state[2] and state[2] ~= '' then return remember({'busy'}) end
 local kept = {}
 local removed = false
 for entry in string.gmatch(state[3] or '', '[^;]+') do
@@ -17,6 +22,6 @@ for entry in string.gmatch(state[3] or '', '[^;]+') do
     kept[#kept + 1] = entry
   end
 end
-if not removed then return 'absent' end
+if not removed then return remember({'absent'}) end
 redis.call('HSET', KEYS[1], 'lines', table.concat(kept, ';'))
-return 'ok'
+return remember({'ok'})

@@ -143,3 +143,59 @@ async fn readiness_follows_redis() {
     let mut app = TestApp::spawn().await;
     assert_readiness_follows_redis(&mut app).await;
 }
+
+#[tokio::test]
+async fn every_write_repeated_with_its_key_is_applied_once_and_answered_the_same() {
+    let app = TestApp::spawn().await;
+    let (status, created) = app.post_thrice("/create_user", "create-1").await;
+    assert_eq!(status, 200);
+    let id = created["user_id"].as_str().expect("user_id").to_string();
+    assert_eq!(app.credit(&id).await, 0);
+
+    let (status, done) = app
+        .post_thrice(&format!("/add_funds/{id}/10"), "fund-1")
+        .await;
+    assert_eq!((status, done), (200, serde_json::json!({"done": true})));
+    let (status, paid) = app.post_thrice(&format!("/pay/{id}/4"), "pay-1").await;
+    assert_eq!((status, paid["credit"].as_i64()), (200, Some(6)));
+    assert_eq!(app.credit(&id).await, 6, "10 added once, 4 paid once");
+
+    let (status, _) = app.post_thrice(&format!("/pay/{id}/7"), "pay-2").await;
+    assert_eq!(status, 409);
+    json(app.post(&format!("/add_funds/{id}/5")).await, 200).await;
+    let again = app.post_keyed(&format!("/pay/{id}/7"), "pay-2").await;
+    assert_eq!(
+        again.status().as_u16(),
+        409,
+        "the first answer, not a new try"
+    );
+    assert_eq!(app.credit(&id).await, 11);
+
+    let (status, _) = app.post_thrice("/batch_init/3/8", "init-1").await;
+    assert_eq!(status, 200);
+    json(app.post("/pay/2/8").await, 200).await;
+    let repeat = app.post_keyed("/batch_init/3/8", "init-1").await;
+    assert_eq!(repeat.status().as_u16(), 200);
+    assert_eq!(
+        app.credit("2").await,
+        0,
+        "a repeated batch_init resets nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_key_used_again_for_another_write_is_422_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let id = app.user(5).await;
+    json(
+        app.post_keyed(&format!("/add_funds/{id}/1"), "k").await,
+        200,
+    )
+    .await;
+    let msg = error(app.post_keyed(&format!("/pay/{id}/1"), "k").await, 422).await;
+    assert!(
+        msg.contains("Idempotency-Key") && msg.contains("/add_funds/"),
+        "{msg}"
+    );
+    assert_eq!(app.credit(&id).await, 6);
+}

@@ -4,8 +4,9 @@
 use actix_web::{web, HttpResponse};
 use common::api::BatchInitReply;
 use common::error::ErrorBody;
+use common::idempotency::{IdempotencyKey, KeyHeader};
 use common::params::{Amount, BatchSize, Id};
-use common::participant::Adjusted;
+use common::participant::{Adjusted, Change};
 use common::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -39,20 +40,22 @@ pub struct StockLevel {
     post,
     path = "/item/create/{price}",
     summary = "Create an item with a price; its stock starts at 0",
-    params(("price" = inline(Amount), Path, description = "The item's price.")),
+    params(KeyHeader, ("price" = inline(Amount), Path, description = "The item's price.")),
     responses(
         (status = 200, description = "The new item's id.", body = ItemCreated),
-        (status = 400, description = "`price` is not a whole number from 0 to 2^63-1.", body = ErrorBody),
+        (status = 400, description = "`price` is not a whole number from 0 to 2^63-1, or the `Idempotency-Key` header is malformed.", body = ErrorBody),
+        (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The stock store did not answer.", body = ErrorBody),
     )
 )]
-#[tracing::instrument(skip(store))]
+#[tracing::instrument(skip(store, idem))]
 pub async fn create(
     store: web::Data<StockStore>,
+    idem: IdempotencyKey,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let price = Amount::parse("price", &path)?;
-    let id = store.create(price).await?;
+    let id = store.create(&idem, price).await?;
     Ok(HttpResponse::Ok().json(ItemCreated {
         item_id: id.into_string(),
     }))
@@ -88,24 +91,27 @@ pub async fn find(
     path = "/add/{item_id}/{amount}",
     summary = "Add to an item's stock",
     params(
+        KeyHeader,
         ("item_id" = inline(Id), Path, description = "The item."),
         ("amount" = inline(Amount), Path, description = "How much to add."),
     ),
     responses(
         (status = 200, description = "The stock afterwards.", body = StockLevel),
-        (status = 400, description = "`item_id` or `amount` is malformed.", body = ErrorBody),
+        (status = 400, description = "`item_id`, `amount` or the `Idempotency-Key` header is malformed.", body = ErrorBody),
         (status = 404, description = "No such item; nothing changed.", body = ErrorBody),
         (status = 409, description = "The stock would exceed 2^63-1; nothing changed.", body = ErrorBody),
+        (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The stock store did not answer.", body = ErrorBody),
     )
 )]
-#[tracing::instrument(skip(store))]
+#[tracing::instrument(skip(store, idem))]
 pub async fn add(
     store: web::Data<StockStore>,
+    idem: IdempotencyKey,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, amount) = parse_change(&path)?;
-    let adjusted = store.add(&id, amount).await?;
+    let adjusted = store.adjust(&idem, &id, Change::Add(amount)).await?;
     respond(&id, amount, adjusted)
 }
 
@@ -114,24 +120,27 @@ pub async fn add(
     path = "/subtract/{item_id}/{amount}",
     summary = "Take from an item's stock, never below 0",
     params(
+        KeyHeader,
         ("item_id" = inline(Id), Path, description = "The item."),
         ("amount" = inline(Amount), Path, description = "How much to take."),
     ),
     responses(
         (status = 200, description = "The stock afterwards.", body = StockLevel),
-        (status = 400, description = "`item_id` or `amount` is malformed.", body = ErrorBody),
+        (status = 400, description = "`item_id`, `amount` or the `Idempotency-Key` header is malformed.", body = ErrorBody),
         (status = 404, description = "No such item; nothing changed.", body = ErrorBody),
         (status = 409, description = "Not enough stock; nothing changed.", body = ErrorBody),
+        (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The stock store did not answer.", body = ErrorBody),
     )
 )]
-#[tracing::instrument(skip(store))]
+#[tracing::instrument(skip(store, idem))]
 pub async fn subtract(
     store: web::Data<StockStore>,
+    idem: IdempotencyKey,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, amount) = parse_change(&path)?;
-    let adjusted = store.subtract(&id, amount).await?;
+    let adjusted = store.adjust(&idem, &id, Change::Subtract(amount)).await?;
     respond(&id, amount, adjusted)
 }
 
@@ -140,25 +149,28 @@ pub async fn subtract(
     path = "/batch_init/{n}/{starting_stock}/{item_price}",
     summary = "Create (or reset) items \"0\"..\"n-1\" with the same stock and price",
     params(
+        KeyHeader,
         ("n" = inline(BatchSize), Path, description = "How many items."),
         ("starting_stock" = inline(Amount), Path, description = "The stock of each."),
         ("item_price" = inline(Amount), Path, description = "The price of each."),
     ),
     responses(
         (status = 200, description = "What was created.", body = BatchInitReply),
-        (status = 400, description = "A parameter is malformed or out of range.", body = ErrorBody),
+        (status = 400, description = "A parameter or the `Idempotency-Key` header is malformed, or out of range.", body = ErrorBody),
+        (status = 422, description = "The `Idempotency-Key` was used before for another request; nothing changed.", body = ErrorBody),
         (status = "5XX", description = "The stock store did not answer.", body = ErrorBody),
     )
 )]
-#[tracing::instrument(skip(store))]
+#[tracing::instrument(skip(store, idem))]
 pub async fn batch_init(
     store: web::Data<StockStore>,
+    idem: IdempotencyKey,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let n = BatchSize::parse("n", &path.0)?.quantity();
     let stock = Amount::parse("starting_stock", &path.1)?;
     let price = Amount::parse("item_price", &path.2)?;
-    store.batch_init(n, stock, price).await?;
+    store.batch_init(&idem, n, stock, price).await?;
     Ok(HttpResponse::Ok().json(BatchInitReply {
         msg: format!(
             "created items \"0\"..\"{}\" with stock {} at price {}",

@@ -14,6 +14,7 @@ pub async fn reserve(
     body: web::Json<Batch<ReserveRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let calls = body.into_inner().parse(|req| lines(&req))?;
+    store.load_reserve().await?;
     run_batch("reserve", calls, |saga, lines| {
         let store = store.clone();
         async move { store.reserve(&saga, &lines).await }

@@ -208,3 +208,75 @@ async fn concurrent_requests_share_one_redis_connection() {
         .expect("CLIENT LIST");
     assert_eq!(clients.lines().count(), 2, "{clients}");
 }
+
+#[tokio::test]
+async fn every_write_repeated_with_its_key_is_applied_once_and_answered_the_same() {
+    let app = TestApp::spawn().await;
+    let (status, created) = app.post_thrice("/item/create/4", "create-1").await;
+    assert_eq!(status, 200);
+    let id = created["item_id"].as_str().expect("item_id").to_string();
+    assert_eq!(app.find(&id).await, (0, 4), "one item, stock 0");
+
+    let (status, added) = app.post_thrice(&format!("/add/{id}/10"), "add-1").await;
+    assert_eq!((status, added["stock"].as_i64()), (200, Some(10)));
+    let (status, _) = app.post_thrice(&format!("/subtract/{id}/3"), "sub-1").await;
+    assert_eq!(status, 200);
+    assert_eq!(app.find(&id).await, (7, 4), "10 added once, 3 taken once");
+
+    // A refusal is an answer too: the repeat is refused the same way after stock came in.
+    let (status, _) = app.post_thrice(&format!("/subtract/{id}/9"), "sub-2").await;
+    assert_eq!(status, 409);
+    json(app.post(&format!("/add/{id}/5")).await, 200).await;
+    let again = app.post_keyed(&format!("/subtract/{id}/9"), "sub-2").await;
+    assert_eq!(
+        again.status().as_u16(),
+        409,
+        "the first answer, not a new try"
+    );
+    assert_eq!(app.find(&id).await, (12, 4));
+
+    let (status, _) = app.post_thrice("/batch_init/3/8/2", "init-1").await;
+    assert_eq!(status, 200);
+    json(app.post("/subtract/1/8").await, 200).await;
+    let repeat = app.post_keyed("/batch_init/3/8/2", "init-1").await;
+    assert_eq!(repeat.status().as_u16(), 200);
+    assert_eq!(
+        app.find("1").await,
+        (0, 2),
+        "a repeated batch_init resets nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_key_used_again_for_another_write_is_422_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let id = app.item(3, 5).await;
+    json(app.post_keyed(&format!("/add/{id}/1"), "k").await, 200).await;
+    let msg = error(app.post_keyed(&format!("/add/{id}/2"), "k").await, 422).await;
+    assert!(
+        msg.contains("Idempotency-Key") && msg.contains("/add/"),
+        "{msg}"
+    );
+    let msg = error(app.post_keyed(&format!("/subtract/{id}/1"), "k").await, 422).await;
+    assert!(msg.contains("already used"), "{msg}");
+    assert_eq!(app.find(&id).await, (6, 3));
+    let msg = error(
+        app.post_keyed(&format!("/add/{id}/1"), "bad key").await,
+        400,
+    )
+    .await;
+    assert!(msg.contains("Idempotency-Key"), "{msg}");
+    assert_eq!(app.find(&id).await, (6, 3));
+}
+
+#[tokio::test]
+async fn without_a_key_two_writes_are_two_writes() {
+    let app = TestApp::spawn().await;
+    let a = json(app.post("/item/create/1").await, 200).await;
+    let b = json(app.post("/item/create/1").await, 200).await;
+    assert_ne!(a["item_id"], b["item_id"]);
+    let id = a["item_id"].as_str().expect("id");
+    json(app.post(&format!("/add/{id}/2")).await, 200).await;
+    json(app.post(&format!("/add/{id}/2")).await, 200).await;
+    assert_eq!(app.find(id).await, (4, 1));
+}

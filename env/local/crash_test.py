@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Crash test: every kind of public write, with the replica that applies it killed
+after the write took effect and before it answered.
+
+Against a running local stack (env/local/stack.sh) with two replicas of each service.
+For each kind of write, both replicas of the service that serves it are restarted with
+CRASH_AFTER_WRITES=1 (common/src/fault.rs): whichever gets the request applies it and
+aborts before answering, as a process killed at that moment would. The gateway then
+retries the request on the other replica with the same idempotency key (its request
+id); that replica finds the write's record and answers it without applying it again,
+so it does not crash. The test checks that the client got the right 2xx, that exactly
+one replica died, and, reading the state back through the gateway and the service's
+Redis, that the write took effect exactly once. Then the replicas are restarted as
+they were.
+
+    env/local/crash_test.py        (GATEWAY, RUN_DIR, PORT_OFFSET as for stack.sh)
+
+Prints one line per check and ends with "N passed, M failed"; exit 1 on a failure.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STACK = os.path.join(HERE, "stack.sh")
+REPO = os.path.dirname(os.path.dirname(HERE))
+RUN_DIR = os.environ.get("RUN_DIR", os.path.join(REPO, "run"))
+OFFSET = int(os.environ.get("PORT_OFFSET", "0"))
+GATEWAY = os.environ.get("GATEWAY", f"http://127.0.0.1:{8000 + OFFSET}").rstrip("/")
+REDIS_PORT = {"order": 6390, "stock": 6391, "payment": 6392}
+
+passed = failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"PASS {what}", flush=True)
+    else:
+        failed += 1
+        print(f"FAIL {what}", flush=True)
+
+
+def call(method, path, timeout=60):
+    """(status, JSON body or None) of one request through the gateway, sent once."""
+    req = urllib.request.Request(GATEWAY + path, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, None
+
+
+def stack(*args, env=None):
+    """Runs stack.sh quietly; its output is shown only when it fails."""
+    full = dict(os.environ, RUN_DIR=RUN_DIR, PORT_OFFSET=str(OFFSET), **(env or {}))
+    done = subprocess.run([STACK, *args], env=full, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(done.stdout + done.stderr, file=sys.stderr)
+        raise SystemExit(f"stack.sh {' '.join(args)} failed ({done.returncode})")
+
+
+def alive(name):
+    try:
+        with open(os.path.join(RUN_DIR, "pids", f"{name}.pid")) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    with open(f"/proc/{pid}/status") as f:
+        return "\nState:\tZ" not in f.read()
+
+
+def redis(service, *args):
+    port = str(REDIS_PORT[service] + OFFSET)
+    out = subprocess.run(["redis-cli", "-p", port, *args], check=True, capture_output=True)
+    return out.stdout.decode().strip()
+
+
+def count_keys(service, pattern):
+    return len(redis(service, "--scan", "--pattern", pattern).split())
+
+
+def armed(service):
+    """Both replicas of `service`, restarted to abort after their first applied write."""
+    for replica in (f"{service}-1", f"{service}-2"):
+        stack("kill", replica)
+        stack("start", replica, env={"CRASH_AFTER_WRITES": "1"})
+
+
+def crash_write(service, method, path, what):
+    """Sends one write with both replicas armed; checks a 2xx and one dead replica,
+    restores the replicas, and returns the answer."""
+    armed(service)
+    start = time.monotonic()
+    status, body = call(method, path)
+    took = time.monotonic() - start
+    dead = [r for r in (f"{service}-1", f"{service}-2") if not alive(r)]
+    check(200 <= status < 300, f"{what}: answered {status} ({took:.2f} s) {body}")
+    check(len(dead) == 1, f"{what}: exactly one {service} replica died after applying it ({dead})")
+    for replica in (f"{service}-1", f"{service}-2"):
+        stack("restart", replica)
+    return status, body
+
+
+def stock_of(item):
+    return call("GET", f"/stock/find/{item}")[1]["stock"]
+
+
+def credit_of(user):
+    return call("GET", f"/payment/find_user/{user}")[1]["credit"]
+
+
+def main():
+    status, _ = call("GET", "/stock/find/none")
+    if status == 0 or status >= 500:
+        print(f"the gateway at {GATEWAY} does not answer ({status})")
+        return 2
+    for service in ("stock", "payment", "order"):
+        for replica in (f"{service}-1", f"{service}-2"):
+            if not alive(replica):
+                print(f"{replica} is not running: the crash test needs two replicas of each")
+                return 2
+
+    # stock
+    items = count_keys("stock", "item:*")
+    _, body = crash_write("stock", "POST", "/stock/item/create/3", "stock create")
+    item = body["item_id"]
+    check(count_keys("stock", "item:*") == items + 1, "stock create: one item more, not two")
+    check(call("GET", f"/stock/find/{item}")[1] == {"stock": 0, "price": 3},
+          "stock create: the answered id is the item")
+    crash_write("stock", "POST", f"/stock/add/{item}/10", "stock add")
+    check(stock_of(item) == 10, "stock add: applied once")
+    crash_write("stock", "POST", f"/stock/subtract/{item}/4", "stock subtract")
+    check(stock_of(item) == 6, "stock subtract: applied once")
+    crash_write("stock", "POST", "/stock/batch_init/5/7/2", "stock batch_init")
+    check(call("GET", "/stock/find/4")[1] == {"stock": 7, "price": 2}, "stock batch_init: applied")
+
+    # payment
+    users = count_keys("payment", "user:*")
+    _, body = crash_write("payment", "POST", "/payment/create_user", "payment create_user")
+    user = body["user_id"]
+    check(count_keys("payment", "user:*") == users + 1, "payment create_user: one user more")
+    crash_write("payment", "POST", f"/payment/add_funds/{user}/20", "payment add_funds")
+    check(credit_of(user) == 20, "payment add_funds: applied once")
+    crash_write("payment", "POST", f"/payment/pay/{user}/5", "payment pay")
+    check(credit_of(user) == 15, "payment pay: applied once")
+    crash_write("payment", "POST", "/payment/batch_init/5/9", "payment batch_init")
+    check(credit_of("4") == 9, "payment batch_init: applied")
+
+    # orders
+    orders = count_keys("order", "order:*[^s]")
+    _, body = crash_write("order", "POST", f"/orders/create/{user}", "order create")
+    order = body["order_id"]
+    check(count_keys("order", "order:*[^s]") == orders + 1, "order create: one order more")
+    crash_write("order", "POST", f"/orders/addItem/{order}/{item}/2", "order addItem")
+    found = call("GET", f"/orders/find/{order}")[1]
+    check(found["items"] == [[item, 2]] and found["total_cost"] == 6,
+          f"order addItem: one line ({found})")
+    call("POST", f"/orders/addItem/{order}/4/1")
+    crash_write("order", "DELETE", f"/orders/removeItem/{order}/4", "order removeItem")
+    found = call("GET", f"/orders/find/{order}")[1]
+    check(found["items"] == [[item, 2]] and found["total_cost"] == 6,
+          f"order removeItem: applied once ({found})")
+    crash_write("order", "POST", f"/orders/checkout/{order}", "order checkout")
+    found = call("GET", f"/orders/find/{order}")[1]
+    check(found["paid"] and credit_of(user) == 9 and stock_of(item) == 4,
+          f"order checkout: charged and taken once (credit {credit_of(user)}, stock {stock_of(item)})")
+    crash_write("order", "POST", "/orders/batch_init/5/5/5/1", "order batch_init")
+    found = call("GET", "/orders/find/4")[1]
+    check(found["total_cost"] == 2 and not found["paid"], "order batch_init: applied")
+
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
