@@ -20,7 +20,7 @@ use serde_json::Value;
 struct Location {
     prefix: String,
     upstream: String,
-    /// `rewrite ^/prefix(/.*)$ $1 break;` strips the prefix before `proxy_pass`.
+    /// `rewrite "(?s)^/prefix(/.*)$" $1 break;` strips the prefix before `proxy_pass`.
     strips_prefix: bool,
 }
 
@@ -52,7 +52,7 @@ fn gateway_locations() -> Vec<Location> {
             location.upstream = name.trim_end_matches(';').trim().to_string();
         } else if let Some(rule) = line.strip_prefix("rewrite ") {
             let bare = location.prefix.trim_end_matches('/');
-            let strip = format!("^{bare}(/.*)$ $1 break;");
+            let strip = format!("\"(?s)^{bare}(/.*)$\" $1 break;");
             assert_eq!(rule, strip, "unexpected rewrite in {}", location.prefix);
             location.strips_prefix = true;
         } else if let Some(target) = line.strip_prefix("proxy_pass ") {

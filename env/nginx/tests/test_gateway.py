@@ -354,6 +354,12 @@ def not_public(gw: Gateway, services: dict[str, Service]) -> None:
         status == 200 and isinstance(body, dict) and body.get("path") == "/find/metrics",
         f"answer {status} {body}",
     )
+    status, body, _ = gw.request("GET", "/stock/find/a%0Ab")
+    check(
+        "GET /stock/find/a%0Ab (a newline in a parameter) reaches stock without its prefix",
+        status == 200 and isinstance(body, dict) and str(body.get("path", "")).startswith("/find/a"),
+        f"answer {status} {body}",
+    )
     status, body, _ = gw.request("GET", "/gateway/health")
     check("GET /gateway/health answers 200", status == 200, f"answer {status} {body}")
 
