@@ -13,8 +13,9 @@
 //!   idempotency key (common/src/idempotency.lua), for `IDEMPOTENCY_TTL_SECS`;
 //!   `idem:orders:batch_init:{key}` the same for a batch_init.
 //!
-//! Every public write is applied once per idempotency key and waits for a restarting
-//! Redis (`REDIS_WAIT_MS`); the saga's scripts fail fast, and the saga retries them.
+//! Every public write is applied once per idempotency key, and it and every read wait
+//! for a restarting Redis (`REDIS_WAIT_MS`); the saga's scripts fail fast, and the saga
+//! retries them.
 //! Every change is one Lua script; Rust never reads, modifies and writes back.
 //! Ids come in as parsed [`Id`]s and go out as [`Id`]s (what this store wrote);
 //! nothing outside this module builds a key.
@@ -261,11 +262,13 @@ impl OrderStore {
         })
     }
 
+    /// A saga as logged; a read, so it waits for a restarting Redis like the public reads
+    /// (the inspection route `GET /saga/{order_id}` reads through it).
     pub async fn saga(&self, saga_id: &Id) -> Result<Option<SagaRecord>, StoreError> {
-        let mut conn = self.redis.conn().await?;
-        let cmd = redis::cmd("HGETALL").arg(saga_key(saga_id)).to_owned();
-        let fields: BTreeMap<String, String> =
-            self.redis.bounded(cmd.query_async(&mut conn)).await?;
+        let fields: BTreeMap<String, String> = self
+            .redis
+            .query(redis::cmd("HGETALL").arg(saga_key(saga_id)))
+            .await?;
         if fields.is_empty() {
             return Ok(None);
         }
@@ -340,13 +343,12 @@ impl OrderStore {
 
     /// The ids of every saga of an order, oldest first.
     pub async fn history(&self, order_id: &Id) -> Result<Vec<Id>, StoreError> {
-        let mut conn = self.redis.conn().await?;
         let cmd = redis::cmd("LRANGE")
             .arg(history_key(order_id))
             .arg(0)
             .arg(-1)
             .to_owned();
-        let ids: Vec<String> = self.redis.bounded(cmd.query_async(&mut conn)).await?;
+        let ids: Vec<String> = self.redis.query(&cmd).await?;
         Ok(ids.into_iter().map(stored_id).collect())
     }
 }
