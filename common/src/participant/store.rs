@@ -136,7 +136,8 @@ pub async fn batch_init(
     n: Quantity,
     fields: &[(&str, Amount)],
 ) -> Result<(), StoreError> {
-    let record = format!("{prefix}batch_init");
+    // `*` is in no id, so this record can never be an entity's (an item may be "batch_init").
+    let record = format!("{prefix}*batch_init");
     if idempotency::recorded(write, redis, idem, &record)
         .await?
         .is_some()
