@@ -2,6 +2,7 @@
 //!
 //! - [`api`]: the route table and the reply bodies several services send.
 //! - [`app`]: binding and running a service's public and internal servers.
+//! - [`backoff`]: the pauses of every retry loop.
 //! - [`config`]: typed configuration read from the environment once at start.
 //! - [`store`]: the Redis pool with bounded waits, and Lua script invocation.
 //! - [`error`]: the JSON error body and its mapping to 4xx/5xx.
@@ -18,6 +19,7 @@
 
 pub mod api;
 pub mod app;
+pub mod backoff;
 pub mod config;
 pub mod error;
 pub mod fault;

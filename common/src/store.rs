@@ -35,6 +35,7 @@ use redis::{
     Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, RetryMethod, ScriptInvocation, Value,
 };
 
+use crate::backoff::Backoff;
 use crate::config::RedisConfig;
 use crate::error::ApiError;
 use crate::metrics::checked;
@@ -379,8 +380,8 @@ impl RedisStore {
         F: FnMut(Connection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let give_up = Instant::now() + self.wait;
-        let mut pause = Duration::from_millis(10);
+        let give_up = tokio::time::Instant::now() + self.wait;
+        let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(500));
         loop {
             let failure = match self.conn().await {
                 Ok(conn) => match self.attempt(attempt(conn)).await {
@@ -390,13 +391,12 @@ impl RedisStore {
                 },
                 Err(e) => e,
             };
-            if Instant::now() + pause > give_up {
+            let Some(pause) = backoff.pause_before(give_up) else {
                 return Err(failure);
-            }
+            };
             self.metrics.retries.inc();
             tracing::debug!(error = %failure, "redis call failed, retrying");
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(500));
         }
     }
 }

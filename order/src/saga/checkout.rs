@@ -19,11 +19,11 @@ use common::params::Id;
 use common::telemetry::otel;
 use tokio::time::Instant;
 
-use super::backoff::Backoff;
 use super::machine::{ending, Ending};
 use super::runner;
 use super::SagaContext;
 use crate::store::Begin;
+use common::backoff::Backoff;
 
 /// Why a checkout has no [`Ending`] to answer.
 #[derive(Debug, thiserror::Error)]

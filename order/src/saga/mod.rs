@@ -8,7 +8,6 @@
 //! and only `checkout` and `recovery` use the concrete store, for what the runner
 //! does not need (beginning a saga, claiming expired leases).
 
-mod backoff;
 pub mod checkout;
 #[cfg(test)]
 mod fakes;

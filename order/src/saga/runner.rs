@@ -26,13 +26,13 @@ use common::params::Id;
 use common::participant::{ChargeRequest, ReserveRequest};
 use tokio::time::Instant;
 
-use super::backoff::Backoff;
 use super::log::{Advance, SagaLog, SagaRecord};
 use super::machine::{
     charge_answered, ending, next_action, reserve_answered, step, Action, Ending, Event, Next,
 };
 use super::participants::Participants;
 use super::SagaContext;
+use common::backoff::Backoff;
 
 /// The deadline passed before the saga reached a final state; it stays logged
 /// and the recovery loop finishes it.

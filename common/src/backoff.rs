@@ -2,8 +2,9 @@
 //! participant unreachable): each pause twice the last, up to a bound, and never
 //! past the caller's deadline.
 //!
-//! Every retry loop of the order service pauses through [`Backoff`], so they all
-//! behave alike. It only says how long to wait, and waits; it never decides
+//! Every retry loop pauses through [`Backoff`] (the saga's and the checkout's in
+//! the order service, a Redis call waiting for its Redis here), so they all behave
+//! alike. It only says how long to wait, and waits; it never decides
 //! whether a failure may be retried, and it reads time from tokio's clock only
 //! (so tests can pause it).
 
