@@ -345,7 +345,7 @@ impl RedisStore {
 
     /// Runs one read, retrying within `REDIS_WAIT_MS` while the cluster is unreachable.
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
-        self.retrying(|mut conn| async move { Ok(cmd.query_async(&mut conn).await?) })
+        self.retrying(|mut conn| async move { cmd.query_async(&mut conn).await })
             .await
     }
 
@@ -464,6 +464,7 @@ impl RedisStore {
                         .bounded(self.durable_pipeline_on(
                             conn.clone(),
                             map.nodes[node].clone(),
+                            chunk[0].0,
                             map.replicas[node],
                             pipe,
                         ))

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, ServerErrorKind, Value};
 
 use super::topology::Node;
@@ -56,6 +56,7 @@ pub(crate) struct Replicas {
 /// One write waiting for its master's writer.
 struct Job {
     cmd: Cmd,
+    slot: u16,
     conn: ClusterConnection,
     /// How many replicas the slot map lists beside the master (0: it has none).
     listed: usize,
@@ -121,11 +122,12 @@ fn not_acknowledged(what: String) -> RedisError {
     ))
 }
 
-fn at(node: &Node) -> SingleNodeRoutingInfo {
-    SingleNodeRoutingInfo::ByAddress {
-        host: node.host.clone(),
-        port: node.port,
-    }
+/// The master of `slot` as the cluster client knows it: the writes of one batch are to
+/// slots of one master, and one of them names it (the client connected to the address
+/// it was given or told, which `CLUSTER SLOTS` may leave empty for a node that was never
+/// introduced to another).
+fn master_of(slot: u16) -> SingleNodeRoutingInfo {
+    SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master))
 }
 
 fn short_reply() -> RedisError {
@@ -150,6 +152,7 @@ impl RedisStore {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             cmd,
+            slot,
             conn,
             listed: map.replicas[owner],
             reply,
@@ -188,6 +191,7 @@ impl RedisStore {
         &self,
         conn: ClusterConnection,
         node: Node,
+        slot: u16,
         listed: usize,
         mut pipe: Pipeline,
     ) -> RedisResult<()> {
@@ -196,7 +200,7 @@ impl RedisStore {
         let count = pipe.cmd_iter().count();
         let mut values = conn
             .clone()
-            .route_pipeline(pipe, 0, count, at(&node))
+            .route_pipeline(pipe, 0, count, master_of(slot))
             .await?;
         let check = values.pop().ok_or_else(short_reply)?;
         for value in values {
@@ -204,7 +208,7 @@ impl RedisStore {
                 return Err(e.into());
             }
         }
-        self.acknowledge(conn, &node, alone, &check).await
+        self.acknowledge(conn, &node, slot, alone, &check).await
     }
 
     /// What ends a pipeline: `WAIT 1 <ms>`, or `ROLE` for a master taken to be alone.
@@ -222,6 +226,7 @@ impl RedisStore {
         &self,
         mut conn: ClusterConnection,
         node: &Node,
+        slot: u16,
         alone: bool,
         check: &Value,
     ) -> RedisResult<()> {
@@ -232,7 +237,7 @@ impl RedisStore {
         } else {
             // No replica acknowledged: is one online at all?
             let role = conn
-                .route_command(redis::cmd("ROLE"), RoutingInfo::SingleNode(at(node)))
+                .route_command(redis::cmd("ROLE"), RoutingInfo::SingleNode(master_of(slot)))
                 .await?;
             online_replicas(&role)
         };
@@ -282,12 +287,15 @@ async fn write_loop(store: RedisStore, node: Node, mut jobs: mpsc::UnboundedRece
         }
         pipe.add_command(store.check_cmd(alone));
         let count = batch.len() + 1;
-        let conn = batch[0].conn.clone();
-        let sent = conn.clone().route_pipeline(pipe, 0, count, at(&node)).await;
+        let (conn, slot) = (batch[0].conn.clone(), batch[0].slot);
+        let sent = conn
+            .clone()
+            .route_pipeline(pipe, 0, count, master_of(slot))
+            .await;
         let answers = match sent {
             Ok(mut values) if values.len() == count => {
                 let check = values.pop().unwrap_or(Value::Nil);
-                let acked = store.acknowledge(conn, &node, alone, &check).await;
+                let acked = store.acknowledge(conn, &node, slot, alone, &check).await;
                 values
                     .into_iter()
                     .map(|value| match (value, &acked) {

@@ -151,13 +151,16 @@ impl RedisServer {
     }
 
     /// Starts it again on the same port and data folder (after [`kill`](Self::kill)),
-    /// and waits until it answers PING (its `nodes.conf` brings its cluster role back).
+    /// and waits until it says `cluster_state:ok` (its `nodes.conf` brings its cluster
+    /// role back; a one-node cluster is whole again at once, a node of a bigger one once
+    /// it rejoined).
     pub fn restart(&mut self) {
         self.kill();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Some(child) = spawn(self.port, self.dir.path()) {
                 self.child = Some(child);
+                self.wait_cluster_ok();
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
