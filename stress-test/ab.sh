@@ -6,7 +6,10 @@
 #   stress-test/ab.sh 'LABEL BIN_DIR [VAR=VALUE ...]' 'LABEL BIN_DIR [VAR=VALUE ...]' ...
 #   e.g. stress-test/ab.sh 'before /tmp/bin-main' 'after target/release PEER_BATCHES_IN_FLIGHT=4'
 #
-# BIN_DIR holds the order, stock and payment binaries to run. Environment (defaults):
+# BIN_DIR holds the order, stock and payment binaries to run. AB_REPO=PATH among the
+# variables runs that variant with another checkout's env/local/stack.sh and
+# stress-test/bench.sh (an older build whose stack differs, e.g. the single-Redis one:
+# 'single /work/old/target/release AB_REPO=/work/old'). Environment (defaults):
 # AB_ROUNDS (3), AB_CONNECTIONS (64), AB_SECONDS (10), AB_SIZE (20000 items, users and
 # orders). Prints every run (with the mean number of sagas per batched reserve request,
 # from order-1's /metrics), then per variant the median checkouts/s, p99 and machine CPU
@@ -27,8 +30,9 @@ if "$STACK" status >/dev/null 2>&1; then log "a stack is running: stop it first 
 
 WORK="$(mktemp -d)"
 RUN=""
+STACK_USED="$STACK"
 cleanup() {
-    if [ -n "$RUN" ]; then RUN_DIR="$RUN" "$STACK" down >/dev/null 2>&1 || true; fi
+    if [ -n "$RUN" ]; then RUN_DIR="$RUN" "$STACK_USED" down >/dev/null 2>&1 || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -38,21 +42,28 @@ for round in $(seq "$ROUNDS"); do
     for variant in "$@"; do
         read -r label bin vars <<<"$variant"
         log "round $round/$ROUNDS: $label"
+        repo="$REPO"
+        for kv in $vars; do
+            case "$kv" in AB_REPO=*) repo="${kv#AB_REPO=}" ;; esac
+        done
+        stack="$repo/env/local/stack.sh"
         RUN="$WORK/run"
+        STACK_USED="$stack"
         rm -rf "$RUN"
         # shellcheck disable=SC2086 # VAR=VALUE words
-        env $vars RUN_DIR="$RUN" BIN_DIR="$(cd "$bin" && pwd)" "$STACK" up >"$WORK/up.log" 2>&1 ||
+        env $vars RUN_DIR="$RUN" BIN_DIR="$(cd "$bin" && pwd)" "$stack" up >"$WORK/up.log" 2>&1 ||
             { cat "$WORK/up.log" >&2; exit 1; }
-        env RUN_DIR="$RUN" BENCH_MODES=fresh BENCH_CONNECTIONS="$CONNS" BENCH_SECONDS="$SECS" \
+        # shellcheck disable=SC2086 # VAR=VALUE words (the stack's own, e.g. REDIS_MASTERS)
+        env $vars RUN_DIR="$RUN" BENCH_MODES=fresh BENCH_CONNECTIONS="$CONNS" BENCH_SECONDS="$SECS" \
             BENCH_CEILINGS=0 BENCH_SAMPLE=5 BENCH_ITEMS="$SIZE" BENCH_USERS="$SIZE" \
             BENCH_ORDERS="$SIZE" BENCH_OUT="$WORK/table.md" \
-            "$HERE/bench.sh" >"$WORK/bench.log" 2>&1 || { tail -30 "$WORK/bench.log" >&2; exit 1; }
+            "$repo/stress-test/bench.sh" >"$WORK/bench.log" 2>&1 || { tail -30 "$WORK/bench.log" >&2; exit 1; }
         # Sagas per batched reserve request at order-1 (builds without batching: "-").
         batch="$(curl -fsS -m 5 http://127.0.0.1:8100/metrics | awk '
             /^participant_batch_calls_sum\{.*call="reserve"/ { s = $NF }
             /^participant_batch_calls_count\{.*call="reserve"/ { n = $NF }
             END { if (n > 0) printf "%.1f", s / n; else print "-" }')"
-        RUN_DIR="$RUN" "$STACK" down >/dev/null 2>&1
+        RUN_DIR="$RUN" "$stack" down >/dev/null 2>&1
         RUN=""
         # | fresh | conns | rate | p50 | p99 | p99.9 | non2xx | 5xx | sockerr | cpu | ...
         row="$(grep '^| fresh |' "$WORK/table.md")"
