@@ -1,0 +1,187 @@
+"""The chaos report's judgement and outputs: per-kill numbers, the markdown table, the CSVs.
+
+Pure functions of the samples (`chaos_load.Sample`) and the kills (`Kill`); no I/O but the
+writers at the end, no plotting (chaos_plot.py). Times are seconds since the run's start.
+
+Per kill, its window runs from the kill to the next kill (the last one's to the end of the
+run, so that requests still in flight when the load stops are judged too):
+- errors: answers in the window (by the time they ended) that were not the expected 2xx;
+- longest gap: per service (order, stock, payment), the longest time between the kill, the
+  successful answers of that service and the end of the settle period after the restart; the
+  worst service counts, so a stalled service shows even while the others answer;
+- p99: latency of every request in flight at some time during the 5 s after the kill.
+"""
+
+import collections
+import csv
+import dataclasses
+import math
+
+SERVICES = ("order", "stock", "payment")
+P99_WINDOW = 5.0
+
+# Longest gap allowed per kind of victim (seconds). A Redis node's kill costs a failover
+# (cluster-node-timeout 1 s plus the election) or, for a replica, the master noticing it is
+# gone before WAIT stops waiting for it; a service replica's kill only a gateway retry.
+TARGET_GAP = {
+    "service replica": 0.5,
+    "redis master": 3.0,
+    "redis replica": 3.0,
+    "redis (single)": 3.0,
+}
+
+
+@dataclasses.dataclass
+class Kill:
+    victim: str
+    role: str  # a key of TARGET_GAP
+    killed: float
+    recovered: float | None = None  # when `stack.sh start` returned (None: it failed)
+    settled: float | None = None  # end of the settle period after the restart
+    note: str = ""
+
+
+@dataclasses.dataclass
+class Verdict:
+    kill: Kill
+    errors: int
+    error_kinds: str  # e.g. "503 x3, conn x1"
+    gap: float  # seconds
+    gap_service: str
+    p99: float  # seconds
+    requests: int  # answers in the window
+    passed: bool
+    why: str  # what missed the target, empty when passed
+
+
+def p99(values) -> float:
+    """Nearest-rank 99th percentile; 0 for no values."""
+    v = sorted(values)
+    if not v:
+        return 0.0
+    return v[max(0, math.ceil(0.99 * len(v)) - 1)]
+
+
+def longest_gap(success_ends, start: float, end: float) -> float:
+    """Longest interval in [start, end] without one of the given success times."""
+    points = [start] + sorted(t for t in success_ends if start <= t <= end) + [end]
+    return max(b - a for a, b in zip(points, points[1:]))
+
+
+def judge(samples, kills: list[Kill], run_end: float) -> list[Verdict]:
+    verdicts = []
+    for i, k in enumerate(kills):
+        window_end = kills[i + 1].killed if i + 1 < len(kills) else math.inf
+        in_window = [s for s in samples if k.killed <= s.end < window_end]
+        bad = [s for s in in_window if not s.ok]
+        kinds = collections.Counter(s.status for s in bad)
+        gap_end = k.settled or min(window_end, run_end)
+        gaps = {
+            svc: longest_gap((s.end for s in in_window if s.ok and s.service == svc), k.killed, gap_end)
+            for svc in SERVICES
+        }
+        gap_service = max(gaps, key=gaps.get)
+        after = [s.latency for s in samples if s.start < k.killed + P99_WINDOW and s.end > k.killed]
+        target = TARGET_GAP[k.role]
+        why = []
+        if bad:
+            why.append(f"{len(bad)} errors")
+        if gaps[gap_service] >= target:
+            why.append(f"gap >= {target:g} s")
+        if k.recovered is None:
+            why.append("restart failed")
+        verdicts.append(Verdict(
+            kill=k,
+            errors=len(bad),
+            error_kinds=", ".join(f"{st} x{n}" for st, n in kinds.most_common()),
+            gap=gaps[gap_service],
+            gap_service=gap_service,
+            p99=p99(after),
+            requests=len(in_window),
+            passed=not why,
+            why=", ".join(why),
+        ))
+    return verdicts
+
+
+def baseline(samples, kills: list[Kill], run_end: float) -> dict:
+    """The steady phase before the first kill: rate, errors and p99."""
+    end = kills[0].killed if kills else run_end
+    steady = [s for s in samples if s.end < end]
+    return {
+        "seconds": end,
+        "requests": len(steady),
+        "rate": len(steady) / end if end > 0 else 0.0,
+        "errors": sum(not s.ok for s in steady),
+        "p99": p99(s.latency for s in steady),
+        "checkouts": sum(s.ok and s.kind == "checkout" for s in steady),
+    }
+
+
+def markdown(verdicts: list[Verdict], base: dict, settings: dict, samples) -> str:
+    total_err = sum(not s.ok for s in samples)
+    checkouts = sum(s.ok and s.kind == "checkout" for s in samples)
+    passed = sum(v.passed for v in verdicts)
+    lines = [
+        "# Chaos report",
+        "",
+        f"{settings['mode']}; load: {settings['workers']} workers through {settings['gateway']}, "
+        f"each running fresh checkouts (create user, fund, create item, stock, create order, "
+        f"addItem, checkout, find item, find user; {settings['pause'] * 1000:g} ms pause between "
+        f"requests, {settings['timeout']:g} s timeout). Every kill is a SIGKILL; the victim stays "
+        f"down {settings['down']:g} s, then `stack.sh start` brings it back (the green line: "
+        f"healthy again) and the load settles for {settings['settle']:g} s.",
+        "",
+        f"Steady phase ({base['seconds']:.1f} s before the first kill): {base['rate']:.0f} requests/s, "
+        f"p99 {base['p99'] * 1000:.0f} ms, {base['errors']} errors. Whole run: {len(samples)} "
+        f"requests, {checkouts} paid checkouts, {total_err} errors. "
+        f"**{passed} of {len(verdicts)} kills met their target.**",
+        "",
+        "| # | victim | role | killed at | down for | errors | longest gap | p99 in 5 s after kill | target | result |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for i, v in enumerate(verdicts, 1):
+        k = v.kill
+        down = f"{k.recovered - k.killed:.1f} s" if k.recovered is not None else "not back"
+        errs = f"{v.errors} ({v.error_kinds})" if v.errors else "0"
+        target = f"0 errors, gap < {TARGET_GAP[k.role] * 1000:.0f} ms"
+        result = "pass" if v.passed else f"**FAIL** ({v.why})"
+        lines.append(
+            f"| {i} | {k.victim} | {k.role} | {k.killed:.1f} s | {down} | {errs} | "
+            f"{v.gap * 1000:.0f} ms ({v.gap_service}) | {v.p99 * 1000:.0f} ms | {target} | {result} |"
+        )
+    lines += [
+        "",
+        "Errors: answers between this kill and the next that were not the expected 2xx (a 5xx, "
+        "a 4xx, `conn`: connection error, `timeout`, `wrong`: a 2xx whose read-back did not show "
+        "the checkout exactly once). Longest gap: the longest time without a successful answer "
+        "from one service (the worst of order, stock and payment, named), from the kill to the "
+        "end of the settle period. p99: latency of every request in flight during the 5 s after "
+        "the kill.",
+        "",
+        "![timeline](timeline.png)",
+        "",
+    ]
+    notes = [f"- {v.kill.victim}: {v.kill.note}" for v in verdicts if v.kill.note]
+    if notes:
+        lines += ["Notes:", ""] + notes + [""]
+    return "\n".join(lines)
+
+
+def write_samples(path, samples) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["start_s", "end_s", "latency_ms", "kind", "service", "status", "ok", "note"])
+        for s in samples:
+            w.writerow([f"{s.start:.4f}", f"{s.end:.4f}", f"{s.latency * 1000:.1f}", s.kind,
+                        s.service, s.status, int(s.ok), s.note])
+
+
+def write_kills(path, kills: list[Kill]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["victim", "role", "killed_s", "recovered_s", "settled_s", "note"])
+        for k in kills:
+            w.writerow([k.victim, k.role, f"{k.killed:.4f}",
+                        "" if k.recovered is None else f"{k.recovered:.4f}",
+                        "" if k.settled is None else f"{k.settled:.4f}", k.note])
