@@ -11,32 +11,16 @@ the samples show what a client of the gateway sees.
 """
 
 import asyncio
-import dataclasses
 import json
 import random
 import time
 
 import aiohttp
 
+from chaos_summary import Sample
+
 FUNDS = 1_000_000
 STOCK = 1_000_000
-
-
-@dataclasses.dataclass(frozen=True)
-class Sample:
-    """One request: seconds since the run's start, what it was, and how it ended."""
-
-    start: float
-    end: float
-    kind: str  # the step, e.g. "checkout"
-    service: str  # order, stock or payment (the first path segment's service)
-    status: str  # the HTTP status, or "conn", "timeout", "wrong" (a 2xx with a wrong body)
-    ok: bool
-    note: str = ""
-
-    @property
-    def latency(self) -> float:
-        return self.end - self.start
 
 
 class StepFailed(Exception):

@@ -51,10 +51,11 @@ def plot(path, samples, kills, run_end: float, title: str) -> None:
         ax2.set_ylim(max(0.5, min(finite) / 2), max(finite) * 3)
 
     for k in kills:
+        killed = k.called if k.killed is None else k.killed
         back = k.recovered if k.recovered is not None else (k.settled or run_end)
-        ax.axvspan(k.killed, back, color="tab:red", alpha=0.08, lw=0)
-        ax.axvline(k.killed, color="tab:red", ls="--", lw=0.9)
-        ax.text(k.killed, top * 0.99, f" kill {k.victim}", rotation=90, va="top", ha="right",
+        ax.axvspan(killed, back, color="tab:red", alpha=0.08, lw=0)
+        ax.axvline(killed, color="tab:red", ls="--", lw=0.9)
+        ax.text(killed, top * 0.99, f" kill {k.victim}", rotation=90, va="top", ha="right",
                 fontsize=7.5, color="darkred")
         if k.recovered is not None:
             ax.axvline(k.recovered, color="tab:green", ls=":", lw=1.1)
@@ -63,8 +64,8 @@ def plot(path, samples, kills, run_end: float, title: str) -> None:
 
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="lower left", fontsize=8,
-              framealpha=0.9)
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper center", ncol=3, fontsize=8,
+              bbox_to_anchor=(0.5, -0.11), frameon=False)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path)

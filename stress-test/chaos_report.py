@@ -156,6 +156,7 @@ async def chaos(args, stack: Stack, load: Load, kills: list[Kill], down: set[str
         rc, _ = await stack.run("kill", name)
         if rc != 0:
             raise RuntimeError(f"stack.sh kill {name} failed (exit {rc}); see stack.log")
+        k.killed = load.now()
         log(f"killed {name} ({role}); down for {args.down:g} s")
         await asyncio.sleep(args.down)
         started = load.now()
@@ -168,7 +169,7 @@ async def chaos(args, stack: Stack, load: Load, kills: list[Kill], down: set[str
         log(f"{name} healthy again ({k.recovered - started:.1f} s in start); settling {args.settle:g} s")
         await asyncio.sleep(args.settle)
         k.settled = load.now()
-        since = [s for s in load.samples if s.end >= k.killed]
+        since = [s for s in load.samples if s.end >= k.called]
         log(f"{name}: {len(since)} answers, {sum(not s.ok for s in since)} errors since its kill")
 
 

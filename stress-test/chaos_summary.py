@@ -1,15 +1,18 @@
 """The chaos report's judgement and outputs: per-kill numbers, the markdown table, the CSVs.
 
-Pure functions of the samples (`chaos_load.Sample`) and the kills (`Kill`); no I/O but the
+Pure functions of the samples (`Sample`, one per request the load sent) and the kills (`Kill`); no I/O but the
 writers at the end, no plotting (chaos_plot.py). Times are seconds since the run's start.
 
-Per kill, its window runs from the kill to the next kill (the last one's to the end of the
-run, so that requests still in flight when the load stops are judged too):
+A kill has two times: `called`, when `stack.sh kill` was called, and `killed`, when it
+returned (the process is gone then; the SIGKILL itself comes a moment before, after the
+script has listed the process's children, which takes up to a second or so). Per kill, its
+window runs from `called` to the next kill's (the last one's to the end of the run, so that
+requests still in flight when the load stops are judged too):
 - errors: answers in the window (by the time they ended) that were not the expected 2xx;
-- longest gap: per service (order, stock, payment), the longest time between the kill, the
+- longest gap: per service (order, stock, payment), the longest time between `called`, the
   successful answers of that service and the end of the settle period after the restart; the
   worst service counts, so a stalled service shows even while the others answer;
-- p99: latency of every request in flight at some time during the 5 s after the kill.
+- p99: latency of every request in flight at some time during the 5 s after `killed`.
 """
 
 import collections
@@ -31,11 +34,29 @@ TARGET_GAP = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """One request: seconds since the run's start, what it was, and how it ended."""
+
+    start: float
+    end: float
+    kind: str  # the step, e.g. "checkout"
+    service: str  # order, stock or payment (the first path segment's service)
+    status: str  # the HTTP status, or "conn", "timeout", "wrong" (a 2xx with a wrong body)
+    ok: bool
+    note: str = ""
+
+    @property
+    def latency(self) -> float:
+        return self.end - self.start
+
+
 @dataclasses.dataclass
 class Kill:
     victim: str
     role: str  # a key of TARGET_GAP
-    killed: float
+    called: float  # `stack.sh kill` called
+    killed: float | None = None  # `stack.sh kill` returned: the victim is gone
     recovered: float | None = None  # when `stack.sh start` returned (None: it failed)
     settled: float | None = None  # end of the settle period after the restart
     note: str = ""
@@ -71,17 +92,18 @@ def longest_gap(success_ends, start: float, end: float) -> float:
 def judge(samples, kills: list[Kill], run_end: float) -> list[Verdict]:
     verdicts = []
     for i, k in enumerate(kills):
-        window_end = kills[i + 1].killed if i + 1 < len(kills) else math.inf
-        in_window = [s for s in samples if k.killed <= s.end < window_end]
+        window_end = kills[i + 1].called if i + 1 < len(kills) else math.inf
+        in_window = [s for s in samples if k.called <= s.end < window_end]
         bad = [s for s in in_window if not s.ok]
         kinds = collections.Counter(s.status for s in bad)
         gap_end = k.settled or min(window_end, run_end)
         gaps = {
-            svc: longest_gap((s.end for s in in_window if s.ok and s.service == svc), k.killed, gap_end)
+            svc: longest_gap((s.end for s in in_window if s.ok and s.service == svc), k.called, gap_end)
             for svc in SERVICES
         }
         gap_service = max(gaps, key=gaps.get)
-        after = [s.latency for s in samples if s.start < k.killed + P99_WINDOW and s.end > k.killed]
+        killed = k.called if k.killed is None else k.killed
+        after = [s.latency for s in samples if s.start < killed + P99_WINDOW and s.end > killed]
         target = TARGET_GAP[k.role]
         why = []
         if bad:
@@ -106,7 +128,7 @@ def judge(samples, kills: list[Kill], run_end: float) -> list[Verdict]:
 
 def baseline(samples, kills: list[Kill], run_end: float) -> dict:
     """The steady phase before the first kill: rate, errors and p99."""
-    end = kills[0].killed if kills else run_end
+    end = kills[0].called if kills else run_end
     steady = [s for s in samples if s.end < end]
     return {
         "seconds": end,
@@ -142,16 +164,19 @@ def markdown(verdicts: list[Verdict], base: dict, settings: dict, samples) -> st
     ]
     for i, v in enumerate(verdicts, 1):
         k = v.kill
-        down = f"{k.recovered - k.killed:.1f} s" if k.recovered is not None else "not back"
+        killed = k.called if k.killed is None else k.killed
+        down = f"{k.recovered - killed:.1f} s" if k.recovered is not None else "not back"
         errs = f"{v.errors} ({v.error_kinds})" if v.errors else "0"
         target = f"0 errors, gap < {TARGET_GAP[k.role] * 1000:.0f} ms"
         result = "pass" if v.passed else f"**FAIL** ({v.why})"
         lines.append(
-            f"| {i} | {k.victim} | {k.role} | {k.killed:.1f} s | {down} | {errs} | "
+            f"| {i} | {k.victim} | {k.role} | {killed:.1f} s | {down} | {errs} | "
             f"{v.gap * 1000:.0f} ms ({v.gap_service}) | {v.p99 * 1000:.0f} ms | {target} | {result} |"
         )
     lines += [
         "",
+        "Killed at: when `stack.sh kill` returned (the victim gone); down for: from then until "
+        "`stack.sh start` returned with the victim healthy again. "
         "Errors: answers between this kill and the next that were not the expected 2xx (a 5xx, "
         "a 4xx, `conn`: connection error, `timeout`, `wrong`: a 2xx whose read-back did not show "
         "the checkout exactly once). Longest gap: the longest time without a successful answer "
@@ -180,8 +205,9 @@ def write_samples(path, samples) -> None:
 def write_kills(path, kills: list[Kill]) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["victim", "role", "killed_s", "recovered_s", "settled_s", "note"])
+        w.writerow(["victim", "role", "kill_called_s", "killed_s", "recovered_s", "settled_s", "note"])
         for k in kills:
-            w.writerow([k.victim, k.role, f"{k.killed:.4f}",
+            w.writerow([k.victim, k.role, f"{k.called:.4f}",
+                        "" if k.killed is None else f"{k.killed:.4f}",
                         "" if k.recovered is None else f"{k.recovered:.4f}",
                         "" if k.settled is None else f"{k.settled:.4f}", k.note])
