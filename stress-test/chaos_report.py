@@ -162,7 +162,6 @@ async def chaos(args, stack: Stack, load: Load, kills: list[Kill], down: set[str
         started = load.now()
         rc, _ = await stack.run("start", name)
         if rc != 0:
-            k.note = f"stack.sh start failed (exit {rc})"
             raise RuntimeError(f"stack.sh start {name} failed (exit {rc}); see stack.log")
         k.recovered = load.now()
         down.discard(name)
@@ -173,11 +172,17 @@ async def chaos(args, stack: Stack, load: Load, kills: list[Kill], down: set[str
         log(f"{name}: {len(since)} answers, {sum(not s.ok for s in since)} errors since its kill")
 
 
-async def restore(stack: Stack, down: set[str]) -> bool:
+async def restore(stack: Stack, down: set[str], kills: list[Kill], now) -> bool:
+    """Starts every victim still down (the run broke off); False if one would not start."""
     ok = True
     for name in sorted(down):
         log(f"restoring {name}")
         rc, _ = await stack.run("start", name)
+        for k in kills:
+            if k.victim == name and k.recovered is None:
+                k.broken = True
+                k.note = (f"the run broke off while it was down; started again at {now():.1f} s"
+                          if rc == 0 else f"the run broke off while it was down; start failed (exit {rc})")
         if rc != 0:
             log(f"could not start {name} again (exit {rc}): run `env/local/stack.sh start {name}`")
             ok = False
@@ -242,7 +247,7 @@ async def main(args) -> int:
         broke = e
         log(f"run broken off: {type(e).__name__}: {e}")
     finally:
-        restored = await restore(stack, down)
+        restored = await restore(stack, down, kills, load.now)
         log("stopping the load (in-flight requests finish)")
         await load.stop()
         passed = write_outputs(out, args, mode, load, kills)

@@ -59,6 +59,7 @@ class Kill:
     killed: float | None = None  # `stack.sh kill` returned: the victim is gone
     recovered: float | None = None  # when `stack.sh start` returned (None: it failed)
     settled: float | None = None  # end of the settle period after the restart
+    broken: bool = False  # the run broke off while this victim was down
     note: str = ""
 
 
@@ -110,7 +111,9 @@ def judge(samples, kills: list[Kill], run_end: float) -> list[Verdict]:
             why.append(f"{len(bad)} errors")
         if gaps[gap_service] >= target:
             why.append(f"gap >= {target:g} s")
-        if k.recovered is None:
+        if k.broken:
+            why.append("run broken off")
+        elif k.recovered is None:
             why.append("restart failed")
         verdicts.append(Verdict(
             kill=k,
