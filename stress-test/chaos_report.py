@@ -141,7 +141,8 @@ async def resolve(stack: Stack, spec) -> tuple[str, str]:
     return out.strip(), f"redis {role}"
 
 
-async def chaos(args, stack: Stack, load: Load, kills: list[Kill], down: set[str], mode: str) -> None:
+async def chaos(args, stack, load: Load, kills: list[Kill], down: set[str], mode: str,
+                skipped: list[str]) -> None:
     log(f"steady load for {args.steady:g} s before the first kill")
     await asyncio.sleep(args.steady)
     for spec in plan(mode, args.only):
@@ -149,6 +150,7 @@ async def chaos(args, stack: Stack, load: Load, kills: list[Kill], down: set[str
             name, role = await resolve(stack, spec)
         except LookupError as e:
             log(f"skipped: {e}")
+            skipped.append(str(e))
             continue
         k = Kill(name, role, load.now())
         kills.append(k)
@@ -199,11 +201,15 @@ def settings_of(args, mode: str) -> dict:
             "timeout": args.timeout, "down": args.down, "settle": args.settle}
 
 
-def write_outputs(out: Path, args, mode: str, load: Load, kills: list[Kill]) -> bool:
+def write_outputs(out: Path, args, mode: str, load: Load, kills: list[Kill], skipped: list[str],
+                  broke: BaseException | None) -> bool:
     run_end = max([load.now()] + [s.end for s in load.samples])
     samples = sorted(load.samples, key=lambda s: s.end)
     verdicts = judge(samples, kills, run_end)
     settings = settings_of(args, mode)
+    settings["notes"] = [f"skipped: {m}" for m in skipped]
+    if broke is not None:
+        settings["notes"].append(f"the run broke off: {type(broke).__name__}: {broke}")
     write_samples(out / "samples.csv", samples)
     write_kills(out / "kills.csv", kills)
     report = markdown(verdicts, baseline(samples, kills, run_end), settings, samples)
@@ -239,10 +245,11 @@ async def main(args) -> int:
     load = Load(args.gateway, args.workers, args.pause, args.timeout, T0)
     kills: list[Kill] = []
     down: set[str] = set()
+    skipped: list[str] = []
     broke = None
     try:
         await load.start()
-        await chaos(args, stack, load, kills, down, mode)
+        await chaos(args, stack, load, kills, down, mode, skipped)
     except (Exception, asyncio.CancelledError) as e:
         broke = e
         log(f"run broken off: {type(e).__name__}: {e}")
@@ -250,7 +257,7 @@ async def main(args) -> int:
         restored = await restore(stack, down, kills, load.now)
         log("stopping the load (in-flight requests finish)")
         await load.stop()
-        passed = write_outputs(out, args, mode, load, kills)
+        passed = write_outputs(out, args, mode, load, kills, skipped, broke)
     if broke is not None or not restored:
         return 1
     log("every kill met its target" if passed else "some kill missed its target")

@@ -190,7 +190,8 @@ def markdown(verdicts: list[Verdict], base: dict, settings: dict, samples) -> st
         "![timeline](timeline.png)",
         "",
     ]
-    notes = [f"- {v.kill.victim}: {v.kill.note}" for v in verdicts if v.kill.note]
+    notes = [f"- {n}" for n in settings.get("notes", [])]
+    notes += [f"- {v.kill.victim}: {v.kill.note}" for v in verdicts if v.kill.note]
     if notes:
         lines += ["Notes:", ""] + notes + [""]
     return "\n".join(lines)
