@@ -55,6 +55,7 @@ if __name__ == "__main__":
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import datetime  # noqa: E402
+import re  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
 import urllib.parse  # noqa: E402
@@ -108,6 +109,8 @@ def plan(mode: str, only: list[str] | None) -> list[tuple[str, str, str]]:
             parts = v.split(":")
             if len(parts) == 3 and parts[0] == "redis":
                 specs.append(("pick", parts[1], parts[2]))
+            elif re.fullmatch(r"redis-(order|stock|payment)-\d+", v):
+                specs.append(("name", v, "redis node"))  # a cluster node, whatever its role
             else:
                 specs.append(("name", v, "redis (single)" if v.startswith("redis") else "service replica"))
         return specs
@@ -272,7 +275,7 @@ def parse_args():
     p.add_argument("--out", default=os.path.join(run_dir, "chaos-report"))
     p.add_argument("--stack", default=str(REPO / "env/local/stack.sh"))
     p.add_argument("--workers", type=int, default=32, help="concurrent clients (32)")
-    p.add_argument("--pause", type=float, default=0.05, help="seconds each worker waits between requests (0.05)")
+    p.add_argument("--pause", type=float, default=0.1, help="seconds each worker waits between requests (0.1)")
     p.add_argument("--timeout", type=float, default=20, help="per request (20 s)")
     p.add_argument("--steady", type=float, default=5, help="seconds of load before the first kill (5)")
     p.add_argument("--down", type=float, default=5, help="seconds each victim stays down (5)")

@@ -30,6 +30,7 @@ TARGET_GAP = {
     "service replica": 0.5,
     "redis master": 3.0,
     "redis replica": 3.0,
+    "redis node": 3.0,
     "redis (single)": 3.0,
 }
 
