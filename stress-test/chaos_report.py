@@ -201,6 +201,7 @@ def settings_of(args, mode: str) -> dict:
     else:
         desc = "one Redis per service (no cluster)"
     return {"mode": desc, "workers": args.workers, "gateway": args.gateway, "pause": args.pause,
+            "probe_rate": args.probe_rate,
             "timeout": args.timeout, "down": args.down, "settle": args.settle}
 
 
@@ -245,7 +246,7 @@ async def main(args) -> int:
     log(f"mode {mode}: victims {', '.join(s[1] if s[0] == 'name' else f'redis-{s[1]} {s[2]}' for s in plan(mode, args.only))}")
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
-    load = Load(args.gateway, args.workers, args.pause, args.timeout, T0)
+    load = Load(args.gateway, args.workers, args.pause, args.probe_rate, args.timeout, T0)
     kills: list[Kill] = []
     down: set[str] = set()
     skipped: list[str] = []
@@ -276,6 +277,8 @@ def parse_args():
     p.add_argument("--stack", default=str(REPO / "env/local/stack.sh"))
     p.add_argument("--workers", type=int, default=32, help="concurrent clients (32)")
     p.add_argument("--pause", type=float, default=0.1, help="seconds each worker waits between requests (0.1)")
+    p.add_argument("--probe-rate", type=float, default=20,
+                   help="reads per second of each service, sent open loop (20; 0: none)")
     p.add_argument("--timeout", type=float, default=20, help="per request (20 s)")
     p.add_argument("--steady", type=float, default=5, help="seconds of load before the first kill (5)")
     p.add_argument("--down", type=float, default=5, help="seconds each victim stays down (5)")

@@ -151,10 +151,11 @@ def markdown(verdicts: list[Verdict], base: dict, settings: dict, samples) -> st
     lines = [
         "# Chaos report",
         "",
-        f"{settings['mode']}; load: {settings['workers']} workers through {settings['gateway']}, "
+        f"{settings['mode']}; load through {settings['gateway']}: {settings['workers']} workers, "
         f"each running fresh checkouts (create user, fund, create item, stock, create order, "
         f"addItem, checkout, find item, find user; {settings['pause'] * 1000:g} ms pause between "
-        f"requests, {settings['timeout']:g} s timeout). Every kill is a SIGKILL; the victim stays "
+        f"requests), and {settings['probe_rate']:g} reads/s of each service sent open loop "
+        f"(find user, find item, find order); {settings['timeout']:g} s timeout. Every kill is a SIGKILL; the victim stays "
         f"down {settings['down']:g} s, then `stack.sh start` brings it back (the green line: "
         f"healthy again) and the load settles for {settings['settle']:g} s.",
         "",
