@@ -97,8 +97,8 @@ class Load:
 
     async def _worker(self, session, idx: int) -> None:
         rng = random.Random(idx)
-        # Spread the workers' first requests over one pause so they do not move in step.
-        await asyncio.sleep(rng.random() * max(self.pause, 0.05))
+        # Spread the workers' first checkouts over a second, so they do not move in step.
+        await asyncio.sleep(rng.random())
         while not self._stop.is_set():
             try:
                 await self._checkout(session, rng)
@@ -108,7 +108,8 @@ class Load:
     async def _checkout(self, session, rng: random.Random) -> None:
         async def step(method, path, kind, **kw):
             if self.pause:
-                await asyncio.sleep(self.pause)
+                # Jittered, so that the workers do not go through the steps in lockstep.
+                await asyncio.sleep(self.pause * rng.uniform(0.5, 1.5))
             return await self._step(session, method, path, kind, **kw)
 
         price = rng.randint(1, 9)
