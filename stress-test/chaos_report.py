@@ -212,6 +212,7 @@ def write_outputs(out: Path, args, mode: str, load: Load, kills: list[Kill], ski
     verdicts = judge(samples, kills, run_end)
     settings = settings_of(args, mode)
     settings["notes"] = [f"skipped: {m}" for m in skipped]
+    settings["status"] = getattr(args, "status", ("", ""))
     if broke is not None:
         settings["notes"].append(f"the run broke off: {type(broke).__name__}: {broke}")
     write_samples(out / "samples.csv", samples)
@@ -238,7 +239,7 @@ async def main(args) -> int:
         log(f"refusing {args.gateway}: only a loopback gateway (this machine's local stack)")
         return 2
     stack = Stack(Path(args.stack), out / "stack.log", args.stack_timeout)
-    rc, _ = await stack.run("status")
+    rc, status_before = await stack.run("status")
     if rc != 0:
         log("the stack is not up and healthy (stack.sh status); start it with `make up`")
         return 2
@@ -261,6 +262,8 @@ async def main(args) -> int:
         restored = await restore(stack, down, kills, load.now)
         log("stopping the load (in-flight requests finish)")
         await load.stop()
+        _, status_after = await stack.run("status")
+        args.status = (status_before, status_after)
         passed = write_outputs(out, args, mode, load, kills, skipped, broke)
     if broke is not None or not restored:
         return 1

@@ -196,6 +196,10 @@ def markdown(verdicts: list[Verdict], base: dict, settings: dict, samples) -> st
     notes += [f"- {v.kill.victim}: {v.kill.note}" for v in verdicts if v.kill.note]
     if notes:
         lines += ["Notes:", ""] + notes + [""]
+    before, after = settings.get("status", ("", ""))
+    for title, text in (("before the run", before), ("after it", after)):
+        if text.strip():
+            lines += [f"`stack.sh status` {title}:", "", "```text", text.rstrip(), "```", ""]
     return "\n".join(lines)
 
 
