@@ -7,10 +7,12 @@ public requests through the gateway.
   checkout needs, so every answer should be a 2xx with the expected body; anything else (a
   4xx, a 5xx, a connection error, a timeout, a read-back that does not show the checkout
   exactly once) is an error, and the worker abandons that checkout and starts a new one.
-- Probes (open loop): per service, a read at a fixed rate (find the user, the item, the
-  order made at the start) sent whether or not the earlier ones have answered. Workers stuck
+- Probes (open loop): per service, reads of PROBE_KEYS entities made at the start (find
+  the user, the item, the order), each at a fixed rate, sent whether or not the earlier
+  ones have answered. Workers stuck
   in one service stop asking the others; the probes do not, so the longest time without a
-  successful answer from a service measures that service, not where the workers happen to be.
+  successful answer from a service (or for one entity: one Redis master's share of the keys)
+measures that service, not where the workers happen to be.
 
 Every request becomes one `Sample`; nothing here retries a request itself, so the samples
 show what a client of the gateway sees.
@@ -29,6 +31,9 @@ FUNDS = 1_000_000
 STOCK = 1_000_000
 PROBE_PRICE = 3
 MAX_PROBES_IN_FLIGHT = 600
+# Entities probed per service, each on its own: with Redis Cluster each lives on one master,
+# and several of them are likely to cover every master of the service.
+PROBE_KEYS = 6
 
 
 class StepFailed(Exception):
@@ -63,25 +68,30 @@ class Load:
         return s
 
     async def start(self) -> None:
-        """Creates the probes' user, item and order (raises StepFailed when it cannot), then
-        launches the workers and the probes."""
+        """Creates the probes' users, items and orders (raises StepFailed when it cannot),
+        then launches the workers and the probes."""
         workers = self._session(self.workers * 2)
         probes = self._session(MAX_PROBES_IN_FLIGHT)
-        user = await self._step(workers, "POST", "/payment/create_user", "setup", want="user_id")
-        await self._step(workers, "POST", f"/payment/add_funds/{user}/{FUNDS}", "setup")
-        item = await self._step(workers, "POST", f"/stock/item/create/{PROBE_PRICE}", "setup", want="item_id")
-        await self._step(workers, "POST", f"/stock/add/{item}/{STOCK}", "setup")
-        order = await self._step(workers, "POST", f"/orders/create/{user}", "setup", want="order_id")
-        await self._step(workers, "POST", f"/orders/addItem/{order}/{item}/1", "setup")
-        reads = [
+        self._tasks = []
+        for n in range(PROBE_KEYS if self.probe_rate > 0 else 0):
+            self._tasks += [asyncio.create_task(self._prober(probes, path, check, f"probe-{n}"))
+                            for path, check in await self._probe_targets(workers)]
+        self._tasks += [asyncio.create_task(self._worker(workers, i)) for i in range(self.workers)]
+
+    async def _probe_targets(self, session):
+        """One user, item and order for the probes, and the check of each one's read."""
+        user = await self._step(session, "POST", "/payment/create_user", "setup", want="user_id")
+        await self._step(session, "POST", f"/payment/add_funds/{user}/{FUNDS}", "setup")
+        item = await self._step(session, "POST", f"/stock/item/create/{PROBE_PRICE}", "setup", want="item_id")
+        await self._step(session, "POST", f"/stock/add/{item}/{STOCK}", "setup")
+        order = await self._step(session, "POST", f"/orders/create/{user}", "setup", want="order_id")
+        await self._step(session, "POST", f"/orders/addItem/{order}/{item}/1", "setup")
+        return [
             (f"/payment/find_user/{user}", lambda b: b.get("credit") == FUNDS),
             (f"/stock/find/{item}", lambda b: b.get("stock") == STOCK and b.get("price") == PROBE_PRICE),
             (f"/orders/find/{order}",
              lambda b: b.get("paid") is False and b.get("total_cost") == PROBE_PRICE and b.get("user_id") == user),
         ]
-        self._tasks = [asyncio.create_task(self._worker(workers, i)) for i in range(self.workers)]
-        if self.probe_rate > 0:
-            self._tasks += [asyncio.create_task(self._prober(probes, path, check)) for path, check in reads]
 
     async def stop(self) -> None:
         """Lets every request in flight finish (bounded by its timeout), then closes."""
@@ -125,7 +135,7 @@ class Load:
         await step("GET", f"/payment/find_user/{user}", "find_user",
                    check=lambda b: b.get("credit") == FUNDS - price)
 
-    async def _prober(self, session, path: str, check) -> None:
+    async def _prober(self, session, path: str, check, kind: str) -> None:
         """Sends GET path every 1/probe_rate s, never waiting for an answer (open loop)."""
         period = 1 / self.probe_rate
         due = time.monotonic() + random.random() * period
@@ -134,13 +144,13 @@ class Load:
             due += period
             if len(self._probes) >= MAX_PROBES_IN_FLIGHT:
                 continue  # only when the gateway has not answered for many seconds
-            t = asyncio.create_task(self._probe(session, path, check))
+            t = asyncio.create_task(self._probe(session, path, check, kind))
             self._probes.add(t)
             t.add_done_callback(self._probes.discard)
 
-    async def _probe(self, session, path, check) -> None:
+    async def _probe(self, session, path, check, kind) -> None:
         try:
-            await self._step(session, "GET", path, "probe", check=check)
+            await self._step(session, "GET", path, kind, check=check)
         except StepFailed:
             pass
 

@@ -280,8 +280,8 @@ def parse_args():
     p.add_argument("--stack", default=str(REPO / "env/local/stack.sh"))
     p.add_argument("--workers", type=int, default=32, help="concurrent clients (32)")
     p.add_argument("--pause", type=float, default=0.1, help="seconds each worker waits between requests (0.1)")
-    p.add_argument("--probe-rate", type=float, default=20,
-                   help="reads per second of each service, sent open loop (20; 0: none)")
+    p.add_argument("--probe-rate", type=float, default=8,
+                   help="reads per second of each probed entity, sent open loop (8; 0: none)")
     p.add_argument("--timeout", type=float, default=20, help="per request (20 s)")
     p.add_argument("--steady", type=float, default=5, help="seconds of load before the first kill (5)")
     p.add_argument("--down", type=float, default=5, help="seconds each victim stays down (5)")

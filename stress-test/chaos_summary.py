@@ -9,12 +9,15 @@ script has listed the process's children, which takes up to a second or so). Per
 window runs from `called` to the next kill's (the last one's to the end of the run, so that
 requests still in flight when the load stops are judged too):
 - errors: answers in the window (by the time they ended) that were not the expected 2xx;
-- longest gap: per service (order, stock, payment), the longest time between `called`, the
-  successful answers of that service and the end of the settle period after the restart; the
-  worst service counts, so a stalled service shows even while the others answer;
+- longest gap: per service (order, stock, payment), and per entity the probes read, the
+  longest wait for a successful answer between `called` and the end of the settle period
+  after the restart: from the first request sent after a success (or after `called`) to the
+  next success; the worst counts, so a stalled service or Redis master shows even while the
+  others answer;
 - p99: latency of every request in flight at some time during the 5 s after `killed`.
 """
 
+import bisect
 import collections
 import csv
 import dataclasses
@@ -85,10 +88,21 @@ def p99(values) -> float:
     return v[max(0, math.ceil(0.99 * len(v)) - 1)]
 
 
-def longest_gap(success_ends, start: float, end: float) -> float:
-    """Longest interval in [start, end] without one of the given success times."""
-    points = [start] + sorted(t for t in success_ends if start <= t <= end) + [end]
-    return max(b - a for a, b in zip(points, points[1:]))
+def longest_gap(success_ends, starts, start: float, end: float) -> float:
+    """Longest time in [start, end] that a client sending requests waited for a success.
+
+    After each success (and after `start`), the wait begins when the next request was sent and
+    ends at the next success (or at `end`). Time in which no request was sent at all (the
+    load generator itself starved of CPU, say) is not counted: it says nothing about the
+    system. `starts` are the send times of every request of the same kind."""
+    ends = [start] + sorted(t for t in success_ends if start <= t <= end) + [end]
+    sent = sorted(starts)
+    worst = 0.0
+    for a, b in zip(ends, ends[1:]):
+        i = bisect.bisect_left(sent, a)
+        if i < len(sent) and sent[i] < b:
+            worst = max(worst, b - sent[i])
+    return worst
 
 
 def judge(samples, kills: list[Kill], run_end: float) -> list[Verdict]:
@@ -99,10 +113,19 @@ def judge(samples, kills: list[Kill], run_end: float) -> list[Verdict]:
         bad = [s for s in in_window if not s.ok]
         kinds = collections.Counter(s.status for s in bad)
         gap_end = k.settled or min(window_end, run_end)
+        sent = [s for s in samples if k.called <= s.start < gap_end]
         gaps = {
-            svc: longest_gap((s.end for s in in_window if s.ok and s.service == svc), k.called, gap_end)
+            svc: longest_gap((s.end for s in in_window if s.ok and s.service == svc),
+                             [s.start for s in sent if s.service == svc], k.called, gap_end)
             for svc in SERVICES
         }
+        # Each probed entity on its own: with a cluster, one master's keys can stall while the
+        # service's other keys answer.
+        probed = {(s.service, s.kind) for s in in_window if s.kind.startswith("probe")}
+        for svc, kind in probed:
+            gaps[f"{svc} {kind}"] = longest_gap(
+                (s.end for s in in_window if s.ok and s.service == svc and s.kind == kind),
+                [s.start for s in sent if s.service == svc and s.kind == kind], k.called, gap_end)
         gap_service = max(gaps, key=gaps.get)
         killed = k.called if k.killed is None else k.killed
         after = [s.latency for s in samples if s.start < killed + P99_WINDOW and s.end > killed]
@@ -154,8 +177,8 @@ def markdown(verdicts: list[Verdict], base: dict, settings: dict, samples) -> st
         f"{settings['mode']}; load through {settings['gateway']}: {settings['workers']} workers, "
         f"each running fresh checkouts (create user, fund, create item, stock, create order, "
         f"addItem, checkout, find item, find user; {settings['pause'] * 1000:g} ms pause between "
-        f"requests), and {settings['probe_rate']:g} reads/s of each service sent open loop "
-        f"(find user, find item, find order); {settings['timeout']:g} s timeout. Every kill is a SIGKILL; the victim stays "
+        f"requests), and open-loop reads of 6 entities per service, {settings['probe_rate']:g}/s "
+        f"each (find user, find item, find order); {settings['timeout']:g} s timeout. Every kill is a SIGKILL; the victim stays "
         f"down {settings['down']:g} s, then `stack.sh start` brings it back (the green line: "
         f"healthy again) and the load settles for {settings['settle']:g} s.",
         "",
@@ -184,9 +207,11 @@ def markdown(verdicts: list[Verdict], base: dict, settings: dict, samples) -> st
         "`stack.sh start` returned with the victim healthy again. "
         "Errors: answers between this kill and the next that were not the expected 2xx (a 5xx, "
         "a 4xx, `conn`: connection error, `timeout`, `wrong`: a 2xx whose read-back did not show "
-        "the checkout exactly once). Longest gap: the longest time without a successful answer "
-        "from one service (the worst of order, stock and payment, named), from the kill to the "
-        "end of the settle period. p99: latency of every request in flight during the 5 s after "
+        "the checkout exactly once). Longest gap: the longest wait for a successful answer (from "
+        "the first request sent after a success to the next success) from one service, or for "
+        "one of the entities each service's probes read (the worst, "
+        "named), from the kill to the end of the settle period. p99: latency of every request "
+        "in flight during the 5 s after "
         "the kill.",
         "",
         "![timeline](timeline.png)",
