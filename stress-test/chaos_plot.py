@@ -50,7 +50,7 @@ def bins(samples, run_end: float):
 
 def plot(path, samples, kills, run_end: float, title: str) -> None:
     t, ok, err, p, services = bins(samples, run_end)
-    fig, (ax, low) = plt.subplots(2, 1, sharex=True, figsize=(max(12, run_end / 8), 7.5), dpi=110,
+    fig, (ax, low) = plt.subplots(2, 1, sharex=True, figsize=(min(18, max(12, run_end / 8)), 7.5), dpi=110,
                                   gridspec_kw={"height_ratios": [3, 1.2]})
     ax.plot(t, ok, color="tab:blue", lw=0.8, label="successes/s")
     ax.plot(t, err, color="tab:red", lw=1.2, label="errors/s")
