@@ -8,6 +8,7 @@
 #   make openapi      regenerate order/openapi.json (the API document) from the handlers
 #   make status       state of every component;  make logs: tail of every log
 #   make bench        checkout benchmark (wrk) with invariant check;  make stress: locust
+#   make chaos-report availability picture: load, one kill at a time, PNG timeline + table
 #   make gateway-test the gateway's retry policy against fake replicas (no stack needed)
 
 SHELL := bash
@@ -29,10 +30,10 @@ STACK := env/local/stack.sh
 export RUN_DIR ORDER_REPLICAS STOCK_REPLICAS PAYMENT_REPLICAS NGINX_ECHO_MODULE GATEWAY PORT_OFFSET
 
 .PHONY: help up down build test lint unit e2e crash-test gateway-test consistency status logs tools rust-tools
-.PHONY: bench bench-smoke stress api-test api-tools openapi
+.PHONY: bench bench-smoke stress chaos-report api-test api-tools openapi
 
 help:
-	@sed -n '3,10p' Makefile | sed 's/^# *//'
+	@sed -n '3,11p' Makefile | sed 's/^# *//'
 
 ## Tools --------------------------------------------------------------------
 
@@ -195,6 +196,15 @@ STRESS_SECONDS ?= 60
 STRESS_SCENARIO ?= course
 stress:
 	stress-test/run.sh $(GATEWAY) $(STRESS_USERS) $(STRESS_SECONDS) $(STRESS_SCENARIO)
+
+# Availability picture of the running local stack (README.md, "Chaos report"): steady
+# fresh checkouts through $(GATEWAY) while every service replica and every service's Redis
+# master and one replica are killed one at a time and started again; timeline.png,
+# report.md (one row per kill, pass/fail) and samples.csv in $(RUN_DIR)/chaos-report.
+# Fails when a kill missed its target. CHAOS_ARGS: e.g. --workers 16 --down 8 --only order-1.
+CHAOS_ARGS ?=
+chaos-report:
+	stress-test/chaos_report.py --gateway $(GATEWAY) --out "$(RUN_DIR)/chaos-report" $(CHAOS_ARGS)
 
 ## Containers and Kubernetes (README.md, "Containers") -----------------------
 
