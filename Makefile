@@ -2,7 +2,7 @@
 #
 #   make up           install missing tools, build, start the local stack (gateway :8000)
 #   make down         stop the local stack
-#   make test         lint, unit/integration and gateway tests, stack up, e2e + api + consistency tests, down
+#   make test         lint, unit/integration and gateway tests, stack up, e2e, crash, durability, api, consistency tests, down
 #   make consistency  consistency test (plain, then with chaos in every phase) against a running stack
 #   make api-test     API contract: schemathesis fuzzing + the /docs/ page in Chromium
 #   make openapi      regenerate order/openapi.json (the API document) from the handlers
@@ -28,7 +28,7 @@ STACK := env/local/stack.sh
 
 export RUN_DIR ORDER_REPLICAS STOCK_REPLICAS PAYMENT_REPLICAS NGINX_ECHO_MODULE GATEWAY PORT_OFFSET
 
-.PHONY: help up down build test lint unit e2e crash-test gateway-test consistency status logs tools rust-tools
+.PHONY: help up down build test lint unit e2e crash-test durability-test gateway-test consistency status logs tools rust-tools
 .PHONY: bench bench-smoke stress api-test api-tools openapi
 
 help:
@@ -96,6 +96,13 @@ e2e:
 crash-test:
 	env/local/crash_test.py
 
+# No acknowledged write is lost when the Redis master that owns it is SIGKILLed (then a
+# replica of it): keyed stock/add and add_funds retried with their key until answered, each
+# there exactly once, the victims back as replicas (README.md, "Redis Cluster"). Against the
+# running stack; kills and restarts Redis nodes of it. PER_PASS (400) writes of each kind.
+durability-test:
+	env/local/durability_test.py
+
 # The gateway's retry policy (README.md, "Retries through the gateway"): the real gateway
 # configuration in front of fake replicas on free ports; needs no stack and no build.
 gateway-test: tools
@@ -122,6 +129,7 @@ test: lint unit gateway-test
 	$(MAKE) --no-print-directory up; \
 	$(MAKE) --no-print-directory e2e; \
 	$(MAKE) --no-print-directory crash-test; \
+	$(MAKE) --no-print-directory durability-test; \
 	$(MAKE) --no-print-directory api-test; \
 	$(MAKE) --no-print-directory bench-smoke; \
 	$(MAKE) --no-print-directory consistency

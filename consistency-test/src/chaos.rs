@@ -4,14 +4,21 @@
 //! the pids in its own pid files), `DockerCompose` through `docker kill`/`docker start` on the
 //! containers of one compose project. Nothing here ever kills by name pattern, and the
 //! gateway is never a victim (its death would only turn answers into connection errors).
+//! Victims are dealt by `victim::Deck`: service replicas by name, and each service's Redis
+//! Cluster as "a master" and "a replica", resolved to a node by its role at kill time.
 //! At most one component is down at any time: the next kill waits until the last victim is
-//! back and healthy, as the course's failure test kills one container at a time.
+//! back and healthy, and a Redis node until its cluster is whole again (every node up,
+//! every master with its replica), as the course's failure test kills one container at a
+//! time.
 
+pub mod cluster;
 mod docker;
 mod local;
+pub mod victim;
 
 pub use docker::DockerCompose;
 pub use local::LocalStack;
+pub use victim::Killed;
 
 use crate::phase::Phase;
 use anyhow::{bail, Context, Result};
@@ -25,8 +32,8 @@ use tokio::process::Command;
 use tokio::sync::{watch, Notify};
 
 pub trait Chaos: Send {
-    /// Kills one random victim and returns its name (`None`: nothing to kill).
-    fn kill_random(&mut self) -> BoxFuture<'_, Result<Option<String>>>;
+    /// Kills the next victim and returns what it hit (`None`: nothing to kill).
+    fn kill_random(&mut self) -> BoxFuture<'_, Result<Option<Killed>>>;
     /// Starts one victim again and waits until it is healthy.
     fn restore(&mut self, name: String) -> BoxFuture<'_, Result<()>>;
     /// Starts everything that may be down and waits until it is healthy.
@@ -53,7 +60,7 @@ async fn output(cmd: &mut Command, what: &str) -> Result<String> {
 pub struct Kill {
     pub at: Duration,
     pub phase: Phase,
-    pub name: String,
+    pub victim: Killed,
 }
 
 /// What the round and the driver share: the current phase (to stamp kills), the kills so far,
@@ -99,7 +106,7 @@ impl Control {
         let seen = *count.borrow_and_update();
         let next = tokio::time::timeout(KILL_WAIT, count.wait_for(|n| *n > seen)).await;
         match next {
-            Ok(Ok(_)) => self.kills().last().map(|k| k.name.clone()),
+            Ok(Ok(_)) => self.kills().last().map(|k| k.victim.to_string()),
             _ => None,
         }
     }
@@ -129,11 +136,11 @@ impl Control {
         )
     }
 
-    fn record_kill(&self, name: &str) {
+    fn record_kill(&self, victim: &Killed) {
         let kill = Kill {
             at: self.start.elapsed(),
             phase: self.phase(),
-            name: name.to_string(),
+            victim: victim.clone(),
         };
         self.kills
             .lock()
@@ -143,7 +150,7 @@ impl Control {
     }
 }
 
-/// Kills a random victim every 200–600 ms (the first after 50–150 ms) and restarts it
+/// Kills the next victim every 200–600 ms (the first after 50–150 ms) and restarts it
 /// 100–300 ms later, until `control.stop()` or `max` has passed. A victim is restarted (and
 /// healthy) before the next kill, so at most one component is down at a time; a failed
 /// restart is retried before anything else is killed. Returns the driver for `restore_all`.
@@ -187,11 +194,11 @@ pub async fn drive(
             break;
         }
         match chaos.kill_random().await {
-            Ok(Some(name)) => {
-                control.record_kill(&name);
-                println!("{} killed {name}", control.stamp());
+            Ok(Some(victim)) => {
+                control.record_kill(&victim);
+                println!("{} killed {victim}", control.stamp());
                 tokio::time::sleep(Duration::from_millis(rng.random_range(100..=300))).await;
-                down = Some(name);
+                down = Some(victim.name);
             }
             Ok(None) => println!("{} nothing to kill", control.stamp()),
             Err(e) => println!("{} kill failed: {e:#}", control.stamp()),

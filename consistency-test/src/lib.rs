@@ -55,10 +55,9 @@ async fn chaos_driver(mode: &ChaosMode) -> Result<Option<Box<dyn Chaos>>> {
         ChaosMode::Local {
             run_dir,
             stack_script,
-        } => Some(Box::new(LocalStack::new(
-            stack_script.clone(),
-            run_dir.clone(),
-        )?)),
+        } => Some(Box::new(
+            LocalStack::new(stack_script.clone(), run_dir.clone()).await?,
+        )),
         ChaosMode::Docker { project } => Some(Box::new(DockerCompose::new(project).await?)),
     })
 }
@@ -155,6 +154,9 @@ async fn run_round(api: &Api, config: &Config) -> Result<Vec<Check>> {
     report::print_failures(&checks);
     let kills = control.map(|c| c.kills());
     report::print_phases(&all, &setup.skipped, kills.as_deref());
+    if let Some(kills) = &kills {
+        report::print_kills(kills);
+    }
     report::print_checks(&checks);
     Ok(checks)
 }
