@@ -75,8 +75,9 @@ pub struct Control {
     wake: Notify,
 }
 
-/// How long a phase waits for the next kill before it starts anyway.
-const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How long a phase waits for the next kill before it starts anyway: longer than a killed
+/// master's time down (`Pacing::failover`) and its cluster's healing after its start.
+const KILL_WAIT: Duration = Duration::from_secs(15);
 
 impl Control {
     pub fn new() -> Arc<Control> {
@@ -150,14 +151,35 @@ impl Control {
     }
 }
 
+/// How long the chaos runs at most, and how long a killed Redis Cluster master stays down.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    pub max: Duration,
+    /// Long enough for its replica to take over (two node timeouts): a master started
+    /// again before the cluster noticed is simply the master again, and no failover is
+    /// ever tested. Zero: like every other victim.
+    pub failover: Duration,
+}
+
+impl Pacing {
+    /// How long the victim of `kill` stays down: 100–300 ms, a master `failover`.
+    fn down(&self, kill: &Killed, rng: &mut impl Rng) -> Duration {
+        match kill.role {
+            Some(victim::Role::Master) if !self.failover.is_zero() => self.failover,
+            _ => Duration::from_millis(rng.random_range(100..=300)),
+        }
+    }
+}
+
 /// Kills the next victim every 200–600 ms (the first after 50–150 ms) and restarts it
-/// 100–300 ms later, until `control.stop()` or `max` has passed. A victim is restarted (and
+/// 100–300 ms later (a Redis master `pacing.failover` later), until `control.stop()` or
+/// `pacing.max` has passed. A victim is restarted (and
 /// healthy) before the next kill, so at most one component is down at a time; a failed
 /// restart is retried before anything else is killed. Returns the driver for `restore_all`.
 pub async fn drive(
     mut chaos: Box<dyn Chaos>,
     control: Arc<Control>,
-    max: Duration,
+    pacing: Pacing,
 ) -> Box<dyn Chaos> {
     let start = Instant::now();
     let mut rng = StdRng::from_os_rng();
@@ -182,7 +204,7 @@ pub async fn drive(
                 }
             }
         }
-        if control.stopped() || start.elapsed() >= max {
+        if control.stopped() || start.elapsed() >= pacing.max {
             break;
         }
         tokio::select! {
@@ -197,7 +219,7 @@ pub async fn drive(
             Ok(Some(victim)) => {
                 control.record_kill(&victim);
                 println!("{} killed {victim}", control.stamp());
-                tokio::time::sleep(Duration::from_millis(rng.random_range(100..=300))).await;
+                tokio::time::sleep(pacing.down(&victim, &mut rng)).await;
                 down = Some(victim.name);
             }
             Ok(None) => println!("{} nothing to kill", control.stamp()),
@@ -211,4 +233,36 @@ pub async fn drive(
         None => println!("{} chaos stopped", control.stamp()),
     }
     chaos
+}
+
+#[cfg(test)]
+mod tests {
+    use super::victim::Role;
+    use super::*;
+
+    #[test]
+    fn a_killed_master_stays_down_for_the_failover_and_the_rest_briefly() {
+        let pacing = Pacing {
+            max: Duration::from_secs(600),
+            failover: Duration::from_secs(3),
+        };
+        let mut rng = StdRng::seed_from_u64(3);
+        let kill = |role| Killed {
+            name: "redis-stock-1".into(),
+            role,
+        };
+        assert_eq!(
+            pacing.down(&kill(Some(Role::Master)), &mut rng),
+            Duration::from_secs(3)
+        );
+        for role in [Some(Role::Replica), None] {
+            let down = pacing.down(&kill(role), &mut rng);
+            assert!((100..=300).contains(&down.as_millis()), "{down:?}");
+        }
+        let at_once = Pacing {
+            failover: Duration::ZERO,
+            ..pacing
+        };
+        assert!(at_once.down(&kill(Some(Role::Master)), &mut rng) <= Duration::from_millis(300));
+    }
 }

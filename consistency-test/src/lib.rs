@@ -86,8 +86,11 @@ impl RunningChaos {
 async fn run_round(api: &Api, config: &Config) -> Result<Vec<Check>> {
     let chaos = chaos_driver(&config.chaos).await?.map(|driver| {
         let control = Control::new();
-        let max = Duration::from_secs(config.chaos_max_secs);
-        let task = tokio::spawn(chaos::drive(driver, control.clone(), max));
+        let pacing = chaos::Pacing {
+            max: Duration::from_secs(config.chaos_max_secs),
+            failover: Duration::from_secs(config.failover_secs),
+        };
+        let task = tokio::spawn(chaos::drive(driver, control.clone(), pacing));
         RunningChaos { control, task }
     });
     let control = chaos.as_ref().map(|c| c.control.clone());

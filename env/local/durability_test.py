@@ -27,7 +27,8 @@ check failed, 2 when the stack is not there.
                                                  as for stack.sh; REDIS_PASSWORD if any)
     env/local/durability_test.py --docker PROJ   compose project PROJ (GATEWAY, REDIS_PASSWORD)
 
-PER_PASS (400), WORKERS (8), RETRY_SECS (30) from the environment.
+PER_PASS (400), WORKERS (8), RETRY_SECS (30), PASS_SECS (6: the writes of a pass are
+paced over this long, so that the kills come while they run) from the environment.
 """
 
 import json
@@ -52,6 +53,7 @@ PASSWORD = os.environ.get("REDIS_PASSWORD", "")
 PER_PASS = int(os.environ.get("PER_PASS", "400"))
 WORKERS = int(os.environ.get("WORKERS", "8"))
 RETRY_SECS = float(os.environ.get("RETRY_SECS", "30"))
+PASS_SECS = float(os.environ.get("PASS_SECS", "6"))
 WHOLE_SECS = 90
 # The first port of each service's cluster nodes (node n is base + n - 1), env/local/stack.sh.
 BASE_PORT = {"stock": 6410, "payment": 6420}
@@ -250,6 +252,19 @@ class Cluster:
                 return self.node_of(n["id"])
         raise SystemExit(f"no live master of {self.service}'s cluster serves slot {slot}")
 
+    def wait_failover(self, key, victim):
+        """Waits until another node is master of key's slot (the victim was its master)."""
+        deadline = time.monotonic() + WHOLE_SECS
+        while True:
+            try:
+                if self.owner(key) is not victim:
+                    return
+            except SystemExit:
+                pass  # no live master serves it yet
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no failover of {victim.name} in {self.service}'s cluster after {WHOLE_SECS}s")
+            time.sleep(0.2)
+
     def replica_of(self, master):
         master_id = self.ids[master.name]
         replicas = [n for n in self.view() if n["master"] == master_id and not failing(n)]
@@ -321,22 +336,26 @@ class Stream:
 
 
 def run_writes(streams, kills):
-    """Sends every stream's writes from WORKERS threads; kills[i] = (stream, share, kill):
-    once that share of the stream's writes is acknowledged, kill() runs (it returns the
-    victim's description). Returns the start time."""
-    jobs = [(s, k) for s in streams for k in s.keys]
-    random.shuffle(jobs)
+    """Sends every stream's writes from WORKERS threads, paced over PASS_SECS (a write
+    whose time has come waits only for a free worker, so a backlog after a pause is sent at
+    once); kills[i] = (stream, share, kill): once that share of the stream's writes is
+    acknowledged, kill() runs (it returns the victim's description), while the writes go
+    on. Returns the start time."""
+    step = PASS_SECS / max(len(s.keys) for s in streams)
+    jobs = sorted(((i * step, n, s, k) for n, s in enumerate(streams) for i, k in enumerate(s.keys)),
+                  key=lambda j: j[:2], reverse=True)
     lock = threading.Lock()
+    start = time.monotonic()
 
     def worker():
         while True:
             with lock:
                 if not jobs:
                     return
-                stream, key = jobs.pop()
+                at, _, stream, key = jobs.pop()
+            time.sleep(max(0.0, start + at - time.monotonic()))
             stream.send(key)
 
-    start = time.monotonic()
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(WORKERS)]
     for t in threads:
         t.start()
@@ -345,13 +364,14 @@ def run_writes(streams, kills):
         for stream, share, kill in list(pending):
             if stream.acked() >= share * len(stream.keys):
                 pending.remove((stream, share, kill))
+                at = stream.acked()
                 stream.victim = kill()
-                log(f"{stream.what}: SIGKILL {stream.victim} after {stream.acked()} acknowledged")
+                log(f"{stream.what}: SIGKILL {stream.victim} after {at} acknowledged")
         if time.monotonic() - last_report >= 1:
             last_report = time.monotonic()
             log("  " + ", ".join(f"{s.what} {s.acked()}/{len(s.keys)} acknowledged ({s.retried} retried)"
                                  for s in streams))
-        time.sleep(0.02)
+        time.sleep(0.01)
     for stream, share, kill in pending:
         stream.victim = kill()
         log(f"{stream.what}: SIGKILL {stream.victim} after every write (it never reached {share:.0%})")
@@ -375,7 +395,7 @@ def one_pass(label, targets, totals):
             node = pick(cluster, key)
             role = role_of(node)
             node.kill()
-            victims.append((cluster, node))
+            victims.append((cluster, key, node, role))
             return f"{node.name} ({'replica' if role == 'slave' else role})"
         return kill
 
@@ -397,12 +417,15 @@ def one_pass(label, targets, totals):
               f"value still {expected}")
         rows.append([label, stream.what, stream.victim, stream.acked(), stream.retried,
                      stream.attempts, got, expected, f"{stream.longest_pause(start):.2f}"])
-    for cluster, node in victims:
+    for cluster, key, node, role in victims:
+        if role == "master":
+            # Started before the cluster noticed, it would simply be the master again.
+            cluster.wait_failover(key, node)
         log(f"starting {node.name} again")
         node.start()
         cluster.wait_whole()
-        role = role_of(node)
-        check(role == "slave", f"{label}: {node.name} rejoined {cluster.service}'s cluster as a replica ({role})")
+        now = role_of(node)
+        check(now == "slave", f"{label}: {node.name} rejoined {cluster.service}'s cluster as a replica ({now})")
     for row, (stream, _, _, _, value) in zip(rows, targets):
         got = value()
         check(got == totals[stream.what],

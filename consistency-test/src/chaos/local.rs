@@ -169,3 +169,47 @@ mod tests {
         );
     }
 }
+
+/// Against a running local stack: `CHAOS_STACK_SCRIPT=... CHAOS_RUN_DIR=... cargo test -p
+/// consistency-test -- --ignored` (PORT_OFFSET etc. as for the stack). Deals a pass and a
+/// half of victims, killing and restoring each.
+#[cfg(test)]
+mod against_a_stack {
+    use super::*;
+
+    #[tokio::test]
+    #[ignore = "needs a running local stack"]
+    async fn every_victim_is_killed_and_restored() {
+        let (Ok(script), Ok(run_dir)) = (
+            std::env::var("CHAOS_STACK_SCRIPT"),
+            std::env::var("CHAOS_RUN_DIR"),
+        ) else {
+            panic!("set CHAOS_STACK_SCRIPT and CHAOS_RUN_DIR");
+        };
+        let mut stack = LocalStack::new(script.into(), run_dir.into())
+            .await
+            .unwrap();
+        let n = stack.deck.victims().len();
+        for _ in 0..n + n / 2 {
+            let killed = stack.kill_random().await.unwrap().unwrap();
+            println!("killed {killed}");
+            if let Some(role) = killed.role {
+                let back = stack
+                    .script
+                    .pick(cluster_of(&killed.name).unwrap(), role)
+                    .await;
+                assert_ne!(
+                    back.ok().as_deref(),
+                    Some(killed.name.as_str()),
+                    "{killed} is dead"
+                );
+            }
+            if killed.role == Some(crate::chaos::victim::Role::Master) {
+                // Its replica takes over: it comes back as a replica.
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            }
+            stack.restore(killed.name.clone()).await.unwrap();
+            println!("restored {}", killed.name);
+        }
+    }
+}
