@@ -35,6 +35,7 @@ import json
 import os
 import random
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -133,21 +134,35 @@ def read(path, field):
 
 
 class Node:
-    """One Redis node: its name (redis-stock-2), how to run redis-cli on it and how to kill
-    and start it."""
+    """One Redis node: its name (redis-stock-2), the command that runs a shell command line
+    where redis-cli reaches it (`sh -c`, or `docker exec <container> sh -c`), the redis-cli
+    words that address it, and how to kill and start it."""
 
-    def __init__(self, name, cli, kill, start):
-        self.name, self._cli, self.kill, self.start = name, cli, kill, start
+    MARK = "--wdm-probe--"
 
-    def cli(self, *args):
-        """redis-cli's output, or None when the node does not answer."""
+    def __init__(self, name, shell, redis_cli, kill, start):
+        self.name, self.shell, self.redis_cli = name, shell, redis_cli
+        self.kill, self.start = kill, start
+
+    def run(self, *commands):
+        """The outputs of redis-cli commands (lists of words) run in one shell on the node
+        (one docker exec), or None when it cannot be run."""
+        line = f"; echo {self.MARK}; ".join(
+            " ".join(shlex.quote(w) for w in self.redis_cli + list(c)) for c in commands)
         env = dict(os.environ, REDISCLI_AUTH=PASSWORD) if PASSWORD else None
         try:
-            done = subprocess.run(self._cli + list(args), capture_output=True, text=True,
-                                  timeout=10, env=env)
+            done = subprocess.run(self.shell + [line], capture_output=True, text=True, timeout=15, env=env)
         except subprocess.TimeoutExpired:
             return None
-        return done.stdout if done.returncode == 0 else None
+        if done.returncode != 0 and not done.stdout:
+            return None
+        return [part.strip() for part in done.stdout.split(self.MARK)]
+
+    def cli(self, *args):
+        """One redis-cli command's output, or None when the node does not answer it."""
+        out = self.run(args)
+        return out[0] if out and out[0] and not out[0].startswith(("Could not connect", "ERR", "NOAUTH",
+                                                                   "LOADING", "Error")) else None
 
 
 def local_nodes(service):
@@ -162,7 +177,7 @@ def local_nodes(service):
             print(done.stdout + done.stderr, file=sys.stderr)
             raise SystemExit(f"stack.sh {' '.join(args)} failed ({done.returncode})")
 
-    return [Node(name, ["redis-cli", "-h", "127.0.0.1", "-p", str(BASE_PORT[service] + n - 1 + OFFSET)],
+    return [Node(name, ["sh", "-c"], ["redis-cli", "-h", "127.0.0.1", "-p", str(BASE_PORT[service] + n - 1 + OFFSET)],
                  lambda name=name: stack("kill", name), lambda name=name: stack("start", name))
             for n, name in found]
 
@@ -181,7 +196,7 @@ def docker_nodes(project, service):
     def docker(*args):
         subprocess.run(["docker", *args], check=True, capture_output=True)
 
-    return [Node(svc, ["docker", "exec", *auth, name, "redis-cli"],
+    return [Node(svc, ["docker", "exec", *auth, name, "sh", "-c"], ["redis-cli"],
                  lambda name=name: docker("kill", name), lambda name=name: docker("start", name))
             for _, svc, name in found]
 
@@ -224,25 +239,27 @@ class Cluster:
         self.service, self.nodes = service, nodes
         self.ids = {}
 
-    def answering(self):
-        return [n for n in self.nodes if (n.cli("ping") or "").strip() == "PONG"]
+    def first(self, *args):
+        """The answer of the first node (in order) that answers the command."""
+        for n in self.nodes:
+            out = n.cli(*args)
+            if out:
+                return out
+        raise SystemExit(f"no node of {self.service}'s cluster answers {' '.join(args)}")
 
     def node_of(self, node_id):
         """The node whose CLUSTER MYID is node_id (asked once per node)."""
         if node_id not in self.ids.values():
-            for n in self.answering():
-                self.ids[n.name] = (n.cli("cluster", "myid") or "").strip()
+            for n in self.nodes:
+                if self.ids.get(n.name) is None:
+                    self.ids[n.name] = (n.cli("cluster", "myid") or "").strip() or None
         return next(n for n in self.nodes if self.ids.get(n.name) == node_id)
 
     def view(self):
-        for n in self.answering():
-            nodes = parse_nodes(n.cli("cluster", "nodes"))
-            if nodes:
-                return nodes
-        raise SystemExit(f"no node of {self.service}'s cluster answers CLUSTER NODES")
+        return parse_nodes(self.first("cluster", "nodes"))
 
     def slot(self, key):
-        return int(self.answering()[0].cli("cluster", "keyslot", key).strip())
+        return int(self.first("cluster", "keyslot", key).strip())
 
     def owner(self, key):
         """The node that is master of key's slot now."""
@@ -275,20 +292,20 @@ class Cluster:
     def not_whole(self):
         """Why the cluster is not whole (stack.sh's rule), or None."""
         for n in self.nodes:
-            if (n.cli("ping") or "").strip() != "PONG":
+            out = n.run(["ping"], ["cluster", "info"], ["cluster", "nodes"], ["info", "replication"])
+            if not out or len(out) != 4 or out[0] != "PONG":
                 return f"{n.name} does not answer"
-            info = n.cli("cluster", "info")
+            _, info, nodes, repl = out
             if info_field(info, "cluster_state") != "ok" or info_field(info, "cluster_slots_ok") != "16384":
                 return f"{n.name}: cluster_state:{info_field(info, 'cluster_state')}"
-            view = parse_nodes(n.cli("cluster", "nodes"))
+            view = parse_nodes(nodes)
             bad = [v["addr"] for v in view if failing(v)]
             if bad:
                 return f"{n.name} sees {bad} failing"
-            if any(not v["master"] for v in view) and not all("master" in v["flags"] for v in view):
+            if not all("master" in v["flags"] for v in view):
                 for m in (v for v in view if "master" in v["flags"] and v["slots"]):
                     if not any(r["master"] == m["id"] for r in view):
                         return f"master {m['addr']} has no replica"
-            repl = n.cli("info", "replication")
             if info_field(repl, "role") == "slave" and info_field(repl, "master_link_status") != "up":
                 return f"{n.name}: master_link_status:{info_field(repl, 'master_link_status')}"
         return None

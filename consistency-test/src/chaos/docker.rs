@@ -282,3 +282,30 @@ garbage line
         assert_eq!(found[0].name, "wdmchaos-redis-stock-1-1");
     }
 }
+
+/// Against a running compose project: `CHAOS_DOCKER_PROJECT=... cargo test -p
+/// consistency-test -- --ignored` (REDIS_PASSWORD as for the project). Deals a pass and a
+/// half of victims, killing and restoring each (a master after 3 s: its failover).
+#[cfg(test)]
+mod against_a_project {
+    use super::*;
+
+    #[tokio::test]
+    #[ignore = "needs a running compose project"]
+    async fn every_victim_is_killed_and_restored_with_its_cluster_whole() {
+        let project = std::env::var("CHAOS_DOCKER_PROJECT").expect("set CHAOS_DOCKER_PROJECT");
+        let mut compose = DockerCompose::new(&project).await.unwrap();
+        let n = compose.deck.victims().len();
+        for _ in 0..n + n / 2 {
+            let killed = compose.kill_random().await.unwrap().unwrap();
+            println!("killed {killed}");
+            if killed.role == Some(Role::Master) {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            let start = Instant::now();
+            compose.restore(killed.name.clone()).await.unwrap();
+            println!("restored {} in {:?}", killed.name, start.elapsed());
+        }
+        compose.restore_all().await.unwrap();
+    }
+}
