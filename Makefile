@@ -86,6 +86,7 @@ lint: tools rust-tools
 
 unit: tools
 	cargo test --workspace
+	env/local/tests/test_durability.py
 
 e2e:
 	env/local/e2e.sh
