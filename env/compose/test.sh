@@ -4,33 +4,32 @@
 #   1. env/compose/images.sh (unless SKIP_IMAGES=1), then `up -d` and wait until every
 #      container is healthy
 #   2. the consistency test through the gateway (the course's scenario)
-#   3. Redis: every node of each service's Redis Cluster (redis-<svc>-1 .. 6) runs with
-#      cluster mode, AOF and `appendfsync always`, and every cluster is whole
+#   3. Redis durability: a burst of acknowledged writes in each Redis (and stock updates
+#      acknowledged by the stock service through the gateway) survives `docker kill` of that
+#      Redis container, which must run with AOF and `appendfsync always` on its named volume
 #   4. the gateway's policy in compose: the services' /metrics and /health/... are its JSON
 #      404; with both stock replicas killed and one started a second later, a request in
 #      flight waits for it (its retry passes) and gets a 200, not a 502
 #   5. the consistency test with --chaos-docker: one container at a time (never the
-#      gateway: service replicas, and each service's Redis masters and replicas chosen by
-#      their role at kill time) killed and started again during every phase of the run:
-#      set-up writes, checkouts, the reads; every answer judged, every write checked to be
-#      there once; after a Redis node is back its cluster must be whole before the next kill
-#   6. durability (env/local/durability_test.py --docker): acknowledged stock/add and
-#      add_funds, each with its own Idempotency-Key and retried with it until answered,
-#      while the master owning the item's (the user's) slot is SIGKILLed, then a replica
-#      of it: each write there exactly once, the victims back as replicas
-#   7. the graders' failure test: during the checkout phase of a larger consistency run
+#      gateway) killed and started again during every phase of the run: set-up writes,
+#      checkouts, the reads; every answer judged, every write checked to be there once
+#   5b. durability through the gateway (env/local/durability_test.py --docker): keyed
+#      stock/add and add_funds, each retried with its Idempotency-Key until answered 2xx,
+#      while the Redis master owning the item's (the user's) slot is SIGKILLed, then a
+#      replica of it: every acknowledged write there exactly once, the victims back as
+#      replicas of their whole cluster
+#   6. the graders' failure test: during the checkout phase of a larger consistency run
 #      (FAILURE_USERS orders over FAILURE_ITEMS items, most of them paid, so every checkout
 #      runs a whole saga), `docker kill` one container at a time, `docker start` it, wait until
-#      every container is healthy (and a Redis node's cluster whole), go on to the next:
-#      stock-1, payment-1, order-1, stock-2, payment-2, order-2, then a master of order's,
-#      stock's, payment's Redis Cluster, then a replica of each (chosen by role when killed;
-#      while a replica is down its twin serves). A run whose checkouts are all answered before the list is
+#      every container is healthy, go on to the next: stock-1, payment-1, order-1, stock-2,
+#      payment-2, order-2, redis-order, redis-stock, redis-payment (while a replica is down
+#      its twin serves). A run whose checkouts are all answered before the list is
 #      done is verified and another run takes the rest. A restarted container must keep its
 #      address (the gateway resolves its upstreams when it starts; docker-compose.yml gives
 #      every container a fixed one). Then the gateway, last and
 #      between runs (killing it drops the clients' connections, which the verifier rightly
 #      counts as unanswered checkouts), and a final consistency run through the new gateway.
-#   8. `down -v` for this project only (always, also on failure or Ctrl-C), then a check that
+#   7. `down -v` for this project only (always, also on failure or Ctrl-C), then a check that
 #      no container, volume or network of the project is left.
 #
 # Environment: PROJECT (wdm-ci), GATEWAY_PORT (8000), WDM_NET (10.213.7: the first three
@@ -138,115 +137,83 @@ wait_healthy() {
 
 address() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$1"; }
 
-# Kills one container (a compose service, or ROLE:SVC: the node of SVC's Redis Cluster that
-# is in ROLE, master or replica, right now), starts it again and waits until every container
-# is healthy and, for a Redis node, its cluster whole again.
 kill_and_restart() {
-    local svc="$1" id before after cluster="" what pause=1
-    case "$svc" in
-        master:* | replica:*)
-            cluster="${svc#*:}"
-            svc="$(pick_node "$cluster" "${1%%:*}")"
-            what="$svc (${1%%:*})"
-            # Long enough for the cluster to notice (node timeout) and fail a master over.
-            pause=3
-            ;;
-        *) what="$svc" ;;
-    esac
+    local svc="$1" id before after
     id="$(cid "$svc")"
     before="$(address "$id")"
-    log "docker kill $what"
+    log "docker kill $svc"
     docker kill "$id" >/dev/null
-    sleep "$pause"
+    sleep 1
     log "docker start $svc"
     docker start "$id" >/dev/null
     # Its dependants too: a service whose Redis came back must be ready again.
     wait_healthy
-    [ -z "$cluster" ] || wait_cluster "$cluster"
     after="$(address "$id")"
     # nginx resolved the upstream names when it started; a new address would strand it.
     [ "$before" = "$after" ] || fail "$svc came back with address '$after' instead of '$before'"
-    log "$what is back (same address), every container healthy${cluster:+, redis-$cluster whole}"
+    log "$svc is back (same address) and every container is healthy"
 }
 
-redis_cli() { docker exec -e REDISCLI_AUTH="${REDIS_PASSWORD:-wdm-redis-password}" "$(cid "$1")" redis-cli "${@:2}"; }
+redis_cli() { docker exec "$(cid "$1")" redis-cli "${@:2}"; }
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
 
-# The compose services of SVC's Redis Cluster nodes (redis-SVC-1 .. redis-SVC-6).
-redis_nodes() {
-    [ ${#CID[@]} -gt 0 ] || read_ids
-    printf '%s\n' "${!CID[@]}" | grep -E "^redis-$1-[0-9]+\$" | sort -t- -k3 -n
-}
-redis_all() { local s; for s in order stock payment; do redis_nodes "$s"; done; }
-
-# The name of one node of SVC's cluster that is in ROLE (master or replica) right now.
-pick_node() {
-    local svc="$1" want="$2" node role
-    [ "$want" = replica ] && want=slave
-    for node in $(redis_nodes "$svc" | shuf); do
-        role="$(redis_cli "$node" role 2>/dev/null | head -n 1)" || continue
-        [ "$role" = "$want" ] && { echo "$node"; return 0; }
+# A GET through the gateway, retried for a while on a 5xx or connection error: a service
+# answers 503 ("broken pipe") once for each pooled connection to a Redis that was killed,
+# even after its /health/ready answered 200 again (see the README of the compose test).
+get_field() {
+    local path="$1" field="$2" i out code
+    for i in $(seq 1 20); do
+        out="$(curl -sS -m 10 -w '\n%{http_code}' "$GATEWAY$path" 2>&1)" || true
+        code="${out##*$'\n'}"
+        out="${out%$'\n'*}"
+        case "$code" in
+            200) json_field "$field" <<<"$out"; return 0 ;;
+            4??) fail "GET $path answered $code: $out" ;;
+        esac
+        log "GET $path answered ${code:-nothing}: $out (attempt $i), retrying"
+        sleep 1
     done
-    fail "no node of redis-$svc is a $2"
+    fail "GET $path kept failing"
 }
 
-# Why SVC's cluster is not whole (stack.sh's rule: every node answers, cluster_state:ok with
-# every slot, no node failing in any view, every master with a replica, every replica's
-# link up); nothing when it is.
-cluster_not_whole() {
-    local node out
-    for node in $(redis_nodes "$1"); do
-        [ "$(redis_cli "$node" ping 2>/dev/null)" = PONG ] || { echo "$node does not answer"; return; }
-        out="$(redis_cli "$node" cluster info 2>/dev/null | tr -d '\r')"
-        grep -qx 'cluster_state:ok' <<<"$out" && grep -qx 'cluster_slots_ok:16384' <<<"$out" ||
-            { echo "$node: $(grep cluster_state <<<"$out")"; return; }
-        out="$(redis_cli "$node" cluster nodes 2>/dev/null)"
-        awk '$3 ~ /fail|noaddr|handshake/ || $8 != "connected" {bad = bad " " $2} END {if (bad) {print "sees" bad " failing"; exit 1}}' <<<"$out" >/dev/null ||
-            { echo "$node sees a node failing"; return; }
-        awk '$3 ~ /master/ && NF > 8 {m[$1] = $2} $3 ~ /slave/ {r[$4] = 1; s = 1}
-             END {if (s) for (id in m) if (!(id in r)) {print m[id]; exit 1}}' <<<"$out" >/dev/null ||
-            { echo "$node: a master has no replica"; return; }
-        out="$(redis_cli "$node" info replication 2>/dev/null | tr -d '\r')"
-        if grep -qx 'role:slave' <<<"$out" && ! grep -qx 'master_link_status:up' <<<"$out"; then
-            echo "$node: replica link not up"; return
-        fi
-    done
-}
-
-wait_cluster() {
-    local deadline=$((SECONDS + WAIT_TIMEOUT)) why
-    while why="$(cluster_not_whole "$1")" && [ -n "$why" ]; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "redis-$1's cluster not whole after ${WAIT_TIMEOUT}s: $why"
-        sleep 0.5
-    done
-}
-
-# Every Redis node runs in cluster mode with AOF and an fsync per write.
-redis_config() {
-    local r nodes
-    nodes="$(redis_all)"
-    [ -n "$nodes" ] || fail "no Redis Cluster nodes (redis-<svc>-<n>) in project $PROJECT"
-    for r in $nodes; do
+durability() {
+    local r key count=300 i item stock
+    for r in redis-order redis-stock redis-payment; do
         [ "$(redis_cli "$r" CONFIG GET appendonly | tail -n 1)" = yes ] || fail "$r: appendonly is not yes"
         [ "$(redis_cli "$r" CONFIG GET appendfsync | tail -n 1)" = always ] || fail "$r: appendfsync is not always"
-        [ "$(redis_cli "$r" CONFIG GET cluster-enabled | tail -n 1)" = yes ] || fail "$r: cluster-enabled is not yes"
     done
-    for r in order stock payment; do wait_cluster "$r"; done
-    log "redis: $(wc -w <<<"$nodes") cluster nodes with AOF, appendfsync always; every cluster whole"
+    item="$(curl -fsS -m 10 -X POST "$GATEWAY/stock/item/create/3" | json_field item_id)"
+    for r in redis-order redis-stock redis-payment; do
+        key="wdm:durability:$RANDOM$RANDOM"
+        log "durability: $count acknowledged INCRs in $r, then docker kill at once"
+        # redis-cli -r sends them one after the other, each acknowledged before the next.
+        redis_cli "$r" -r "$count" INCR "$key" >/dev/null
+        if [ "$r" = redis-stock ]; then
+            # Acknowledged by the stock service (2xx) just before its Redis dies.
+            for i in $(seq 1 20); do
+                curl -fsS -m 10 -X POST -o /dev/null "$GATEWAY/stock/add/$item/$i" || fail "stock/add"
+            done
+        fi
+        kill_and_restart "$r"
+        [ "$(redis_cli "$r" GET "$key")" = "$count" ] || fail "$r lost acknowledged writes: $key is '$(redis_cli "$r" GET "$key")', expected $count"
+        redis_cli "$r" DEL "$key" >/dev/null
+    done
+    stock="$(get_field "/stock/find/$item" stock)"
+    [ "$stock" = 210 ] || fail "stock of $item is '$stock' after the kill, expected 210 (1 + 2 + ... + 20)"
+    log "durability: passed (every acknowledged write survived the kills)"
 }
 
-# No acknowledged write is lost when the master (then a replica) that holds it is
+# No acknowledged write is lost when the master (then a replica) of its key's slot is
 # SIGKILLed: env/local/durability_test.py through the gateway, victims by docker kill.
-durability() {
-    log "durability: acknowledged stock/add and add_funds across docker kill of the owning masters, then replicas"
+durability_gateway() {
+    log "durability through the gateway: keyed writes across docker kill of the owning masters, then replicas"
     local rc=0
     GATEWAY="$GATEWAY" timeout "$RUN_TIMEOUT" "$REPO/env/local/durability_test.py" --docker "$PROJECT" \
-        >"$LOG_DIR/durability.log" 2>&1 || rc=$?
-    grep -vE '^\[durability .*\]   ' "$LOG_DIR/durability.log" >&2 || true
-    [ "$rc" = 0 ] || fail "durability test exit $rc (log $LOG_DIR/durability.log)"
-    read_ids
-    for r in order stock payment; do wait_cluster "$r"; done
-    log "durability: passed (every acknowledged write there exactly once, victims back as replicas)"
+        >"$LOG_DIR/durability-gateway.log" 2>&1 || rc=$?
+    grep -vE '^\[durability .*\]   ' "$LOG_DIR/durability-gateway.log" >&2 || true
+    [ "$rc" = 0 ] || fail "durability test exit $rc (log $LOG_DIR/durability-gateway.log)"
+    wait_healthy
+    log "durability through the gateway: passed"
 }
 
 # Runs the consistency test in the foreground (bounded), its output also in a log file.
@@ -268,8 +235,7 @@ checkouts_done() {
 
 # Kills from the queue while a consistency run is in its checkout phase.
 failure_test() {
-    local queue=(stock-1 payment-1 order-1 stock-2 payment-2 order-2
-        master:order master:stock master:payment replica:order replica:stock replica:payment)
+    local queue=(stock-1 payment-1 order-1 stock-2 payment-2 order-2 redis-order redis-stock redis-payment)
     local run=0 logf rc
     while [ ${#queue[@]} -gt 0 ]; do
         run=$((run + 1))
@@ -353,11 +319,11 @@ timeout 300 "${COMPOSE[@]}" -p "$PROJECT" -f "$REPO/docker-compose.yml" up -d --
 wait_healthy
 log "all containers healthy"
 consistency plain
-redis_config
+durability
 gateway_policy
 # The consistency test's own chaos with `docker kill` / `docker start`: one container at a
 # time (never the gateway), during every phase of the run: set-up writes, checkouts, reads.
 consistency chaos-every-phase --chaos-docker --docker-project "$PROJECT"
-durability
+durability_gateway
 failure_test
-log "PASSED: consistency, Redis config, gateway policy, chaos in every phase, durability, failure test"
+log "PASSED: consistency, durability, gateway policy, chaos in every phase, durability through the gateway, failure test"
