@@ -2,7 +2,7 @@
 #
 #   make up           install missing tools, build, start the local stack (gateway :8000)
 #   make down         stop the local stack
-#   make test         lint, unit/integration and gateway tests, stack up, e2e, crash, durability, api, consistency tests, down
+#   make test         lint, unit/integration and gateway tests, stack up, e2e + api + consistency tests, down
 #   make consistency  consistency test (plain, then with chaos in every phase) against a running stack
 #   make api-test     API contract: schemathesis fuzzing + the /docs/ page in Chromium
 #   make openapi      regenerate order/openapi.json (the API document) from the handlers
