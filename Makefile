@@ -99,7 +99,7 @@ crash-test:
 
 # No acknowledged write is lost when the Redis master that owns it is SIGKILLed (then a
 # replica of it): keyed stock/add and add_funds retried with their key until answered, each
-# there exactly once, the victims back as replicas (README.md, "Redis Cluster"). Against the
+# there exactly once, the victims back as replicas (env/local/durability_test.py). Against the
 # running stack; kills and restarts Redis nodes of it. PER_PASS (400) writes of each kind.
 durability-test:
 	env/local/durability_test.py
