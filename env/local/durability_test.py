@@ -36,6 +36,7 @@ import os
 import random
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -177,8 +178,15 @@ def local_nodes(service):
             print(done.stdout + done.stderr, file=sys.stderr)
             raise SystemExit(f"stack.sh {' '.join(args)} failed ({done.returncode})")
 
+    def kill(name):
+        # The signal at once by its pid file (stack.sh kill takes seconds on a loaded
+        # machine, and the kill must land while the writes run), then stack.sh's bookkeeping.
+        with open(os.path.join(RUN_DIR, "pids", f"{name}.pid")) as f:
+            os.kill(int(f.read().strip()), signal.SIGKILL)
+        stack("kill", name)
+
     return [Node(name, ["sh", "-c"], ["redis-cli", "-h", "127.0.0.1", "-p", str(BASE_PORT[service] + n - 1 + OFFSET)],
-                 lambda name=name: stack("kill", name), lambda name=name: stack("start", name))
+                 lambda name=name: kill(name), lambda name=name: stack("start", name))
             for n, name in found]
 
 
@@ -376,19 +384,27 @@ def run_writes(streams, kills):
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(WORKERS)]
     for t in threads:
         t.start()
-    pending, last_report = list(kills), 0.0
+    def killing(stream, kill):
+        at = stream.acked()
+        stream.victim = kill()
+        log(f"{stream.what}: SIGKILL {stream.victim} ({at} acknowledged when its turn came)")
+
+    # Each kill in a thread of its own: finding the victim takes a while (docker exec), and
+    # the next kill's turn must not wait for it.
+    pending, killers, last_report = list(kills), [], 0.0
     while any(t.is_alive() for t in threads):
         for stream, share, kill in list(pending):
             if stream.acked() >= share * len(stream.keys):
                 pending.remove((stream, share, kill))
-                at = stream.acked()
-                stream.victim = kill()
-                log(f"{stream.what}: SIGKILL {stream.victim} after {at} acknowledged")
+                killers.append(threading.Thread(target=killing, args=(stream, kill)))
+                killers[-1].start()
         if time.monotonic() - last_report >= 1:
             last_report = time.monotonic()
             log("  " + ", ".join(f"{s.what} {s.acked()}/{len(s.keys)} acknowledged ({s.retried} retried)"
                                  for s in streams))
         time.sleep(0.01)
+    for k in killers:
+        k.join()
     for stream, share, kill in pending:
         stream.victim = kill()
         log(f"{stream.what}: SIGKILL {stream.victim} after every write (it never reached {share:.0%})")
@@ -408,9 +424,12 @@ def one_pass(label, targets, totals):
     victims = []
 
     def killer(cluster, key, pick):
+        # Found before the writes start (nothing changes roles until the kill), so that the
+        # kill itself is only the signal and comes while the writes run.
+        node = pick(cluster, key)
+        role = role_of(node)
+
         def kill():
-            node = pick(cluster, key)
-            role = role_of(node)
             node.kill()
             victims.append((cluster, key, node, role))
             return f"{node.name} ({'replica' if role == 'slave' else role})"
