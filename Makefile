@@ -29,7 +29,7 @@ STACK := env/local/stack.sh
 
 export RUN_DIR ORDER_REPLICAS STOCK_REPLICAS PAYMENT_REPLICAS NGINX_ECHO_MODULE GATEWAY PORT_OFFSET
 
-.PHONY: help up down build test lint unit e2e crash-test gateway-test consistency status logs tools rust-tools
+.PHONY: help up down build test lint unit e2e crash-test durability-test gateway-test consistency status logs tools rust-tools
 .PHONY: bench bench-smoke stress chaos-report api-test api-tools openapi
 
 help:
@@ -87,6 +87,7 @@ lint: tools rust-tools
 
 unit: tools
 	cargo test --workspace
+	env/local/tests/test_durability.py
 
 e2e:
 	env/local/e2e.sh
@@ -96,6 +97,13 @@ e2e:
 # Against the running stack; restarts replicas of it.
 crash-test:
 	env/local/crash_test.py
+
+# No acknowledged write is lost when the Redis master that owns it is SIGKILLed (then a
+# replica of it): keyed stock/add and add_funds retried with their key until answered, each
+# there exactly once, the victims back as replicas (env/local/durability_test.py). Against the
+# running stack; kills and restarts Redis nodes of it. PER_PASS (400) writes of each kind.
+durability-test:
+	env/local/durability_test.py
 
 # The gateway's retry policy (README.md, "Retries through the gateway"): the real gateway
 # configuration in front of fake replicas on free ports; needs no stack and no build.
@@ -123,6 +131,7 @@ test: lint unit gateway-test
 	$(MAKE) --no-print-directory up; \
 	$(MAKE) --no-print-directory e2e; \
 	$(MAKE) --no-print-directory crash-test; \
+	$(MAKE) --no-print-directory durability-test; \
 	$(MAKE) --no-print-directory api-test; \
 	$(MAKE) --no-print-directory bench-smoke; \
 	$(MAKE) --no-print-directory consistency

@@ -4,14 +4,21 @@
 //! the pids in its own pid files), `DockerCompose` through `docker kill`/`docker start` on the
 //! containers of one compose project. Nothing here ever kills by name pattern, and the
 //! gateway is never a victim (its death would only turn answers into connection errors).
+//! Victims are dealt by `victim::Deck`: service replicas by name, and each service's Redis
+//! Cluster as "a master" and "a replica", resolved to a node by its role at kill time.
 //! At most one component is down at any time: the next kill waits until the last victim is
-//! back and healthy, as the course's failure test kills one container at a time.
+//! back and healthy, and a Redis node until its cluster is whole again (every node up,
+//! every master with its replica), as the course's failure test kills one container at a
+//! time.
 
+pub mod cluster;
 mod docker;
 mod local;
+pub mod victim;
 
 pub use docker::DockerCompose;
 pub use local::LocalStack;
+pub use victim::Killed;
 
 use crate::phase::Phase;
 use anyhow::{bail, Context, Result};
@@ -25,8 +32,8 @@ use tokio::process::Command;
 use tokio::sync::{watch, Notify};
 
 pub trait Chaos: Send {
-    /// Kills one random victim and returns its name (`None`: nothing to kill).
-    fn kill_random(&mut self) -> BoxFuture<'_, Result<Option<String>>>;
+    /// Kills the next victim and returns what it hit (`None`: nothing to kill).
+    fn kill_random(&mut self) -> BoxFuture<'_, Result<Option<Killed>>>;
     /// Starts one victim again and waits until it is healthy.
     fn restore(&mut self, name: String) -> BoxFuture<'_, Result<()>>;
     /// Starts everything that may be down and waits until it is healthy.
@@ -53,7 +60,7 @@ async fn output(cmd: &mut Command, what: &str) -> Result<String> {
 pub struct Kill {
     pub at: Duration,
     pub phase: Phase,
-    pub name: String,
+    pub victim: Killed,
 }
 
 /// What the round and the driver share: the current phase (to stamp kills), the kills so far,
@@ -68,8 +75,9 @@ pub struct Control {
     wake: Notify,
 }
 
-/// How long a phase waits for the next kill before it starts anyway.
-const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How long a phase waits for the next kill before it starts anyway: longer than a killed
+/// master's time down (`Pacing::failover`) and its cluster's healing after its start.
+const KILL_WAIT: Duration = Duration::from_secs(15);
 
 impl Control {
     pub fn new() -> Arc<Control> {
@@ -99,7 +107,7 @@ impl Control {
         let seen = *count.borrow_and_update();
         let next = tokio::time::timeout(KILL_WAIT, count.wait_for(|n| *n > seen)).await;
         match next {
-            Ok(Ok(_)) => self.kills().last().map(|k| k.name.clone()),
+            Ok(Ok(_)) => self.kills().last().map(|k| k.victim.to_string()),
             _ => None,
         }
     }
@@ -129,11 +137,11 @@ impl Control {
         )
     }
 
-    fn record_kill(&self, name: &str) {
+    fn record_kill(&self, victim: &Killed) {
         let kill = Kill {
             at: self.start.elapsed(),
             phase: self.phase(),
-            name: name.to_string(),
+            victim: victim.clone(),
         };
         self.kills
             .lock()
@@ -143,14 +151,35 @@ impl Control {
     }
 }
 
-/// Kills a random victim every 200–600 ms (the first after 50–150 ms) and restarts it
-/// 100–300 ms later, until `control.stop()` or `max` has passed. A victim is restarted (and
+/// How long the chaos runs at most, and how long a killed Redis Cluster master stays down.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    pub max: Duration,
+    /// Long enough for its replica to take over (two node timeouts): a master started
+    /// again before the cluster noticed is simply the master again, and no failover is
+    /// ever tested. Zero: like every other victim.
+    pub failover: Duration,
+}
+
+impl Pacing {
+    /// How long the victim of `kill` stays down: 100–300 ms, a master `failover`.
+    fn down(&self, kill: &Killed, rng: &mut impl Rng) -> Duration {
+        match kill.role {
+            Some(victim::Role::Master) if !self.failover.is_zero() => self.failover,
+            _ => Duration::from_millis(rng.random_range(100..=300)),
+        }
+    }
+}
+
+/// Kills the next victim every 200–600 ms (the first after 50–150 ms) and restarts it
+/// 100–300 ms later (a Redis master `pacing.failover` later), until `control.stop()` or
+/// `pacing.max` has passed. A victim is restarted (and
 /// healthy) before the next kill, so at most one component is down at a time; a failed
 /// restart is retried before anything else is killed. Returns the driver for `restore_all`.
 pub async fn drive(
     mut chaos: Box<dyn Chaos>,
     control: Arc<Control>,
-    max: Duration,
+    pacing: Pacing,
 ) -> Box<dyn Chaos> {
     let start = Instant::now();
     let mut rng = StdRng::from_os_rng();
@@ -175,7 +204,7 @@ pub async fn drive(
                 }
             }
         }
-        if control.stopped() || start.elapsed() >= max {
+        if control.stopped() || start.elapsed() >= pacing.max {
             break;
         }
         tokio::select! {
@@ -187,11 +216,11 @@ pub async fn drive(
             break;
         }
         match chaos.kill_random().await {
-            Ok(Some(name)) => {
-                control.record_kill(&name);
-                println!("{} killed {name}", control.stamp());
-                tokio::time::sleep(Duration::from_millis(rng.random_range(100..=300))).await;
-                down = Some(name);
+            Ok(Some(victim)) => {
+                control.record_kill(&victim);
+                println!("{} killed {victim}", control.stamp());
+                tokio::time::sleep(pacing.down(&victim, &mut rng)).await;
+                down = Some(victim.name);
             }
             Ok(None) => println!("{} nothing to kill", control.stamp()),
             Err(e) => println!("{} kill failed: {e:#}", control.stamp()),
@@ -204,4 +233,36 @@ pub async fn drive(
         None => println!("{} chaos stopped", control.stamp()),
     }
     chaos
+}
+
+#[cfg(test)]
+mod tests {
+    use super::victim::Role;
+    use super::*;
+
+    #[test]
+    fn a_killed_master_stays_down_for_the_failover_and_the_rest_briefly() {
+        let pacing = Pacing {
+            max: Duration::from_secs(600),
+            failover: Duration::from_secs(3),
+        };
+        let mut rng = StdRng::seed_from_u64(3);
+        let kill = |role| Killed {
+            name: "redis-stock-1".into(),
+            role,
+        };
+        assert_eq!(
+            pacing.down(&kill(Some(Role::Master)), &mut rng),
+            Duration::from_secs(3)
+        );
+        for role in [Some(Role::Replica), None] {
+            let down = pacing.down(&kill(role), &mut rng);
+            assert!((100..=300).contains(&down.as_millis()), "{down:?}");
+        }
+        let at_once = Pacing {
+            failover: Duration::ZERO,
+            ..pacing
+        };
+        assert!(at_once.down(&kill(Some(Role::Master)), &mut rng) <= Duration::from_millis(300));
+    }
 }

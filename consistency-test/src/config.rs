@@ -33,6 +33,9 @@ usage: consistency-test [OPTIONS]
   --chaos-docker             kill/restart docker compose containers instead
   --docker-project NAME      compose project for --chaos-docker
   --chaos-max-secs N         stop the chaos after this long at the latest (default 600)
+  --failover-secs N          a killed Redis Cluster master stays down this long, so that
+                             its replica takes over, before it is started again (default 3;
+                             0: restarted after 100-300 ms like every other victim)
   -h, --help                 this text";
 
 /// How components are killed during the round.
@@ -65,6 +68,7 @@ pub struct Config {
     pub recovery_secs: u64,
     pub chaos: ChaosMode,
     pub chaos_max_secs: u64,
+    pub failover_secs: u64,
 }
 
 fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T> {
@@ -80,6 +84,7 @@ impl Config {
         let (mut items, mut users, mut stock, mut setup_conc) = (1usize, 1000usize, 100i64, 64);
         let (mut timeout, mut max_in_flight, mut rounds) = (300u64, 0usize, 1usize);
         let (mut settle, mut recovery, mut chaos_max) = (None, 0u64, 600u64);
+        let mut failover = 3u64;
         let (mut request_timeout, mut keys, mut repeat_percent) = (60u64, false, 10u8);
         let (mut local, mut docker) = (false, false);
         let mut run_dir = PathBuf::from("run");
@@ -102,6 +107,7 @@ impl Config {
                 "--settle-secs" => settle = Some(number(&flag, &value()?)?),
                 "--recovery-secs" => recovery = number(&flag, &value()?)?,
                 "--chaos-max-secs" => chaos_max = number(&flag, &value()?)?,
+                "--failover-secs" => failover = number(&flag, &value()?)?,
                 "--request-timeout-secs" => request_timeout = number(&flag, &value()?)?,
                 "--idempotency-keys" => keys = true,
                 "--repeat-percent" => repeat_percent = number(&flag, &value()?)?,
@@ -153,6 +159,7 @@ impl Config {
             recovery_secs: recovery,
             chaos,
             chaos_max_secs: chaos_max,
+            failover_secs: failover,
         }))
     }
 }
@@ -193,6 +200,13 @@ mod tests {
                 project: "p".into()
             }
         );
+    }
+
+    #[test]
+    fn a_killed_master_stays_down_3_s_unless_told() {
+        assert_eq!(parse(&[]).unwrap().unwrap().failover_secs, 3);
+        let c = parse(&["--failover-secs", "0"]).unwrap().unwrap();
+        assert_eq!(c.failover_secs, 0);
     }
 
     #[test]

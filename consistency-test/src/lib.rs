@@ -55,10 +55,9 @@ async fn chaos_driver(mode: &ChaosMode) -> Result<Option<Box<dyn Chaos>>> {
         ChaosMode::Local {
             run_dir,
             stack_script,
-        } => Some(Box::new(LocalStack::new(
-            stack_script.clone(),
-            run_dir.clone(),
-        )?)),
+        } => Some(Box::new(
+            LocalStack::new(stack_script.clone(), run_dir.clone()).await?,
+        )),
         ChaosMode::Docker { project } => Some(Box::new(DockerCompose::new(project).await?)),
     })
 }
@@ -87,8 +86,11 @@ impl RunningChaos {
 async fn run_round(api: &Api, config: &Config) -> Result<Vec<Check>> {
     let chaos = chaos_driver(&config.chaos).await?.map(|driver| {
         let control = Control::new();
-        let max = Duration::from_secs(config.chaos_max_secs);
-        let task = tokio::spawn(chaos::drive(driver, control.clone(), max));
+        let pacing = chaos::Pacing {
+            max: Duration::from_secs(config.chaos_max_secs),
+            failover: Duration::from_secs(config.failover_secs),
+        };
+        let task = tokio::spawn(chaos::drive(driver, control.clone(), pacing));
         RunningChaos { control, task }
     });
     let control = chaos.as_ref().map(|c| c.control.clone());
@@ -155,6 +157,9 @@ async fn run_round(api: &Api, config: &Config) -> Result<Vec<Check>> {
     report::print_failures(&checks);
     let kills = control.map(|c| c.kills());
     report::print_phases(&all, &setup.skipped, kills.as_deref());
+    if let Some(kills) = &kills {
+        report::print_kills(kills);
+    }
     report::print_checks(&checks);
     Ok(checks)
 }

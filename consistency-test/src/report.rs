@@ -1,5 +1,5 @@
 //! What a round prints at its end: the failed checks with their discrepancies (the first
-//! few of each), the answers per phase, and the table of checks.
+//! few of each), the answers per phase, the kills (with chaos), and the table of checks.
 
 use crate::api::Exchange;
 use crate::chaos::Kill;
@@ -54,6 +54,20 @@ pub fn print_phases(exchanges: &[Exchange], skipped: &[(Phase, usize)], kills: O
             row.push_str(&format!("  ({} other statuses)", t.other));
         }
         println!("{row}");
+    }
+}
+
+/// Every kill of the round: when, in which phase, and whom, with a cluster node's role at
+/// kill time (`redis-stock-2 (master)`).
+pub fn print_kills(kills: &[Kill]) {
+    println!("kills ({}):", kills.len());
+    for k in kills {
+        println!(
+            "  {:7.1}s  {:<17} {}",
+            k.at.as_secs_f64(),
+            k.phase.name(),
+            k.victim
+        );
     }
 }
 

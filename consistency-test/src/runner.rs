@@ -81,12 +81,12 @@ impl Runner {
                 .kills()
                 .into_iter()
                 .skip(kills_before)
-                .map(|k| k.name)
+                .map(|k| k.victim.to_string())
                 .collect();
             let kills = if names.is_empty() {
                 "none".to_string()
             } else {
-                names.join(" ")
+                names.join(", ")
             };
             match first_kill {
                 Some(name) => format!("; started right after killing {name}, kills: {kills}"),

@@ -13,6 +13,11 @@
 #   5. the consistency test with --chaos-docker: one container at a time (never the
 #      gateway) killed and started again during every phase of the run: set-up writes,
 #      checkouts, the reads; every answer judged, every write checked to be there once
+#   5b. durability through the gateway (env/local/durability_test.py --docker): keyed
+#      stock/add and add_funds, each retried with its Idempotency-Key until answered 2xx,
+#      while the Redis master owning the item's (the user's) slot is SIGKILLed, then a
+#      replica of it: every acknowledged write there exactly once, the victims back as
+#      replicas of their whole cluster
 #   6. the graders' failure test: during the checkout phase of a larger consistency run
 #      (FAILURE_USERS orders over FAILURE_ITEMS items, most of them paid, so every checkout
 #      runs a whole saga), `docker kill` one container at a time, `docker start` it, wait until
@@ -198,6 +203,19 @@ durability() {
     log "durability: passed (every acknowledged write survived the kills)"
 }
 
+# No acknowledged write is lost when the master (then a replica) of its key's slot is
+# SIGKILLed: env/local/durability_test.py through the gateway, victims by docker kill.
+durability_gateway() {
+    log "durability through the gateway: keyed writes across docker kill of the owning masters, then replicas"
+    local rc=0
+    GATEWAY="$GATEWAY" timeout "$RUN_TIMEOUT" "$REPO/env/local/durability_test.py" --docker "$PROJECT" \
+        >"$LOG_DIR/durability-gateway.log" 2>&1 || rc=$?
+    grep -vE '^\[durability .*\]   ' "$LOG_DIR/durability-gateway.log" >&2 || true
+    [ "$rc" = 0 ] || fail "durability test exit $rc (log $LOG_DIR/durability-gateway.log)"
+    wait_healthy
+    log "durability through the gateway: passed"
+}
+
 # Runs the consistency test in the foreground (bounded), its output also in a log file.
 consistency() {
     local name="$1"; shift
@@ -306,5 +324,6 @@ gateway_policy
 # The consistency test's own chaos with `docker kill` / `docker start`: one container at a
 # time (never the gateway), during every phase of the run: set-up writes, checkouts, reads.
 consistency chaos-every-phase --chaos-docker --docker-project "$PROJECT"
+durability_gateway
 failure_test
-log "PASSED: consistency, durability, gateway policy, chaos in every phase, failure test"
+log "PASSED: consistency, durability, gateway policy, chaos in every phase, durability through the gateway, failure test"
