@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The Redis Clusters of the local stack: one per service (order, stock, payment), sourced by
 # env/local/stack.sh, which owns the processes (pid files, logs, kill, down). This file only
 # names the nodes, builds their command lines, creates a cluster once and judges whether a
@@ -70,6 +71,7 @@ rcli() { timeout 5 redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
 # data dir, so a restarted node knows its cluster and its place in it).
 node_command() {
     local port="$1" dir="$2"
+    # shellcheck disable=SC2034 # used by stack.sh
     NODE_CMD=(redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize no
         --cluster-enabled yes --cluster-config-file nodes.conf
         --cluster-node-timeout "$REDIS_NODE_TIMEOUT_MS"

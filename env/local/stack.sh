@@ -620,9 +620,13 @@ shift || true
 case "$CMD" in
     up) cmd_up "$@" ;;
     down) cmd_down ;;
-    start) need_configured "$@"; start_one "$1"; wait_for "$1" $(cluster_of "$1") ;;
+    start) need_configured "$@"; start_one "$1";
+        # shellcheck disable=SC2046
+        wait_for "$1" $(cluster_of "$1") ;;
     kill) need_name "$@"; kill_one "$1" ;;
-    restart) need_configured "$@"; kill_one "$1"; start_one "$1"; wait_for "$1" $(cluster_of "$1") ;;
+    restart) need_configured "$@"; kill_one "$1"; start_one "$1";
+        # shellcheck disable=SC2046
+        wait_for "$1" $(cluster_of "$1") ;;
     wait) # shellcheck disable=SC2046
         wait_for $(components) $(clusters) ;;
     pick) cmd_pick "$@" ;;
