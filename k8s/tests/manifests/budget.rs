@@ -35,7 +35,10 @@ fn cpu_limits_at_max_replicas_fit_in_20_cpus() {
     let redis = yaml(REDIS_VALUES);
     let nodes = redis["cluster"]["nodes"].as_u64().expect("cluster.nodes");
     let per_release = nodes * cpu_limit(&redis["redis"]);
-    lines.push(format!("redis: 3 x {nodes} x {}m", cpu_limit(&redis["redis"])));
+    lines.push(format!(
+        "redis: 3 x {nodes} x {}m",
+        cpu_limit(&redis["redis"])
+    ));
     total += 3 * per_release;
     let ingress = yaml("helm-config/ingress-nginx-values.yaml");
     assert_ne!(
@@ -88,7 +91,10 @@ fn redis_cluster_values_are_durable_and_use_the_secret() {
         "cluster-replica-validity-factor 0",
         "cluster-allow-replica-migration no",
     ] {
-        assert!(conf.contains(&line), "redis.configmap lacks `{line}`: {conf:?}");
+        assert!(
+            conf.contains(&line),
+            "redis.configmap lacks `{line}`: {conf:?}"
+        );
     }
     assert_eq!(redis["redis"]["useAOFPersistence"].as_str(), Some("yes"));
     assert_eq!(redis["persistence"]["enabled"].as_bool(), Some(true));
@@ -100,7 +106,11 @@ fn each_redis_cluster_has_three_masters_with_a_replica_each() {
     assert_eq!(redis["cluster"]["init"].as_bool(), Some(true));
     let nodes = redis["cluster"]["nodes"].as_u64().unwrap();
     let replicas = redis["cluster"]["replicas"].as_u64().unwrap();
-    assert_eq!(nodes % (1 + replicas), 0, "nodes must be masters x (1 + replicas)");
+    assert_eq!(
+        nodes % (1 + replicas),
+        0,
+        "nodes must be masters x (1 + replicas)"
+    );
     assert_eq!(nodes / (1 + replicas), 3, "three masters");
     assert_eq!(replicas, 1, "one replica per master");
 }
@@ -109,14 +119,17 @@ fn each_redis_cluster_has_three_masters_with_a_replica_each() {
 /// (fullnameOverride), which is what the services' REDIS_URL seeds are named after.
 #[test]
 fn deploy_scripts_install_one_redis_cluster_release_per_service() {
-    let common = std::fs::read_to_string(k8s_manifests::repo_dir().join("helm-config/common.sh"))
-        .unwrap();
+    let common =
+        std::fs::read_to_string(k8s_manifests::repo_dir().join("helm-config/common.sh")).unwrap();
     for needle in [
         "for svc in order stock payment",
         "helm upgrade --install \"redis-$svc\" bitnami/redis-cluster",
         "-f \"$HERE/redis-cluster-values.yaml\"",
         "--set fullnameOverride=\"redis-$svc\"",
     ] {
-        assert!(common.contains(needle), "helm-config/common.sh lacks {needle}");
+        assert!(
+            common.contains(needle),
+            "helm-config/common.sh lacks {needle}"
+        );
     }
 }
