@@ -418,7 +418,7 @@ wait_for() {
 # still this script's): alive and not a zombie counts as starting, not as dead.
 just_forked() {
     local pid
-    pid="$(tr -dc '0-9' <"$(pid_file "$1")" 2>/dev/null)" || return 1
+    pid="$(tr -dc '0-9' 2>/dev/null <"$(pid_file "$1")")" || return 1
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
         ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
 }
