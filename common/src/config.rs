@@ -22,7 +22,8 @@ pub enum ConfigError {
 /// How a service reaches its own Redis.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// `REDIS_URL`, e.g. `redis://:password@127.0.0.1:6379/0`.
+    /// `REDIS_URL`: the service's Redis Cluster, one or more of its nodes (the client
+    /// learns the rest), comma-separated, e.g. `redis://:pw@10.0.0.1:6379,redis://:pw@10.0.0.2:6379`.
     pub url: String,
     /// `REDIS_TIMEOUT_MS`: bound on opening the connection and on every command.
     pub timeout: Duration,
@@ -32,6 +33,9 @@ pub struct RedisConfig {
     /// `IDEMPOTENCY_TTL_SECS`: how long the record of a public write's answer is kept,
     /// so that a repeat with the same idempotency key is answered from it.
     pub idempotency_ttl: Duration,
+    /// `REDIS_REPLICA_WAIT_MS`: how long a write waits for a replica to acknowledge it
+    /// (`WAIT`) before its master is asked whether it has a replica online at all.
+    pub replica_wait: Duration,
 }
 
 /// The configuration every service reads.
@@ -62,10 +66,11 @@ impl Config {
             workers: var_or("WORKERS", cpus)?,
             shutdown_timeout_secs: var_or("SHUTDOWN_TIMEOUT_SECS", 30)?,
             redis: RedisConfig {
-                url: var_or("REDIS_URL", "redis://127.0.0.1:6379/0".to_string())?,
+                url: var_or("REDIS_URL", "redis://127.0.0.1:6379".to_string())?,
                 timeout: Duration::from_millis(var_or("REDIS_TIMEOUT_MS", 2000)?),
                 wait: Duration::from_millis(var_or("REDIS_WAIT_MS", 10_000)?),
                 idempotency_ttl: Duration::from_secs(var_or("IDEMPOTENCY_TTL_SECS", 6 * 3600)?),
+                replica_wait: Duration::from_millis(var_or("REDIS_REPLICA_WAIT_MS", 500)?),
             },
         })
     }

@@ -19,13 +19,13 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use prometheus::core::Collector;
 use prometheus::{IntCounterVec, Opts};
-use redis::{Script, ScriptInvocation};
+use redis::Script;
 
 use crate::error::ApiError;
 use crate::fault;
 use crate::metrics::checked;
 use crate::params::Id;
-use crate::store::{RedisStore, StoreError};
+use crate::store::{Invocation, RedisStore, StoreError};
 
 /// The header a caller (and the gateway) sends the key in.
 pub const HEADER: &str = "Idempotency-Key";
@@ -122,7 +122,7 @@ impl IdempotencyKey {
 
     /// Adds the record's key and arguments to a write script's invocation. Call it
     /// after the script's own keys and arguments: the prelude reads them last.
-    pub fn bind(&self, invocation: &mut ScriptInvocation<'_>, entity_key: &str, ttl: Duration) {
+    pub fn bind(&self, invocation: &mut Invocation<'_>, entity_key: &str, ttl: Duration) {
         invocation
             .key(self.record_key(entity_key))
             .arg(ttl.as_millis() as u64)
@@ -222,7 +222,7 @@ pub async fn record(
     let json = serde_json::to_string(parts)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode an answer: {e}")))?;
     redis
-        .query(
+        .write(
             redis::cmd("SET")
                 .arg(key.record_key(entity_key))
                 .arg(format!("{}\n{json}", key.request))

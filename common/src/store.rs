@@ -1,44 +1,51 @@
-//! The Redis connection every service uses, with a bound on every wait.
+//! The Redis Cluster connection every service uses, with a bound on every wait and
+//! the rule that makes an acknowledged write survive the loss of any one node.
 //!
 //! Nothing here knows a key: each service's own `store.rs` owns its keys and
-//! scripts. What this module guarantees is that no call hangs: getting the
-//! connection and running a command are both bounded by `REDIS_TIMEOUT_MS`,
-//! and a Redis that is down or slow becomes [`StoreError::Unavailable`] (503).
+//! scripts, hash-tagged so that every script touches one slot. What this module
+//! guarantees:
 //!
-//! A service process keeps one [`MultiplexedConnection`] to its Redis and every
-//! request shares it: the commands of concurrent requests travel pipelined on
-//! one socket, so Redis reads, runs and fsyncs a batch of them per event-loop
-//! turn, and neither side pays a read and a write system call per command
-//! (what that gained against a pool of connections is in `stress-test/README.md`).
+//! - **No call hangs.** Opening the connection and every attempt of a command are
+//!   bounded by `REDIS_TIMEOUT_MS`; a cluster that is down or slow becomes
+//!   [`StoreError::Unavailable`] (a 503).
+//! - **A restart or a failover is a wait.** Reads and public writes retry what may
+//!   pass (refused or lost connections, timeouts, `MOVED`, `CLUSTERDOWN`, `TRYAGAIN`,
+//!   a replica that has not acknowledged yet) within `REDIS_WAIT_MS`; every write of
+//!   ours is safe to send again (an idempotency record, or a saga step keyed by saga).
+//! - **A write is acknowledged only once it is on two nodes** ([`replicas`]): each
+//!   write is sent in one round trip with `WAIT 1` after it, and answered only when a
+//!   replica has it, or when its master has no replica online at all (then the
+//!   master's `appendfsync always` AOF holds it, and the one failure the topology
+//!   survives has already happened). See README.md, "Storage".
 //!
-//! The connection lives in a deadpool pool of size one, which opens it lazily
-//! (within the bound), hands out a clone and gets it back at once, and replaces
-//! it when it is stale. Two things keep a restarted Redis from failing requests
-//! on the old connection: a connection error retires the connection it happened
-//! on (a generation counter), and a connection idle for longer than
-//! [`IDLE_PING`] is PINGed before it is handed out again (a busy service never
-//! pays for that).
-//!
-//! The store times every wait for the connection and counts every failure
-//! ([`collectors`](RedisStore::collectors) for the service's `/metrics`).
+//! The service keeps one cluster connection (the `redis` crate's async cluster client):
+//! one multiplexed socket per node, shared by every request, so the commands of
+//! concurrent requests travel pipelined. It follows `MOVED` itself and learns the new
+//! topology after a failover. The connection is opened lazily, so a service starts
+//! while its cluster is still forming.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
-use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 use prometheus::core::Collector;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts};
-use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{
-    Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, RetryMethod, ScriptInvocation, Value,
-};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Pipeline, RetryMethod, Value};
 
 use crate::backoff::Backoff;
 use crate::config::RedisConfig;
 use crate::error::ApiError;
 use crate::metrics::checked;
+
+mod invocation;
+pub mod replicas;
+pub mod topology;
+
+pub use invocation::Invocation;
+use replicas::Replicas;
+pub use topology::slot_of;
+use topology::Topology;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -71,22 +78,42 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The shared, multiplexed connection to one Redis, with timeouts.
+/// The shared connection to one service's Redis Cluster, with timeouts.
 #[derive(Clone)]
 pub struct RedisStore {
-    pool: Pool,
+    client: ClusterClient,
+    conn: Arc<Link>,
     timeout: Duration,
     wait: Duration,
     idempotency_ttl: Duration,
+    replicas: Arc<Replicas>,
+    topology: Arc<Topology>,
     metrics: StoreMetrics,
 }
 
-/// `redis_pool_wait_seconds` and `redis_errors_total{kind}`.
+/// The connection once opened (the crate's cluster connection reconnects to nodes
+/// itself), and the lock that lets one request open it while the others wait.
+#[derive(Default)]
+struct Link {
+    open: RwLock<Option<(Instant, ClusterConnection)>>,
+    opening: tokio::sync::Mutex<()>,
+}
+
+/// A connection that met a dead or unreachable node is replaced by a fresh one (which
+/// learns the slots anew) once it is this old: the crate keeps a slot map that points
+/// at a dead master until a node answers MOVED, which a dead node never does, so after
+/// a failover a new connection finds the promoted replica sooner.
+const RECONNECT_AFTER: Duration = Duration::from_millis(500);
+
+/// `redis_pool_wait_seconds`, `redis_errors_total{kind}`, `redis_retries_total`, and
+/// the replication counters of [`replicas`].
 #[derive(Clone)]
-struct StoreMetrics {
+pub(crate) struct StoreMetrics {
     pool_wait: Histogram,
     errors: IntCounterVec,
     retries: IntCounter,
+    pub(crate) unreplicated: IntCounter,
+    pub(crate) lagging: IntCounter,
 }
 
 impl StoreMetrics {
@@ -95,8 +122,7 @@ impl StoreMetrics {
             pool_wait: checked(Histogram::with_opts(
                 HistogramOpts::new(
                     "redis_pool_wait_seconds",
-                    "Time spent getting the shared Redis connection \
-                     (opening it, or PINGing it after it idled).",
+                    "Time spent getting the shared Redis Cluster connection (opening it).",
                 )
                 .buckets(vec![
                     0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
@@ -115,7 +141,18 @@ impl StoreMetrics {
             retries: checked(IntCounter::new(
                 "redis_retries_total",
                 "Redis calls sent again after a failure that may pass (connection refused or \
-                 lost, timeout, LOADING, failover), within REDIS_WAIT_MS.",
+                 lost, timeout, LOADING, failover, a replica not acknowledging yet), within \
+                 REDIS_WAIT_MS.",
+            )),
+            unreplicated: checked(IntCounter::new(
+                "redis_unreplicated_writes_total",
+                "Writes acknowledged with no replica online for their master (on the \
+                 master's fsynced AOF only, while its replica is down).",
+            )),
+            lagging: checked(IntCounter::new(
+                "redis_replica_lag_total",
+                "Writes whose master has a replica online that did not acknowledge them \
+                 within REDIS_REPLICA_WAIT_MS (not acknowledged: the write is retried).",
             )),
         };
         for kind in ["pool", "timeout", "command"] {
@@ -129,127 +166,39 @@ impl StoreMetrics {
     }
 }
 
-/// Opens the connection with deadpool-redis's manager; hands it out again for
-/// free unless a connection error was seen since it was opened.
-struct Recycler {
-    manager: deadpool_redis::Manager,
-    /// Bumped on every connection error: a connection of an older generation is retired.
-    generation: Arc<AtomicU64>,
-}
-
-/// A connection unused for this long is PINGed before it is handed out again.
-const IDLE_PING: Duration = Duration::from_secs(1);
-
-/// The shared connection and the generation it was opened in.
-struct Link {
-    conn: MultiplexedConnection,
-    generation: u64,
-}
-
-impl managed::Manager for Recycler {
-    type Type = Link;
-    type Error = RedisError;
-
-    async fn create(&self) -> Result<Link, RedisError> {
-        // Read before connecting: an error seen meanwhile retires this connection too.
-        let generation = self.generation.load(Ordering::Acquire);
-        let conn = managed::Manager::create(&self.manager).await?;
-        Ok(Link { conn, generation })
-    }
-
-    async fn recycle(&self, link: &mut Link, metrics: &Metrics) -> RecycleResult<RedisError> {
-        if link.generation < self.generation.load(Ordering::Acquire) {
-            return Err(RecycleError::message(
-                "opened before a connection error (Redis may have restarted)",
-            ));
-        }
-        if metrics.last_used() > IDLE_PING {
-            redis::cmd("PING")
-                .query_async::<()>(&mut link.conn)
-                .await
-                .map_err(RecycleError::Backend)?;
-        }
-        Ok(())
-    }
-}
-
-type Pool = managed::Pool<Recycler>;
-
-/// A handle on the shared connection, for one request.
-pub struct Connection {
-    conn: MultiplexedConnection,
-    generation: u64,
-    pool_generation: Arc<AtomicU64>,
-}
-
-impl Connection {
-    fn note(&self, result: &Result<impl Sized, RedisError>) {
-        if let Err(e) = result {
-            if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
-                // This connection, and every one opened up to now, is likely dead.
-                self.pool_generation
-                    .fetch_max(self.generation + 1, Ordering::AcqRel);
-            }
-        }
-    }
-}
-
-impl ConnectionLike for Connection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let result = self.conn.req_packed_command(cmd).await;
-            self.note(&result);
-            result
-        })
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            let result = self.conn.req_packed_commands(cmd, offset, count).await;
-            self.note(&result);
-            result
-        })
-    }
-
-    fn get_db(&self) -> i64 {
-        self.conn.get_db()
-    }
-}
-
 impl RedisStore {
-    /// Creates the store. The connection is opened lazily, so this succeeds while Redis is down.
+    /// Creates the store. The connection is opened lazily, so this succeeds while the
+    /// cluster is down. `cfg.url` is one node's URL or several, comma-separated.
     pub fn new(cfg: &RedisConfig) -> Result<Self, StoreError> {
-        let manager = deadpool_redis::Manager::new(cfg.url.as_str())
-            .map_err(|e| StoreError::Unavailable(format!("invalid REDIS_URL: {e}")))?;
-        let recycler = Recycler {
-            manager,
-            generation: Arc::new(AtomicU64::new(0)),
-        };
-        let pool = Pool::builder(recycler)
-            .config(PoolConfig {
-                // One connection, shared: see the module documentation.
-                max_size: 1,
-                timeouts: Timeouts {
-                    wait: Some(cfg.timeout),
-                    create: Some(cfg.timeout),
-                    recycle: Some(cfg.timeout),
-                },
-                ..PoolConfig::default()
-            })
-            .runtime(Runtime::Tokio1)
+        let nodes: Vec<&str> = cfg
+            .url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        if nodes.is_empty() {
+            return Err(StoreError::Unavailable("REDIS_URL names no node".into()));
+        }
+        let client = ClusterClientBuilder::new(nodes)
+            .connection_timeout(cfg.timeout)
+            .response_timeout(cfg.timeout)
+            // The crate follows MOVED and reconnects on its own a few times; longer
+            // outages are this module's bounded retry loop.
+            .retries(3)
+            .min_retry_wait(10)
+            .max_retry_wait(200)
             .build()
-            .map_err(|e| StoreError::Unavailable(format!("cannot create redis pool: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("invalid REDIS_URL: {e}")))?;
+        let metrics = StoreMetrics::new();
         Ok(RedisStore {
-            pool,
+            client,
+            conn: Arc::new(Link::default()),
             timeout: cfg.timeout,
             wait: cfg.wait,
             idempotency_ttl: cfg.idempotency_ttl,
-            metrics: StoreMetrics::new(),
+            replicas: Arc::new(Replicas::new(cfg.replica_wait)),
+            topology: Arc::new(Topology::default()),
+            metrics,
         })
     }
 
@@ -264,48 +213,83 @@ impl RedisStore {
             Box::new(self.metrics.pool_wait.clone()),
             Box::new(self.metrics.errors.clone()),
             Box::new(self.metrics.retries.clone()),
+            Box::new(self.metrics.unreplicated.clone()),
+            Box::new(self.metrics.lagging.clone()),
         ]
     }
 
-    /// A handle on the shared connection (opened, or PINGed after idling,
-    /// within the configured bound). The pool has the connection back before
-    /// this returns: concurrent requests use it at the same time.
-    pub async fn conn(&self) -> Result<Connection, StoreError> {
+    /// The shared cluster connection, opened within the bound on first use.
+    pub async fn conn(&self) -> Result<ClusterConnection, StoreError> {
+        if let Some(conn) = self.open_conn() {
+            return Ok(conn);
+        }
         let start = Instant::now();
-        let link = self.pool.get().await;
+        let _opening = self.conn.opening.lock().await;
+        if let Some(conn) = self.open_conn() {
+            return Ok(conn);
+        }
+        let opened = tokio::time::timeout(self.timeout, self.client.get_async_connection()).await;
         self.metrics
             .pool_wait
             .observe(start.elapsed().as_secs_f64());
-        let link = link.map_err(|e| {
-            self.metrics.error("pool");
-            StoreError::Unavailable(format!("redis is unreachable: {e}"))
-        })?;
-        Ok(Connection {
-            conn: link.conn.clone(),
-            generation: link.generation,
-            pool_generation: self.pool.manager().generation.clone(),
-        })
+        let conn = match opened {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                self.metrics.error("pool");
+                return Err(StoreError::Unavailable(format!(
+                    "redis cluster is unreachable: {e}"
+                )));
+            }
+            Err(_) => {
+                self.metrics.error("pool");
+                return Err(StoreError::Unavailable(format!(
+                    "redis cluster did not answer within {} ms",
+                    self.timeout.as_millis()
+                )));
+            }
+        };
+        *self.conn.open.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), conn.clone()));
+        Ok(conn)
     }
 
-    /// Runs one Lua script (EVALSHA, loading it on NOSCRIPT) within the bound.
-    pub async fn invoke<T: FromRedisValue>(
-        &self,
-        conn: &mut Connection,
-        invocation: &ScriptInvocation<'_>,
-    ) -> Result<T, StoreError> {
-        self.bounded(invocation.invoke_async(conn)).await
+    fn open_conn(&self) -> Option<ClusterConnection> {
+        self.conn
+            .open
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(_, conn)| conn.clone())
     }
 
-    /// Answers whether Redis replies to PING within the bound (readiness).
+    /// Drops the shared connection if it is older than [`RECONNECT_AFTER`]: the next
+    /// call opens a new one.
+    fn reconnect(&self) {
+        let mut open = self.conn.open.write().unwrap_or_else(|e| e.into_inner());
+        if open
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() >= RECONNECT_AFTER)
+        {
+            tracing::debug!("replacing the redis cluster connection after a node failure");
+            *open = None;
+        }
+    }
+
+    /// Answers whether the cluster serves every slot and answers within the bound
+    /// (readiness): `CLUSTER INFO` of one node says `cluster_state:ok`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
-        let pong: String = self
-            .bounded(redis::cmd("PING").query_async(&mut conn))
+        let info: String = self
+            .bounded(redis::cmd("CLUSTER").arg("INFO").query_async(&mut conn))
             .await?;
-        if pong == "PONG" {
+        if info.lines().any(|l| l.trim() == "cluster_state:ok") {
+            // Learn which masters have replicas before the first write needs it.
+            self.topology.cached_or_refresh(&conn);
             Ok(())
         } else {
-            Err(StoreError::Corrupt(format!("PING answered {pong:?}")))
+            Err(StoreError::Unavailable(
+                "redis cluster is not serving every slot (cluster_state is not ok)".into(),
+            ))
         }
     }
 
@@ -326,7 +310,21 @@ impl RedisStore {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
                 self.metrics.error("command");
-                let permanent = matches!(e.retry_method(), RetryMethod::NoRetry);
+                let permanent = matches!(e.retry_method(), RetryMethod::NoRetry)
+                    && !e.is_io_error()
+                    && !e.is_connection_dropped()
+                    && !e.is_connection_refusal();
+                let node_lost = e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || matches!(
+                        e.kind(),
+                        redis::ErrorKind::ClusterConnectionNotFound
+                            | redis::ErrorKind::Server(redis::ServerErrorKind::ClusterDown)
+                    );
+                if node_lost {
+                    self.reconnect();
+                }
                 let error = StoreError::from(e);
                 Err(if permanent {
                     Failure::Final(error)
@@ -335,6 +333,7 @@ impl RedisStore {
                 })
             }
             Err(_) => {
+                self.reconnect();
                 self.metrics.error("timeout");
                 Err(Failure::Transient(StoreError::Unavailable(format!(
                     "redis did not answer within {} ms",
@@ -344,31 +343,172 @@ impl RedisStore {
         }
     }
 
-    /// Runs one command, retrying within `REDIS_WAIT_MS` while Redis is unreachable.
+    /// Runs one read, retrying within `REDIS_WAIT_MS` while the cluster is unreachable.
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
         self.retrying(|mut conn| async move { cmd.query_async(&mut conn).await })
             .await
     }
 
-    /// Runs a pipeline, retrying within `REDIS_WAIT_MS` while Redis is unreachable. Only
-    /// for pipelines that may be applied twice (overwrites) or that a record makes idempotent.
-    pub async fn query_pipeline<T: FromRedisValue>(
+    /// Runs one single-key write (an overwrite, safe to send again), acknowledged once
+    /// on a replica too, retrying within `REDIS_WAIT_MS`.
+    pub async fn write<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        let slot = cmd
+            .args_iter()
+            .nth(1)
+            .and_then(|arg| match arg {
+                redis::Arg::Simple(key) => Some(slot_of(key)),
+                _ => None,
+            })
+            .ok_or_else(|| StoreError::Corrupt("a write names no key".into()))?;
+        self.retrying(|conn| async move {
+            let value = self.durable_write(conn, slot, cmd.clone()).await?;
+            Ok(T::from_redis_value(value)?)
+        })
+        .await
+    }
+
+    /// Runs a Lua script, acknowledged once on a replica too, retrying within
+    /// `REDIS_WAIT_MS` while the cluster is unreachable or failing over. Every script of
+    /// ours is safe to run again: a public write's records its answer with its
+    /// idempotency key, a saga step is keyed by saga.
+    pub async fn run_script<T: FromRedisValue>(
         &self,
-        pipe: &Pipeline,
+        invocation: &Invocation<'_>,
     ) -> Result<T, StoreError> {
-        self.retrying(|mut conn| async move { pipe.query_async(&mut conn).await })
+        self.retrying(|conn| self.script_once(conn, invocation))
             .await
     }
 
-    /// Runs a Lua script (EVALSHA, loading it on NOSCRIPT), retrying within `REDIS_WAIT_MS`
-    /// while Redis is unreachable. Every script of ours is safe to run again: a public
-    /// write's records its answer with its idempotency key, a saga step is keyed by saga.
-    pub async fn run_script<T: FromRedisValue>(
+    /// Runs a Lua script once, bounded, acknowledged once on a replica too (the saga's
+    /// steps: the saga itself retries them).
+    pub async fn invoke<T: FromRedisValue>(
         &self,
-        invocation: &ScriptInvocation<'_>,
+        invocation: &Invocation<'_>,
     ) -> Result<T, StoreError> {
-        self.retrying(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+        let conn = self.conn().await?;
+        self.bounded(self.script_once(conn, invocation)).await
+    }
+
+    /// EVALSHA (loading the script on every node on NOSCRIPT) with its replication wait.
+    async fn script_once<T: FromRedisValue>(
+        &self,
+        conn: ClusterConnection,
+        invocation: &Invocation<'_>,
+    ) -> redis::RedisResult<T> {
+        let slot = invocation.slot();
+        let value = match self
+            .durable_write(conn.clone(), slot, invocation.evalsha())
             .await
+        {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                invocation.load(&mut conn.clone()).await?;
+                self.durable_write(conn, slot, invocation.evalsha()).await?
+            }
+            other => other?,
+        };
+        T::from_redis_value(value).map_err(Into::into)
+    }
+
+    /// Loads a script on every node now, so that the first calls of a batch do not all
+    /// meet NOSCRIPT and run in whatever order their reloads finish.
+    pub async fn load_script(&self, script: &redis::Script) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        self.bounded(async { Invocation::new(script).load(&mut conn).await })
+            .await
+    }
+
+    /// Writes `(key, command)` pairs (overwrites, safe to send again) spread over the
+    /// cluster: one pipeline per master with `WAIT 1` after it, in chunks, masters in
+    /// parallel. A chunk that meets a moved slot learns the topology again and is sent
+    /// again, within `REDIS_WAIT_MS`.
+    pub async fn write_spread(&self, writes: Vec<(String, Cmd)>) -> Result<(), StoreError> {
+        const CHUNK: usize = 5000;
+        let give_up = tokio::time::Instant::now() + self.wait;
+        let mut pending: Vec<(u16, Cmd)> = writes
+            .into_iter()
+            .map(|(key, cmd)| (slot_of(key.as_bytes()), cmd))
+            .collect();
+        let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(500));
+        while !pending.is_empty() {
+            let conn = match self.conn().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    self.pause(&mut backoff, give_up, e).await?;
+                    continue;
+                }
+            };
+            let map = match self
+                .bounded(self.topology.current(conn.clone(), false))
+                .await
+            {
+                Ok(map) => map,
+                Err(e) => {
+                    self.pause(&mut backoff, give_up, e).await?;
+                    continue;
+                }
+            };
+            let mut by_node: Vec<Vec<(u16, Cmd)>> = vec![Vec::new(); map.nodes.len()];
+            for (slot, cmd) in pending.drain(..) {
+                by_node[map.owner(slot)].push((slot, cmd));
+            }
+            let sends = by_node.into_iter().enumerate().flat_map(|(node, writes)| {
+                let chunks: Vec<Vec<(u16, Cmd)>> =
+                    writes.chunks(CHUNK).map(<[_]>::to_vec).collect();
+                let (map, conn) = (&map, &conn);
+                chunks.into_iter().map(move |chunk| async move {
+                    let mut pipe = Pipeline::with_capacity(chunk.len() + 1);
+                    for (_, cmd) in &chunk {
+                        pipe.add_command(cmd.clone()).ignore();
+                    }
+                    let sent = self
+                        .bounded(self.durable_pipeline_on(
+                            conn.clone(),
+                            map.nodes[node].clone(),
+                            chunk[0].0,
+                            map.replicas[node],
+                            pipe,
+                        ))
+                        .await;
+                    sent.map_err(|e| (e, chunk))
+                })
+            });
+            let results = futures::future::join_all(sends).await;
+            let mut last = None;
+            for result in results {
+                if let Err((e, chunk)) = result {
+                    pending.extend(chunk);
+                    last = Some(e);
+                }
+            }
+            if let Some(e) = last {
+                self.topology.invalidate();
+                self.pause(&mut backoff, give_up, e).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sleeps before the next try of [`write_spread`](Self::write_spread), or gives up.
+    async fn pause(
+        &self,
+        backoff: &mut Backoff,
+        give_up: tokio::time::Instant,
+        failure: StoreError,
+    ) -> Result<(), StoreError> {
+        let Some(pause) = backoff.pause_before(give_up) else {
+            return Err(failure);
+        };
+        self.metrics.retries.inc();
+        tracing::debug!(error = %failure, "redis write failed, retrying");
+        tokio::time::sleep(pause).await;
+        Ok(())
+    }
+
+    /// The slots of every master and the master's address, for callers that spread
+    /// work over the shards (saga recovery).
+    pub async fn masters(&self) -> Result<Arc<topology::Map>, StoreError> {
+        let conn = self.conn().await?;
+        self.bounded(self.topology.current(conn, false)).await
     }
 
     /// Runs `attempt` on the shared connection until it succeeds, fails in a way that
@@ -377,7 +517,7 @@ impl RedisStore {
     /// the pauses between them grow from 10 to 500 ms.
     async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
     where
-        F: FnMut(Connection) -> Fut,
+        F: FnMut(ClusterConnection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let give_up = tokio::time::Instant::now() + self.wait;
@@ -391,12 +531,7 @@ impl RedisStore {
                 },
                 Err(e) => e,
             };
-            let Some(pause) = backoff.pause_before(give_up) else {
-                return Err(failure);
-            };
-            self.metrics.retries.inc();
-            tracing::debug!(error = %failure, "redis call failed, retrying");
-            tokio::time::sleep(pause).await;
+            self.pause(&mut backoff, give_up, failure).await?;
         }
     }
 }
@@ -405,7 +540,7 @@ impl RedisStore {
 enum Failure {
     /// Another try cannot mend it: a script's error answer, a wrong type.
     Final(StoreError),
-    /// Connection refused or lost, no answer in time, Redis loading or failing over.
+    /// Connection refused or lost, no answer in time, a failover, a lagging replica.
     Transient(StoreError),
 }
 
@@ -414,5 +549,13 @@ impl Failure {
         match self {
             Failure::Final(e) | Failure::Transient(e) => e,
         }
+    }
+}
+
+/// Reads one reply value as an integer (`WAIT`'s count).
+fn int(value: &Value) -> Option<i64> {
+    match value {
+        Value::Int(n) => Some(*n),
+        _ => None,
     }
 }

@@ -23,9 +23,9 @@ async fn increment(
     ttl: Duration,
 ) -> Result<idempotency::Answer, StoreError> {
     let script = idempotency::script(INCREMENT);
-    let mut inv = script.prepare_invoke();
-    inv.key("counter").arg(by);
-    key.bind(&mut inv, "counter", ttl);
+    let mut inv = common::store::Invocation::new(&script);
+    inv.key("{counter}").arg(by);
+    key.bind(&mut inv, "{counter}", ttl);
     let reply: Vec<String> = store.run_script(&inv).await?;
     idempotency::answer("test increment", key, reply)
 }
@@ -33,7 +33,7 @@ async fn increment(
 async fn counter(store: &RedisStore) -> i64 {
     let mut conn = store.conn().await.expect("conn");
     store
-        .bounded(redis::cmd("GET").arg("counter").query_async(&mut conn))
+        .bounded(redis::cmd("GET").arg("{counter}").query_async(&mut conn))
         .await
         .expect("GET")
 }
@@ -102,7 +102,7 @@ async fn a_record_expires_after_its_time_to_live() {
     let ttl: i64 = store
         .bounded(
             redis::cmd("PTTL")
-                .arg(key.record_key("counter"))
+                .arg(key.record_key("{counter}"))
                 .query_async(&mut conn),
         )
         .await

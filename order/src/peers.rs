@@ -128,10 +128,14 @@ impl Peers {
     }
 
     #[tracing::instrument(level = "debug", name = "stock release", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
-    pub async fn release(&self, saga_id: &str) -> Result<StepReply, PeerError> {
+    pub async fn release(
+        &self,
+        saga_id: &str,
+        req: ReserveRequest,
+    ) -> Result<StepReply, PeerError> {
         let path = format!("/saga/{saga_id}/release");
         let reply = step(&self.stock, |base| {
-            self.client.post(format!("{base}{path}"))
+            self.client.post(format!("{base}{path}")).json(&req)
         })
         .await;
         self.count("stock", "release", reply)
@@ -144,10 +148,10 @@ impl Peers {
     }
 
     #[tracing::instrument(level = "debug", name = "payment refund", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
-    pub async fn refund(&self, saga_id: &str) -> Result<StepReply, PeerError> {
+    pub async fn refund(&self, saga_id: &str, req: ChargeRequest) -> Result<StepReply, PeerError> {
         let path = format!("/saga/{saga_id}/refund");
         let reply = step(&self.payment, |base| {
-            self.client.post(format!("{base}{path}"))
+            self.client.post(format!("{base}{path}")).json(&req)
         })
         .await;
         self.count("payment", "refund", reply)
@@ -177,12 +181,12 @@ impl Participants for Peers {
         Peers::charge(self, saga.as_str(), req).await
     }
 
-    async fn release(&self, saga: &Id) -> Result<StepReply, PeerError> {
-        Peers::release(self, saga.as_str()).await
+    async fn release(&self, saga: &Id, req: ReserveRequest) -> Result<StepReply, PeerError> {
+        Peers::release(self, saga.as_str(), req).await
     }
 
-    async fn refund(&self, saga: &Id) -> Result<StepReply, PeerError> {
-        Peers::refund(self, saga.as_str()).await
+    async fn refund(&self, saga: &Id, req: ChargeRequest) -> Result<StepReply, PeerError> {
+        Peers::refund(self, saga.as_str(), req).await
     }
 }
 

@@ -343,7 +343,7 @@ async fn sagas(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiErr
         .ok_or_else(|| not_found(&order))?;
     let mut out = Vec::new();
     for id in ctx.store.history(&order).await? {
-        if let Some(saga) = ctx.store.saga(&id).await? {
+        if let Some(saga) = ctx.store.saga(&order, &id).await? {
             out.push(SagaView {
                 saga_id: id.into_string(),
                 state: saga.state.as_str().into(),

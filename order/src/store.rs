@@ -1,17 +1,21 @@
 //! Every key and script of the order service's Redis, and nothing else.
 //!
-//! Keys:
-//! - `order:{id}` hash: `user`, `paid` ("0"/"1"), `cost`, `lines` ("item|qty|cost;..."),
-//!   `busy` (the saga id while a checkout is in flight).
-//! - `saga:{id}` hash: the saga log (`order`, `user`, `amount`, `items` summed per item,
-//!   `state`, `reason`, timestamps in ms, `owner`: the token of the driver holding its lease).
-//! - `order:{id}:sagas` list: every saga of an order, oldest first.
-//! - `sagas:active` zset: sagas not yet final, scored by lease expiry (ms). A saga's lease
-//!   is (`owner`, expiry): only the owner may advance it or renew it, and the recovery
-//!   loop takes over only an expired one.
-//! - `idem:order:{id}:{key}` string: the answer to a public write of that order with that
-//!   idempotency key (common/src/idempotency.lua), for `IDEMPOTENCY_TTL_SECS`;
-//!   `idem:orders:batch_init:{key}` the same for a batch_init.
+//! Keys, all of one order under the hash tag of its bucket, `{o<b>}` with
+//! `b` = CRC16 of the order id mod [`BUCKETS`], so that a checkout's scripts touch one
+//! slot of the cluster and the orders spread over 256 slots of every shard:
+//! - `order:{o<b>}:<id>` hash: `user`, `paid` ("0"/"1"), `cost`, `lines`
+//!   ("item|qty|cost;..."), `busy` (the saga id while a checkout is in flight).
+//! - `saga:{o<b>}:<sid>` hash: the saga log (`order`, `user`, `amount`, `items` summed
+//!   per item, `state`, `reason`, timestamps in ms, `owner`: the token of the driver
+//!   holding its lease), in its order's bucket.
+//! - `order:{o<b>}:<id>:sagas` list: every saga of an order, oldest first.
+//! - `sagas:active:{o<b>}` zset: the bucket's sagas not yet final, scored by lease expiry
+//!   (ms). A saga's lease is (`owner`, expiry): only the owner may advance it or renew
+//!   it, and the recovery loop takes over only an expired one. One set per bucket: no
+//!   key every checkout writes, and recovery reads every bucket (every shard).
+//! - `idem:order:{o<b>}:<id>:<key>` string: the answer to a public write of that order
+//!   with that idempotency key (common/src/idempotency.lua), for `IDEMPOTENCY_TTL_SECS`;
+//!   `idem:orders:{batch_init}:<key>` the same for a batch_init.
 //!
 //! Every public write is applied once per idempotency key, and it and every read wait
 //! for a restarting Redis (`REDIS_WAIT_MS`); the saga's scripts fail fast, and the saga
@@ -25,8 +29,10 @@ use std::time::Duration;
 
 use common::idempotency::{self, IdempotencyKey};
 use common::params::Id;
+use common::store::Invocation;
 use common::{RedisStore, StoreError};
-use redis::{Script, ScriptInvocation};
+use futures::stream::{self, StreamExt};
+use redis::Script;
 
 use self::records::{int, parse_edit, parse_items, parse_order, parse_saga, stored_id};
 pub use self::records::{Edit, Line, Order};
@@ -36,18 +42,29 @@ use crate::saga::machine::State;
 
 mod records;
 
-const ACTIVE: &str = "sagas:active";
-/// What a batch_init's idempotency record is kept beside.
-const BATCH_RECORD: &str = "orders:batch_init";
+/// How many buckets the orders are spread over (each one slot of the cluster). Fixed:
+/// an order's keys are named after its bucket.
+pub const BUCKETS: u16 = 256;
 
-fn order_key(id: &Id) -> String {
-    format!("order:{id}")
+/// What a batch_init's idempotency record is kept beside.
+const BATCH_RECORD: &str = "orders:{batch_init}";
+
+/// The bucket of an order (and of its sagas).
+fn bucket(order: &Id) -> u16 {
+    crc16::State::<crc16::XMODEM>::calculate(order.as_str().as_bytes()) % BUCKETS
 }
-fn saga_key(id: &Id) -> String {
-    format!("saga:{id}")
+/// The key of an order's hash (public for the tests that write orders by hand).
+pub fn order_key(id: &Id) -> String {
+    format!("order:{{o{}}}:{id}", bucket(id))
 }
-fn history_key(order_id: &Id) -> String {
-    format!("order:{order_id}:sagas")
+fn saga_key(order: &Id, saga: &Id) -> String {
+    format!("saga:{{o{}}}:{saga}", bucket(order))
+}
+fn history_key(order: &Id) -> String {
+    format!("order:{{o{}}}:{order}:sagas", bucket(order))
+}
+fn active_key(bucket: u16) -> String {
+    format!("sagas:active:{{o{bucket}}}")
 }
 
 /// What `begin_checkout.lua` did.
@@ -100,8 +117,8 @@ impl OrderStore {
     pub async fn create(&self, idem: &IdempotencyKey, user: &Id) -> Result<Id, StoreError> {
         let id = idem.derived_id("order create");
         let key = order_key(&id);
-        let mut inv = self.scripts.create.key(&key);
-        inv.arg(user.as_str());
+        let mut inv = Invocation::new(&self.scripts.create);
+        inv.key(&key).arg(user.as_str());
         idem.bind(&mut inv, &key, self.redis.idempotency_ttl());
         let reply: Vec<String> = self.redis.run_script(&inv).await?;
         match idempotency::answer("order create", idem, reply)?
@@ -133,8 +150,8 @@ impl OrderStore {
         cost: i64,
     ) -> Result<Edit, StoreError> {
         let key = order_key(id);
-        let mut inv = self.scripts.add_item.key(&key);
-        inv.arg(item.as_str()).arg(qty).arg(cost);
+        let mut inv = Invocation::new(&self.scripts.add_item);
+        inv.key(&key).arg(item.as_str()).arg(qty).arg(cost);
         self.edit("order addItem", idem, &key, inv).await
     }
 
@@ -145,8 +162,8 @@ impl OrderStore {
         item: &Id,
     ) -> Result<Edit, StoreError> {
         let key = order_key(id);
-        let mut inv = self.scripts.remove_item.key(&key);
-        inv.arg(item.as_str());
+        let mut inv = Invocation::new(&self.scripts.remove_item);
+        inv.key(&key).arg(item.as_str());
         self.edit("order removeItem", idem, &key, inv).await
     }
 
@@ -156,7 +173,7 @@ impl OrderStore {
         write: &'static str,
         idem: &IdempotencyKey,
         key: &str,
-        mut inv: ScriptInvocation<'_>,
+        mut inv: Invocation<'_>,
     ) -> Result<Edit, StoreError> {
         idem.bind(&mut inv, key, self.redis.idempotency_ttl());
         let reply: Vec<String> = self.redis.run_script(&inv).await?;
@@ -166,12 +183,11 @@ impl OrderStore {
         }
     }
 
-    /// Writes orders `0..n` in pipelined chunks of 5000, each a MULTI/EXEC: Redis then
-    /// appends (and, with `appendfsync always`, fsyncs) a chunk once instead of once per
-    /// 16 KB it reads, which made 100 000 orders take seconds. Once per idempotency key:
-    /// the key's record is written after the last chunk, and a repeat that finds it
-    /// writes nothing (a repeat while the first is half done writes other random orders
-    /// over the same ids, which nobody has been answered about yet).
+    /// Writes orders `0..n` spread over the cluster's masters (one pipeline per master
+    /// and chunk, see [`RedisStore::write_spread`]). Once per idempotency key: the key's
+    /// record is written after the last write, and a repeat that finds it writes
+    /// nothing (a repeat while the first is half done writes other random orders over
+    /// the same ids, which nobody has been answered about yet).
     pub async fn batch_init(
         &self,
         idem: &IdempotencyKey,
@@ -184,32 +200,23 @@ impl OrderStore {
         {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        let mut pending = 0;
-        for (id, user, cost, lines) in orders {
-            pipe.cmd("HSET")
-                .arg(order_key(&id))
-                .arg("user")
-                .arg(user.as_str())
-                .arg("paid")
-                .arg("0")
-                .arg("cost")
-                .arg(cost)
-                .arg("lines")
-                .arg(lines)
-                .ignore();
-            pending += 1;
-            if pending == 5000 {
-                self.redis.query_pipeline::<()>(&pipe).await?;
-                pipe = redis::pipe();
-                pipe.atomic();
-                pending = 0;
-            }
-        }
-        if pending > 0 {
-            self.redis.query_pipeline::<()>(&pipe).await?;
-        }
+        let writes = orders
+            .map(|(id, user, cost, lines)| {
+                let key = order_key(&id);
+                let mut hset = redis::cmd("HSET");
+                hset.arg(&key)
+                    .arg("user")
+                    .arg(user.as_str())
+                    .arg("paid")
+                    .arg("0")
+                    .arg("cost")
+                    .arg(cost)
+                    .arg("lines")
+                    .arg(lines);
+                (key, hset)
+            })
+            .collect();
+        self.redis.write_spread(writes).await?;
         let ttl = self.redis.idempotency_ttl();
         idempotency::record(&self.redis, idem, BATCH_RECORD, &["done"], ttl).await?;
         common::fault::write_applied(WRITE);
@@ -226,15 +233,16 @@ impl OrderStore {
         lease: Duration,
         owner: &str,
     ) -> Result<Begin, StoreError> {
-        let mut inv = self.scripts.begin.key(order_key(order_id));
-        inv.key(saga_key(saga_id))
-            .key(ACTIVE)
+        let mut inv = Invocation::new(&self.scripts.begin);
+        inv.key(order_key(order_id))
+            .key(saga_key(order_id, saga_id))
+            .key(active_key(bucket(order_id)))
             .key(history_key(order_id))
             .arg(saga_id.as_str())
             .arg(lease.as_millis() as u64)
-            .arg(owner);
-        let mut conn = self.redis.conn().await?;
-        let answer: Vec<String> = self.redis.invoke(&mut conn, &inv).await?;
+            .arg(owner)
+            .arg(order_id.as_str());
+        let answer: Vec<String> = self.redis.invoke(&inv).await?;
         let corrupt = || StoreError::Corrupt(format!("begin answered {answer:?}"));
         Ok(match answer.first().map(String::as_str) {
             Some("started") => {
@@ -264,10 +272,10 @@ impl OrderStore {
 
     /// A saga as logged; a read, so it waits for a restarting Redis like the public reads
     /// (the inspection route `GET /saga/{order_id}` reads through it).
-    pub async fn saga(&self, saga_id: &Id) -> Result<Option<SagaRecord>, StoreError> {
+    pub async fn saga(&self, order: &Id, saga_id: &Id) -> Result<Option<SagaRecord>, StoreError> {
         let fields: BTreeMap<String, String> = self
             .redis
-            .query(redis::cmd("HGETALL").arg(saga_key(saga_id)))
+            .query(redis::cmd("HGETALL").arg(saga_key(order, saga_id)))
             .await?;
         if fields.is_empty() {
             return Ok(None);
@@ -286,17 +294,17 @@ impl OrderStore {
         lease: Duration,
         owner: &str,
     ) -> Result<Advance, StoreError> {
-        let mut inv = self.scripts.advance.key(saga_key(&saga.id));
-        inv.key(order_key(&saga.order))
-            .key(ACTIVE)
+        let mut inv = Invocation::new(&self.scripts.advance);
+        inv.key(saga_key(&saga.order, &saga.id))
+            .key(order_key(&saga.order))
+            .key(active_key(bucket(&saga.order)))
             .arg(saga.id.as_str())
             .arg(from.as_str())
             .arg(to.as_str())
             .arg(reason.unwrap_or(""))
             .arg(lease.as_millis() as u64)
             .arg(owner);
-        let mut conn = self.redis.conn().await?;
-        let answer: Vec<String> = self.redis.invoke(&mut conn, &inv).await?;
+        let answer: Vec<String> = self.redis.invoke(&inv).await?;
         Ok(match answer.first().map(String::as_str) {
             Some("ok") => Advance::Ok,
             Some("missing") => Advance::Missing,
@@ -309,35 +317,72 @@ impl OrderStore {
         })
     }
 
-    /// Takes the lease of up to `limit` sagas whose lease expired, for `owner`.
+    /// Takes the lease of up to `limit` sagas whose lease expired, for `owner`, from
+    /// every bucket: one read of each bucket's set (the reads travel pipelined), then
+    /// a claim script only in the buckets that hold an expired lease. Returns each
+    /// claimed saga with its order.
     pub async fn claim_expired(
         &self,
         lease: Duration,
         limit: usize,
         owner: &str,
-    ) -> Result<Vec<Id>, StoreError> {
-        let mut inv = self.scripts.claim.key(ACTIVE);
-        inv.arg(lease.as_millis() as u64).arg(limit).arg(owner);
-        let mut conn = self.redis.conn().await?;
-        let ids: Vec<String> = self.redis.invoke(&mut conn, &inv).await?;
-        Ok(ids.into_iter().map(stored_id).collect())
+    ) -> Result<Vec<(Id, Id)>, StoreError> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let expired: Vec<Result<(u16, bool), StoreError>> = stream::iter(0..BUCKETS)
+            .map(|b| async move {
+                let cmd = redis::cmd("ZRANGEBYSCORE")
+                    .arg(active_key(b))
+                    .arg("-inf")
+                    .arg(now_ms)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(1)
+                    .to_owned();
+                let ids: Vec<String> = self.redis.query(&cmd).await?;
+                Ok((b, !ids.is_empty()))
+            })
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        let mut claimed = Vec::new();
+        for found in expired {
+            let (b, any) = found?;
+            if !any || claimed.len() >= limit {
+                continue;
+            }
+            let mut inv = Invocation::new(&self.scripts.claim);
+            inv.key(active_key(b))
+                .arg(lease.as_millis() as u64)
+                .arg(limit - claimed.len())
+                .arg(owner)
+                .arg(format!("saga:{{o{b}}}:"));
+            let pairs: Vec<String> = self.redis.invoke(&inv).await?;
+            for pair in pairs.chunks(2) {
+                if let [saga, order] = pair {
+                    claimed.push((stored_id(saga.clone()), stored_id(order.clone())));
+                }
+            }
+        }
+        Ok(claimed)
     }
 
     /// Extends the lease `owner` holds on a saga; `false` when it is no longer theirs
     /// (taken over, or the saga is final).
     pub async fn renew(
         &self,
-        saga_id: &Id,
+        saga: &SagaRecord,
         owner: &str,
         lease: Duration,
     ) -> Result<bool, StoreError> {
-        let mut inv = self.scripts.renew.key(saga_key(saga_id));
-        inv.key(ACTIVE)
-            .arg(saga_id.as_str())
+        let mut inv = Invocation::new(&self.scripts.renew);
+        inv.key(saga_key(&saga.order, &saga.id))
+            .key(active_key(bucket(&saga.order)))
+            .arg(saga.id.as_str())
             .arg(owner)
             .arg(lease.as_millis() as u64);
-        let mut conn = self.redis.conn().await?;
-        let renewed: i64 = self.redis.invoke(&mut conn, &inv).await?;
+        let renewed: i64 = self.redis.invoke(&inv).await?;
         Ok(renewed == 1)
     }
 
@@ -368,11 +413,16 @@ impl SagaLog for OrderStore {
         OrderStore::advance(self, saga, from, to, reason, lease, owner).await
     }
 
-    async fn saga(&self, saga: &Id) -> Result<Option<SagaRecord>, StoreError> {
-        OrderStore::saga(self, saga).await
+    async fn saga(&self, order: &Id, saga: &Id) -> Result<Option<SagaRecord>, StoreError> {
+        OrderStore::saga(self, order, saga).await
     }
 
-    async fn renew(&self, saga: &Id, owner: &str, lease: Duration) -> Result<bool, StoreError> {
+    async fn renew(
+        &self,
+        saga: &SagaRecord,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
         OrderStore::renew(self, saga, owner, lease).await
     }
 }

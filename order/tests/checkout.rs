@@ -318,7 +318,7 @@ async fn only_the_lease_holder_writes_the_saga_log() {
     let lease = Duration::from_millis(200);
     let begun = store.begin(s1, order, lease, "old").await;
     assert!(matches!(begun, Ok(Begin::Started(_))));
-    let saga = store.saga(s1).await.expect("read").expect("logged");
+    let saga = store.saga(order, s1).await.expect("read").expect("logged");
 
     // Not expired yet: nothing to claim. Expired: "new" takes it.
     assert!(store
@@ -329,28 +329,38 @@ async fn only_the_lease_holder_writes_the_saga_log() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(
         store.claim_expired(lease, 10, "new").await.expect("claim"),
-        [id("s1")]
+        [(id("s1"), order.clone())]
     );
 
     // The old holder can neither renew nor write; the new one can.
-    assert!(!store.renew(s1, "old", lease).await.expect("renew"));
+    assert!(!store.renew(&saga, "old", lease).await.expect("renew"));
     let old = store
         .advance(&saga, State::Started, State::Reserved, None, lease, "old")
         .await
         .expect("advance");
     assert!(matches!(old, Advance::Lost));
     assert_eq!(
-        store.saga(s1).await.expect("read").expect("logged").state,
+        store
+            .saga(order, s1)
+            .await
+            .expect("read")
+            .expect("logged")
+            .state,
         State::Started
     );
-    assert!(store.renew(s1, "new", lease).await.expect("renew"));
+    assert!(store.renew(&saga, "new", lease).await.expect("renew"));
     let new = store
         .advance(&saga, State::Started, State::Reserved, None, lease, "new")
         .await
         .expect("advance");
     assert!(matches!(new, Advance::Ok));
     assert_eq!(
-        store.saga(s1).await.expect("read").expect("logged").state,
+        store
+            .saga(order, s1)
+            .await
+            .expect("read")
+            .expect("logged")
+            .state,
         State::Reserved
     );
 }
@@ -380,7 +390,9 @@ async fn checkout_sums_huge_quantities_exactly_and_refuses_an_overflowing_sum() 
     let mut conn = redis.conn().await.expect("connection");
     let order_with = |id: &str, lines: String| {
         redis::cmd("HSET")
-            .arg(format!("order:{id}"))
+            .arg(order::store::order_key(
+                &common::params::Id::parse("order_id", id).expect("id"),
+            ))
             .arg(&[("user", user.as_str()), ("paid", "0"), ("cost", "0")])
             .arg("lines")
             .arg(lines)

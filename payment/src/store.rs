@@ -1,8 +1,10 @@
 //! Everything the payment service keeps in Redis: its keys and its Lua scripts.
 //!
-//! Keys: `user:{id}` is a hash `{credit}`; `saga:{sid}` records what a saga
-//! did here (`status` = charged | refused | refunded, with `user` and `amount`
-//! or `reason`). Every state change is one atomic script or one command;
+//! Keys: `user:{<id>}` is a hash `{credit}`; `saga:{<user id>}:<sid>` records what
+//! a saga did here (`status` = charged | refused | refunded, with `user` and
+//! `amount` or `reason`). Both carry the user id as their hash tag, so a user and
+//! every saga record of it live in one slot of the cluster and a charge or a refund
+//! is one atomic script on one shard. Every state change is one atomic script;
 //! nothing here reads a value, changes it in Rust and writes it back. The adjust
 //! script, the batch-init writes and the step-reply mapping are the participant
 //! skeleton's (`common::participant`), called with this module's keys.
@@ -10,17 +12,20 @@
 use common::idempotency::IdempotencyKey;
 use common::params::{Amount, Id, Quantity};
 use common::participant::{self, parse_int, step_reply, Adjust, Adjusted, Change, StepReply};
+use common::store::Invocation;
 use common::{RedisStore, StoreError};
 use redis::Script;
 
-const USER_PREFIX: &str = "user:";
-
 fn user_key(id: &Id) -> String {
-    format!("{USER_PREFIX}{id}")
+    user_key_of(id.as_str())
 }
 
-fn saga_key(saga: &Id) -> String {
-    format!("saga:{saga}")
+fn user_key_of(id: &str) -> String {
+    format!("user:{{{id}}}")
+}
+
+fn saga_key(user: &Id, saga: &Id) -> String {
+    format!("saga:{{{user}}}:{saga}")
 }
 
 /// The payment service's view of its Redis.
@@ -87,7 +92,7 @@ impl PaymentStore {
             &self.redis,
             "payment batch_init",
             idem,
-            USER_PREFIX,
+            user_key_of,
             n,
             &fields,
         )
@@ -101,23 +106,22 @@ impl PaymentStore {
         user: &Id,
         amount: Amount,
     ) -> Result<StepReply, StoreError> {
-        let mut invocation = self.charge.prepare_invoke();
+        let mut invocation = Invocation::new(&self.charge);
         invocation
-            .key(saga_key(saga))
+            .key(saga_key(user, saga))
             .key(user_key(user))
             .arg(user.as_str())
             .arg(amount.get());
-        let mut conn = self.redis.conn().await?;
-        let reply: Vec<String> = self.redis.invoke(&mut conn, &invocation).await?;
+        let reply: Vec<String> = self.redis.invoke(&invocation).await?;
         step_reply("charge", &reply)
     }
 
-    /// Gives back what a saga charged, once; leaves a tombstone if it charged nothing yet.
-    pub async fn refund(&self, saga: &Id) -> Result<StepReply, StoreError> {
-        let mut invocation = self.refund.prepare_invoke();
-        invocation.key(saga_key(saga)).arg(USER_PREFIX);
-        let mut conn = self.redis.conn().await?;
-        let reply: Vec<String> = self.redis.invoke(&mut conn, &invocation).await?;
+    /// Gives back what a saga charged `user`, once; leaves a tombstone if it charged
+    /// nothing yet.
+    pub async fn refund(&self, saga: &Id, user: &Id) -> Result<StepReply, StoreError> {
+        let mut invocation = Invocation::new(&self.refund);
+        invocation.key(saga_key(user, saga)).key(user_key(user));
+        let reply: Vec<String> = self.redis.invoke(&invocation).await?;
         step_reply("refund", &reply)
     }
 }

@@ -1,8 +1,14 @@
 //! Everything the stock service keeps in Redis: its keys and its Lua scripts.
 //!
-//! Keys: `item:{id}` is a hash `{stock, price}`; `saga:{sid}` records what a
-//! saga did here (`status` = reserved | refused | released, with `lines` or
-//! `reason`). Every state change is one atomic script or one command; nothing
+//! Keys: `item:{<id>}` is a hash `{stock, price}`, tagged by its id, so items spread
+//! over the cluster's shards. A saga's items may live in several slots: its lines are
+//! grouped by slot ([`groups`]), and each group is reserved by one atomic script with
+//! its own record `saga:{<first item id of the group>}:<sid>` (in the group's slot;
+//! `status` = reserved | refused | released, with `lines` or `reason`). A reserve runs
+//! the groups in slot order; when one refuses, the groups already reserved are put
+//! back and marked refused with the same reason, so a repeat answers the refusal;
+//! a release runs them in the same order, so a late reserve meets the release's
+//! tombstone at its first group. Every state change is one atomic script; nothing
 //! here reads a value, changes it in Rust and writes it back. The adjust script and
 //! the batch-init writes are the participant skeleton's (`common::participant`),
 //! called with this module's keys.
@@ -12,18 +18,45 @@ use std::sync::Arc;
 
 use common::idempotency::IdempotencyKey;
 use common::params::{Amount, Id, Quantity};
-use common::participant::{self, parse_int, Adjust, Adjusted, Change, StepReply};
+use common::participant::{self, parse_int, Adjust, Adjusted, Change, Outcome, StepReply};
+use common::store::{slot_of, Invocation};
 use common::{RedisStore, StoreError};
 use redis::Script;
 
-const ITEM_PREFIX: &str = "item:";
-
 fn item_key(id: &Id) -> String {
-    format!("{ITEM_PREFIX}{id}")
+    item_key_of(id.as_str())
 }
 
-fn saga_key(saga: &Id) -> String {
-    format!("saga:{saga}")
+fn item_key_of(id: &str) -> String {
+    format!("item:{{{id}}}")
+}
+
+/// The record of what a saga did to one group of its items (the group's first item
+/// names the slot).
+fn saga_key(first_item: &Id, saga: &Id) -> String {
+    format!("saga:{{{first_item}}}:{saga}")
+}
+
+/// A saga's lines grouped by the slot of their items, groups in slot order and lines
+/// in id order within a group: the same lines give the same groups every time.
+pub fn groups<T: Clone>(lines: &[(Id, T)]) -> Vec<Vec<(Id, T)>> {
+    let mut sorted: Vec<(u16, &(Id, T))> = lines
+        .iter()
+        .map(|line| (slot_of(item_key(&line.0).as_bytes()), line))
+        .collect();
+    sorted.sort_by(|a, b| (a.0, a.1 .0.as_str()).cmp(&(b.0, b.1 .0.as_str())));
+    let mut groups: Vec<Vec<(Id, T)>> = Vec::new();
+    let mut last = None;
+    for (slot, line) in sorted {
+        if last != Some(slot) {
+            groups.push(Vec::new());
+            last = Some(slot);
+        }
+        if let Some(group) = groups.last_mut() {
+            group.push(line.clone());
+        }
+    }
+    groups
 }
 
 /// An item as stored.
@@ -39,6 +72,7 @@ pub struct StockStore {
     redis: RedisStore,
     adjust: Adjust,
     reserve: Script,
+    refuse: Script,
     release: Script,
     reserve_loaded: Arc<AtomicBool>,
 }
@@ -49,6 +83,7 @@ impl StockStore {
             redis,
             adjust: Adjust::new("stock", ("stock add", "stock subtract")),
             reserve: Script::new(include_str!("scripts/reserve.lua")),
+            refuse: Script::new(include_str!("scripts/refuse.lua")),
             release: Script::new(include_str!("scripts/release.lua")),
             reserve_loaded: Arc::new(AtomicBool::new(false)),
         }
@@ -101,25 +136,22 @@ impl StockStore {
             &self.redis,
             "stock batch_init",
             idem,
-            ITEM_PREFIX,
+            item_key_of,
             n,
             &fields,
         )
         .await
     }
 
-    /// Makes sure Redis has the reserve script before a batch runs, once per process: a
-    /// batch's reserves, sent together, would otherwise all be refused with NOSCRIPT on a
-    /// fresh Redis and sent again each after its own load, in an order nobody chose; with
-    /// the script there they run in the batch's order.
+    /// Makes sure every node has the reserve script before a batch runs, once per
+    /// process: a batch's reserves, sent together, would otherwise all be refused with
+    /// NOSCRIPT on a fresh node and sent again each after its own load, in an order
+    /// nobody chose; with the script there they run in the batch's order.
     pub async fn load_reserve(&self) -> Result<(), StoreError> {
         if self.reserve_loaded.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let mut conn = self.redis.conn().await?;
-        self.redis
-            .bounded(self.reserve.prepare_invoke().load_async(&mut conn))
-            .await?;
+        self.redis.load_script(&self.reserve).await?;
         self.reserve_loaded.store(true, Ordering::Relaxed);
         Ok(())
     }
@@ -130,23 +162,75 @@ impl StockStore {
         saga: &Id,
         lines: &[(Id, Quantity)],
     ) -> Result<StepReply, StoreError> {
-        let mut invocation = self.reserve.prepare_invoke();
-        invocation.key(saga_key(saga));
-        for (id, qty) in lines {
-            invocation.key(item_key(id)).arg(id.as_str()).arg(qty.get());
+        let groups = groups(lines);
+        for (done, group) in groups.iter().enumerate() {
+            let mut invocation = Invocation::new(&self.reserve);
+            invocation.key(saga_key(&group[0].0, saga));
+            for (id, qty) in group {
+                invocation.key(item_key(id)).arg(id.as_str()).arg(qty.get());
+            }
+            let reply: Vec<String> = self.redis.invoke(&invocation).await?;
+            let reply = step_reply("reserve", &reply)?;
+            match reply.outcome {
+                Outcome::Done => continue,
+                Outcome::Refused => {
+                    let reason = reply.reason.clone().unwrap_or_default();
+                    self.refuse_groups(saga, &groups[..done], &reason).await?;
+                    return Ok(reply);
+                }
+                // Released meanwhile (the release went through the groups before this
+                // one, in the same order): nothing of this saga stays reserved.
+                _ => return Ok(reply),
+            }
         }
-        let mut conn = self.redis.conn().await?;
-        let reply: Vec<String> = self.redis.invoke(&mut conn, &invocation).await?;
-        step_reply("reserve", &reply)
+        Ok(StepReply {
+            outcome: Outcome::Done,
+            reason: None,
+        })
     }
 
-    /// Puts back what a saga reserved, once; leaves a tombstone if it reserved nothing yet.
-    pub async fn release(&self, saga: &Id) -> Result<StepReply, StoreError> {
-        let mut invocation = self.release.prepare_invoke();
-        invocation.key(saga_key(saga)).arg(ITEM_PREFIX);
-        let mut conn = self.redis.conn().await?;
-        let reply: Vec<String> = self.redis.invoke(&mut conn, &invocation).await?;
-        step_reply("release", &reply)
+    /// Puts back the groups a reserve had taken before another group refused, and
+    /// records the refusal on them, so that a repeat answers it too.
+    async fn refuse_groups(
+        &self,
+        saga: &Id,
+        groups: &[Vec<(Id, Quantity)>],
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        for group in groups {
+            let mut invocation = Invocation::new(&self.refuse);
+            invocation.key(saga_key(&group[0].0, saga));
+            for (id, _) in group {
+                invocation.key(item_key(id));
+            }
+            invocation.arg(reason);
+            let reply: Vec<String> = self.redis.invoke(&invocation).await?;
+            step_reply("refuse", &reply)?;
+        }
+        Ok(())
+    }
+
+    /// Puts back what a saga reserved of `lines` (the lines its reserve carried), once;
+    /// leaves a tombstone on every group it reserved nothing of yet.
+    pub async fn release(
+        &self,
+        saga: &Id,
+        lines: &[(Id, Quantity)],
+    ) -> Result<StepReply, StoreError> {
+        let mut last = StepReply {
+            outcome: Outcome::Undone,
+            reason: None,
+        };
+        for group in groups(lines) {
+            let mut invocation = Invocation::new(&self.release);
+            invocation.key(saga_key(&group[0].0, saga));
+            for (id, _) in &group {
+                invocation.key(item_key(id));
+            }
+            let reply: Vec<String> = self.redis.invoke(&invocation).await?;
+            last = step_reply("release", &reply)?;
+        }
+        Ok(last)
     }
 }
 

@@ -24,9 +24,13 @@
 //! | call | path (internal port) | body | `200` body |
 //! |---|---|---|---|
 //! | reserve | `POST /saga/reserve` | [`Batch`] of [`ReserveRequest`] | [`BatchReply`] |
-//! | release | `POST /saga/{saga_id}/release` | none | [`StepReply`] |
+//! | release | `POST /saga/{saga_id}/release` | the saga's [`ReserveRequest`] | [`StepReply`] |
 //! | charge  | `POST /saga/charge` | [`Batch`] of [`ChargeRequest`] | [`BatchReply`] |
-//! | refund  | `POST /saga/{saga_id}/refund` | none | [`StepReply`] |
+//! | refund  | `POST /saga/{saga_id}/refund` | the saga's [`ChargeRequest`] | [`StepReply`] |
+//!
+//! An undo step carries what its step carried: a participant keeps a saga's records
+//! beside the entities it changed (in their slots of its Redis Cluster), so it needs
+//! the user, or the items, to find them.
 //!
 //! Business outcomes are `200`; a malformed request (any call of a batch) is a
 //! 4xx with the usual JSON error and nothing is done; a 5xx means the participant
@@ -35,7 +39,7 @@
 //! - `wire`: the request and reply bodies above (the order service sends and reads them).
 //! - `batch`: [`Batch::parse`] and [`run_batch`], the two halves of a batched step endpoint.
 //! - `reply`: [`step_reply`], how a step script's reply becomes a [`StepReply`].
-//! - `store`: the adjust script ([`Adjust`]) and [`batch_init`]'s chunked writes.
+//! - `store`: the adjust script ([`Adjust`]) and [`batch_init`]'s writes spread over the shards.
 //! - `service`: [`build`] and [`run`], a participant's two servers.
 
 mod batch;

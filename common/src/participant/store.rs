@@ -13,10 +13,7 @@ use redis::Script;
 use super::reply::{parse_int, unexpected};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::params::{Amount, Id, Quantity};
-use crate::store::{RedisStore, StoreError};
-
-/// How many `HSET`s one batch-init pipeline sends.
-const BATCH_CHUNK: i64 = 10_000;
+use crate::store::{Invocation, RedisStore, StoreError};
 
 /// What an add or subtract did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +69,7 @@ impl Adjust {
     ) -> Result<Id, StoreError> {
         let id = idem.derived_id(write);
         let key = key_of(&id);
-        let mut invocation = self.create.prepare_invoke();
+        let mut invocation = Invocation::new(&self.create);
         invocation.key(&key);
         for (field, value) in fields {
             invocation.arg(*field).arg(*value);
@@ -109,7 +106,7 @@ impl Adjust {
         key: String,
         delta: i64,
     ) -> Result<Adjusted, StoreError> {
-        let mut invocation = self.adjust.prepare_invoke();
+        let mut invocation = Invocation::new(&self.adjust);
         invocation.key(&key).arg(self.field).arg(delta).arg(-delta);
         idem.bind(&mut invocation, &key, redis.idempotency_ttl());
         let reply: Vec<String> = redis.run_script(&invocation).await?;
@@ -123,42 +120,39 @@ impl Adjust {
     }
 }
 
-/// Writes the hashes `{prefix}0`..`{prefix}{n-1}`, each with `fields`, in pipelined
-/// chunks, each one MULTI/EXEC so that Redis appends and fsyncs a chunk at once (not
-/// atomic as a whole), once per idempotency key: the key's record is written after the
-/// last chunk, and a repeat finds it and writes nothing. A repeat that comes while the
-/// first is half done writes the same values again, which changes nothing.
+/// Writes the hashes `key_of("0")`..`key_of("{n-1}")`, each with `fields`, spread over
+/// the cluster's masters (one pipeline per master and chunk, see
+/// [`RedisStore::write_spread`]), once per idempotency key: the key's record is written
+/// after the last write, and a repeat finds it and writes nothing. A repeat that comes
+/// while the first is half done writes the same values again, which changes nothing.
 pub async fn batch_init(
     redis: &RedisStore,
     write: &'static str,
     idem: &IdempotencyKey,
-    prefix: &str,
+    key_of: impl Fn(&str) -> String,
     n: Quantity,
     fields: &[(&str, Amount)],
 ) -> Result<(), StoreError> {
     // `*` is in no id, so this record can never be an entity's (an item may be "batch_init").
-    let record = format!("{prefix}*batch_init");
+    let record = key_of("*batch_init");
     if idempotency::recorded(write, redis, idem, &record)
         .await?
         .is_some()
     {
         return Ok(());
     }
-    let mut start = 0;
-    while start < n.get() {
-        let end = (start + BATCH_CHUNK).min(n.get());
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for i in start..end {
-            let hset = pipe.cmd("HSET").arg(format!("{prefix}{i}"));
+    let writes = (0..n.get())
+        .map(|i| {
+            let key = key_of(&i.to_string());
+            let mut hset = redis::cmd("HSET");
+            hset.arg(&key);
             for (field, value) in fields {
                 hset.arg(*field).arg(value.get());
             }
-            hset.ignore();
-        }
-        redis.query_pipeline::<()>(&pipe).await?;
-        start = end;
-    }
+            (key, hset)
+        })
+        .collect();
+    redis.write_spread(writes).await?;
     idempotency::record(redis, idem, &record, &["done"], redis.idempotency_ttl()).await?;
     crate::fault::write_applied(write);
     Ok(())

@@ -1,11 +1,16 @@
-//! The test harness: real `redis-server` processes on free loopback ports, and
-//! ([`participant`]) a participant service started on port 0 against one of them.
+//! The test harness: real `redis-server` processes on free loopback ports, each a
+//! Redis Cluster node as in production, and ([`participant`]) a participant service
+//! started on port 0 against one of them.
 //!
-//! Each [`RedisServer`] has its own data folder (AOF on, `appendfsync always`,
-//! as in production) and is SIGKILLed when dropped, so a failing test leaves
-//! nothing running. Tests can also kill and restart it on the same port and
-//! folder to check what survives a crash. Only for tests (feature `testing`):
-//! it panics on whatever it cannot set up, and never ships in a service binary.
+//! A [`RedisServer`] is a one-master cluster (the light topology, same code path as
+//! the full one: it holds every slot); a [`RedisCluster`] has several masters with
+//! replicas, for the failover tests. Each node has its own data folder (AOF on,
+//! `appendfsync always`, its `nodes.conf`) and is SIGKILLed when dropped, so a failing
+//! test leaves nothing running. Tests can also kill and restart a node on the same
+//! port and folder to check what survives a crash. Only for tests (feature
+//! `testing`): it panics on whatever it cannot set up, and never ships in a service
+//! binary. It drives the nodes with `redis-cli` (Debian's redis-tools, which
+//! redis-server depends on).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,7 +20,10 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, RedisConfig};
 
+pub mod cluster;
 pub mod participant;
+
+pub use cluster::RedisCluster;
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
@@ -32,11 +40,24 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts a redis-server and waits until it answers PING.
+    /// Starts a one-node Redis Cluster that serves every slot, and waits until it does.
     pub fn start() -> Self {
+        let server = Self::start_node();
+        redis_cli(server.port, &["cluster", "addslotsrange", "0", "16383"]);
+        server.wait_cluster_ok();
+        server
+    }
+
+    /// Starts a cluster-enabled redis-server that serves no slot yet (a node of a
+    /// [`RedisCluster`]) and waits until it answers PING.
+    pub fn start_node() -> Self {
         let dir = tempfile::tempdir().expect("cannot create a temp dir for redis");
         for _ in 0..5 {
             let port = free_port();
+            // The cluster bus listens on port + 10000, which must be free too.
+            if port > 55_535 || TcpListener::bind(("127.0.0.1", port + 10_000)).is_err() {
+                continue;
+            }
             if let Some(child) = spawn(port, dir.path()) {
                 return RedisServer {
                     child: Some(child),
@@ -48,12 +69,31 @@ impl RedisServer {
         panic!("redis-server did not start after 5 attempts (is it installed?)");
     }
 
+    /// Waits until this node says `cluster_state:ok` (at most 20 s).
+    pub fn wait_cluster_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if redis_cli(self.port, &["cluster", "info"]).contains("cluster_state:ok") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "the node on port {} never reached cluster_state:ok",
+            self.port
+        );
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        format!("redis://127.0.0.1:{}", self.port)
     }
 
     /// The Redis settings a service under test uses for this server.
@@ -65,6 +105,7 @@ impl RedisServer {
             // No retrying by default: the tests of a Redis that is down expect the 503 now.
             wait: Duration::ZERO,
             idempotency_ttl: Duration::from_secs(3600),
+            replica_wait: Duration::from_millis(500),
         }
     }
 
@@ -109,18 +150,27 @@ impl RedisServer {
         assert!(status.success(), "kill {signal} {} failed", child.id());
     }
 
-    /// Starts it again on the same port and data folder (after [`kill`](Self::kill)).
+    /// Starts it again on the same port and data folder (after [`kill`](Self::kill)),
+    /// and waits until it says `cluster_state:ok` (its `nodes.conf` brings its cluster
+    /// role back; a one-node cluster is whole again at once, a node of a bigger one once
+    /// it rejoined).
     pub fn restart(&mut self) {
         self.kill();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Some(child) = spawn(self.port, self.dir.path()) {
                 self.child = Some(child);
+                self.wait_cluster_ok();
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("redis-server did not restart on port {}", self.port);
+    }
+
+    /// Runs `redis-cli` against this node and returns what it printed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        redis_cli(self.port, args)
     }
 }
 
@@ -138,6 +188,16 @@ fn spawn(port: u16, dir: &Path) -> Option<Child> {
         .arg(dir)
         .args(["--appendonly", "yes", "--appendfsync", "always"])
         .args(["--save", ""])
+        .args([
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+        ])
+        .args(["--cluster-node-timeout", "1000"])
+        .args(["--cluster-require-full-coverage", "no"])
+        .args(["--cluster-replica-validity-factor", "0"])
+        .args(["--cluster-allow-replica-migration", "no"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -166,4 +226,15 @@ fn answers_ping(port: u16) -> bool {
     stream.write_all(b"PING\r\n").is_ok()
         && stream.read_exact(&mut buf).is_ok()
         && &buf == b"+PONG\r\n"
+}
+
+/// Runs `redis-cli -p port args...` and returns its output (empty when it failed).
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default()
 }

@@ -95,7 +95,7 @@ async fn attempt(ctx: &SagaContext, order_id: &Id, deadline: Instant) -> Result<
         Begin::Paid => return Ok(Ending::Committed),
         Begin::Busy(other) => {
             otel::record_on_current("saga_id", other.as_str());
-            return wait_for(ctx, &other, deadline).await;
+            return wait_for(ctx, order_id, &other, deadline).await;
         }
         Begin::Overflow(item) => {
             return Err(Attempt::Final(CheckoutError::Overflow {
@@ -117,16 +117,21 @@ async fn attempt(ctx: &SagaContext, order_id: &Id, deadline: Instant) -> Result<
             // Our lease was taken over, or the deadline is near: the saga's outcome is
             // whatever its current driver reaches.
             tracing::warn!(error = %e, "driving the saga stopped; waiting for its outcome");
-            wait_for(ctx, &saga_id, deadline).await
+            wait_for(ctx, order_id, &saga_id, deadline).await
         }
     }
 }
 
 /// Polls a saga driven elsewhere until it is final.
-async fn wait_for(ctx: &SagaContext, saga_id: &Id, deadline: Instant) -> Result<Ending, Attempt> {
+async fn wait_for(
+    ctx: &SagaContext,
+    order_id: &Id,
+    saga_id: &Id,
+    deadline: Instant,
+) -> Result<Ending, Attempt> {
     let mut backoff = Backoff::new(Duration::from_millis(5), Duration::from_millis(100));
     loop {
-        match ctx.store.saga(saga_id).await {
+        match ctx.store.saga(order_id, saga_id).await {
             Ok(Some(saga)) => {
                 if let Some(ending) = ending(saga.state, saga.reason.as_deref()) {
                     return Ok(ending);

@@ -320,13 +320,13 @@ impl Participants for Handle {
         .await
     }
 
-    async fn release(&self, saga: &Id) -> Result<StepReply, FakeError> {
+    async fn release(&self, saga: &Id, _req: ReserveRequest) -> Result<StepReply, FakeError> {
         let saga = saga.clone();
         self.call("release", Plan::Steps, move |w| w.stock.give_back(&saga))
             .await
     }
 
-    async fn refund(&self, saga: &Id) -> Result<StepReply, FakeError> {
+    async fn refund(&self, saga: &Id, _req: ChargeRequest) -> Result<StepReply, FakeError> {
         let saga = saga.clone();
         self.call("refund", Plan::Steps, move |w| w.payment.give_back(&saga))
             .await
@@ -353,12 +353,17 @@ impl SagaLog for Handle {
         .await
     }
 
-    async fn saga(&self, _saga: &Id) -> Result<Option<SagaRecord>, FakeError> {
+    async fn saga(&self, _order: &Id, _saga: &Id) -> Result<Option<SagaRecord>, FakeError> {
         self.call("read", Plan::Steps, |w| Some(w.log.record.clone()))
             .await
     }
 
-    async fn renew(&self, _saga: &Id, owner: &str, lease: Duration) -> Result<bool, FakeError> {
+    async fn renew(
+        &self,
+        _saga: &SagaRecord,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, FakeError> {
         let owner = owner.to_string();
         self.call("renew", Plan::Renews, move |w| w.log.renew(&owner, lease))
             .await

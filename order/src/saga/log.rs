@@ -60,9 +60,10 @@ pub trait SagaLog: Send + Sync {
         owner: &str,
     ) -> impl Future<Output = Result<Advance, Self::Error>> + Send;
 
-    /// The saga as logged now.
+    /// The saga of `order` as logged now.
     fn saga(
         &self,
+        order: &Id,
         saga: &Id,
     ) -> impl Future<Output = Result<Option<SagaRecord>, Self::Error>> + Send;
 
@@ -70,7 +71,7 @@ pub trait SagaLog: Send + Sync {
     /// theirs any more (taken over) or the saga is final.
     fn renew(
         &self,
-        saga: &Id,
+        saga: &SagaRecord,
         owner: &str,
         lease: Duration,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;

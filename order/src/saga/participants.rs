@@ -35,8 +35,18 @@ pub trait Participants: Send + Sync {
     ) -> impl Future<Output = Result<StepReply, Self::Error>> + Send;
 
     /// Stock: put back what the saga's reserve took, or leave a tombstone.
-    fn release(&self, saga: &Id) -> impl Future<Output = Result<StepReply, Self::Error>> + Send;
+    /// (`req` is what the reserve carried.)
+    fn release(
+        &self,
+        saga: &Id,
+        req: ReserveRequest,
+    ) -> impl Future<Output = Result<StepReply, Self::Error>> + Send;
 
     /// Payment: give back what the saga's charge took, or leave a tombstone.
-    fn refund(&self, saga: &Id) -> impl Future<Output = Result<StepReply, Self::Error>> + Send;
+    /// (`req` is what the charge carried.)
+    fn refund(
+        &self,
+        saga: &Id,
+        req: ChargeRequest,
+    ) -> impl Future<Output = Result<StepReply, Self::Error>> + Send;
 }

@@ -39,10 +39,10 @@ pub async fn pass(ctx: &SagaContext) -> Result<usize, common::StoreError> {
     let ids = ctx.store.claim_expired(ctx.lease, BATCH, &owner).await?;
     let claimed = ids.len();
     ctx.metrics.recovery(Recovery::Claimed, claimed as u64);
-    for id in ids {
+    for (id, order) in ids {
         let (ctx, owner) = (ctx.clone(), owner.clone());
         tokio::spawn(async move {
-            let saga = match ctx.store.saga(&id).await {
+            let saga = match ctx.store.saga(&order, &id).await {
                 Ok(Some(saga)) => saga,
                 // Gone or unreadable: its lease expires again and a later pass retries.
                 Ok(None) => return,

@@ -52,13 +52,13 @@ pub async fn drive<P: Participants, L: SagaLog>(
     owner: &str,
     deadline: Instant,
 ) -> Result<Ending, Unfinished> {
-    let id = saga.id.clone();
+    let held = saga.clone();
     let _in_flight = ctx.metrics.driving();
     tokio::select! {
         biased;
         ended = steps(ctx, saga, owner, deadline) => ended,
-        () = keep_lease(ctx, &id, owner) => Err(Unfinished {
-            saga_id: id,
+        () = keep_lease(ctx, &held, owner) => Err(Unfinished {
+            saga_id: held.id,
             last_error: LOST.into(),
         }),
     }
@@ -67,14 +67,16 @@ pub async fn drive<P: Participants, L: SagaLog>(
 const LOST: &str = "another driver took over the saga's lease";
 
 /// Renews the lease every third of its length; returns only once it is lost.
-async fn keep_lease<P, L: SagaLog>(ctx: &SagaContext<P, L>, saga_id: &Id, owner: &str) {
+async fn keep_lease<P, L: SagaLog>(ctx: &SagaContext<P, L>, saga: &SagaRecord, owner: &str) {
     let every = ctx.lease / 3;
     loop {
         tokio::time::sleep(every).await;
-        match ctx.store.renew(saga_id, owner, ctx.lease).await {
+        match ctx.store.renew(saga, owner, ctx.lease).await {
             Ok(true) => {}
             Ok(false) => return,
-            Err(e) => tracing::warn!(%saga_id, error = %e, "renewing the saga's lease failed"),
+            Err(e) => {
+                tracing::warn!(saga_id = %saga.id, error = %e, "renewing the saga's lease failed")
+            }
         }
     }
 }
@@ -119,7 +121,8 @@ async fn steps<P: Participants, L: SagaLog>(
             Advance::Lost => return Err(unfinished(&saga, LOST)),
             Advance::Stale(_) | Advance::Missing => {
                 // Someone else moved it on: continue from what is logged.
-                let reloaded = retry(&saga, deadline, || ctx.store.saga(&saga.id)).await?;
+                let reloaded =
+                    retry(&saga, deadline, || ctx.store.saga(&saga.order, &saga.id)).await?;
                 saga = reloaded.ok_or_else(|| unfinished(&saga, "saga log disappeared"))?;
                 logged = saga.state;
             }
@@ -153,10 +156,19 @@ async fn perform<P: Participants>(
         }
         Action::Commit => (Event::Committed, None),
         Action::Compensate { refund } => {
+            // The undo steps carry what the steps carried: a participant keeps a saga's
+            // records beside the user and the items (one shard each).
             if refund {
-                retry(saga, deadline, || peers.refund(&saga.id)).await?;
+                let req = || ChargeRequest {
+                    user_id: saga.user.as_str().to_string(),
+                    amount: saga.amount,
+                };
+                retry(saga, deadline, || peers.refund(&saga.id, req())).await?;
             }
-            retry(saga, deadline, || peers.release(&saga.id)).await?;
+            let req = || ReserveRequest {
+                items: saga.items.clone(),
+            };
+            retry(saga, deadline, || peers.release(&saga.id, req())).await?;
             (Event::Compensated, None)
         }
         Action::Done => return Err(unfinished(saga, "a final saga has nothing to perform")),

@@ -6,9 +6,12 @@
 -- ARGV[1] saga id, ARGV[2] expected state, ARGV[3] new state, ARGV[4] reason ("" for none),
 -- ARGV[5] lease ms, ARGV[6] owner token
 -- Returns {"ok"} | {"stale", current state} | {"missing"} | {"lost"}
+-- Sent again after a lost answer (the store retries through a failover), it finds the
+-- state it set, by the same owner, and answers "ok" again, changing nothing.
 local current = redis.call('HGET', KEYS[1], 'state')
 if not current then return {'missing'} end
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[6] then return {'lost'} end
+if current == ARGV[3] and current ~= ARGV[2] then return {'ok'} end
 if current ~= ARGV[2] then return {'stale', current} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -3,7 +3,11 @@
 -- one round trip before its first step.
 -- KEYS[1] order hash, KEYS[2] saga hash, KEYS[3] active sagas (zset: saga id -> lease expiry ms),
 -- KEYS[4] the order's saga history (list)
--- ARGV[1] saga id, ARGV[2] lease ms, ARGV[3] owner token (the driver holding the lease)
+-- (all four in the order's bucket: one slot of the cluster)
+-- ARGV[1] saga id, ARGV[2] lease ms, ARGV[3] owner token (the driver holding the lease),
+-- ARGV[4] order id
+-- Sent again after a lost answer (the store retries through a failover), it finds its own
+-- saga in flight and answers "started" again from the saga's record, changing nothing.
 -- Returns {"started", user, amount, items summed per item ("id|qty;...", sorted by id)}
 --       | {"missing"} | {"paid"} | {"busy", saga id in flight}
 --       | {"overflow", item id} (a summed quantity does not fit in a signed 64-bit integer)
@@ -33,6 +37,10 @@ end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local o = redis.call('HMGET', KEYS[1], 'paid', 'busy', 'lines', 'user', 'cost')
 if o[1] == '1' then return {'paid'} end
+if o[2] == ARGV[1] then
+  local saga = redis.call('HMGET', KEYS[2], 'user', 'amount', 'items')
+  return {'started', saga[1] or '', saga[2] or '0', saga[3] or ''}
+end
 if o[2] and o[2] ~= '' then return {'busy', o[2]} end
 
 local sums, ids = {}, {}
@@ -53,7 +61,7 @@ local items = table.concat(parts, ';')
 local user, amount = o[4] or '', o[5] or '0'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[2], 'order', string.sub(KEYS[1], 7), 'user', user, 'amount', amount,
+redis.call('HSET', KEYS[2], 'order', ARGV[4], 'user', user, 'amount', amount,
   'items', items, 'state', 'started', 'created', now, 'updated', now, 'owner', ARGV[3])
 redis.call('HSET', KEYS[1], 'busy', ARGV[1])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])

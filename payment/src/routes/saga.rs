@@ -30,12 +30,16 @@ pub async fn charge(
     .await
 }
 
-#[tracing::instrument(skip(store))]
+/// Undoes a saga's charge; the body names the user it charged (the saga's record
+/// lives beside the user).
+#[tracing::instrument(skip(store, body))]
 pub async fn refund(
     store: web::Data<PaymentStore>,
     path: web::Path<String>,
+    body: web::Json<ChargeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let saga = Id::parse("saga_id", &path)?;
-    let reply = store.refund(&saga).await?;
+    let user = Id::parse("user_id", &body.user_id)?;
+    let reply = store.refund(&saga, &user).await?;
     Ok(HttpResponse::Ok().json(reply))
 }

@@ -1,6 +1,6 @@
 -- Charges a user for a saga, once.
--- KEYS[1]: the saga record (saga:{sid}), a hash {status, user, amount | reason}
--- KEYS[2]: the user (user:{id})
+-- KEYS[1]: the saga record (saga:{uid}:sid), a hash {status, user, amount | reason}
+-- KEYS[2]: the user (user:{uid}), in the same slot
 -- ARGV[1]: the user id (for messages and the record)
 -- ARGV[2]: the amount, a non-negative decimal i64
 -- Returns: {"done"} | {"refused", reason} | {"cancelled"}

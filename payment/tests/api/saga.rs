@@ -19,9 +19,12 @@ async fn charge(app: &TestApp, saga: &str, user: &str, amount: i64) -> serde_jso
         .remove(0)
 }
 
-async fn refund(app: &TestApp, saga: &str) -> serde_json::Value {
+/// The refund of a saga that charged (or was to charge) `user` `amount` (its record
+/// lives beside the user).
+async fn refund(app: &TestApp, saga: &str, user: &str, amount: i64) -> serde_json::Value {
+    let body = j!({"user_id": user, "amount": amount});
     json(
-        app.post_internal(&format!("/saga/{saga}/refund"), None)
+        app.post_internal(&format!("/saga/{saga}/refund"), Some(body))
             .await,
         200,
     )
@@ -68,8 +71,8 @@ async fn refund_gives_credit_back_once() {
     let app = TestApp::spawn().await;
     let u = app.user(10).await;
     charge(&app, "s1", &u, 4).await;
-    assert_eq!(refund(&app, "s1").await, j!({"outcome": "undone"}));
-    assert_eq!(refund(&app, "s1").await, j!({"outcome": "undone"}));
+    assert_eq!(refund(&app, "s1", &u, 4).await, j!({"outcome": "undone"}));
+    assert_eq!(refund(&app, "s1", &u, 4).await, j!({"outcome": "undone"}));
     assert_eq!(app.credit(&u).await, 10);
     assert_eq!(
         charge(&app, "s1", &u, 4).await,
@@ -82,7 +85,7 @@ async fn refund_gives_credit_back_once() {
 async fn refund_before_charge_leaves_a_tombstone_and_cancels_the_charge() {
     let app = TestApp::spawn().await;
     let u = app.user(10).await;
-    assert_eq!(refund(&app, "s1").await, j!({"outcome": "undone"}));
+    assert_eq!(refund(&app, "s1", &u, 4).await, j!({"outcome": "undone"}));
     assert_eq!(
         charge(&app, "s1", &u, 4).await,
         j!({"outcome": "cancelled"})
@@ -95,7 +98,7 @@ async fn refund_of_refused_saga_changes_nothing() {
     let app = TestApp::spawn().await;
     let u = app.user(1).await;
     charge(&app, "s1", &u, 4).await;
-    assert_eq!(refund(&app, "s1").await, j!({"outcome": "undone"}));
+    assert_eq!(refund(&app, "s1", &u, 4).await, j!({"outcome": "undone"}));
     assert_eq!(app.credit(&u).await, 1);
 }
 

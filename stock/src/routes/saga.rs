@@ -37,12 +37,16 @@ fn lines(req: &ReserveRequest) -> Result<Vec<(Id, Quantity)>, ApiError> {
         .collect()
 }
 
-#[tracing::instrument(skip(store))]
+/// Undoes a saga's reserve; the body carries the lines its reserve carried (the
+/// saga's records live beside its items).
+#[tracing::instrument(skip(store, body))]
 pub async fn release(
     store: web::Data<StockStore>,
     path: web::Path<String>,
+    body: web::Json<ReserveRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let saga = Id::parse("saga_id", &path)?;
-    let reply = store.release(&saga).await?;
+    let lines = lines(&body)?;
+    let reply = store.release(&saga, &lines).await?;
     Ok(HttpResponse::Ok().json(reply))
 }

@@ -1,5 +1,6 @@
 -- Reserves stock for every line of a saga at once, or for none of them.
--- KEYS[1]: the saga record (saga:{sid}), a hash {status, reason | lines}
+-- KEYS[1]: the saga's record for this group of its items (saga:{first item}:sid), a hash
+-- {status, reason | lines}, in the same slot as every item of the group
 -- KEYS[1+i]: the item of line i (item:{id})
 -- ARGV[2i-1]: the item id of line i (for messages and the record)
 -- ARGV[2i]: the quantity of line i, a positive decimal i64

@@ -1,0 +1,339 @@
+//! When a write may be acknowledged: once a replica has it, or once its master is
+//! known to have no replica online.
+//!
+//! Redis replicates asynchronously, and a failover promotes a replica with whatever
+//! it has received: a write acknowledged by the master alone can vanish when the
+//! master dies. So every write travels in a pipeline with `WAIT 1 <ms>` after it
+//! (`WAIT` inside a script would not block), and the answer goes to the caller only
+//! when that `WAIT` counted a replica.
+//!
+//! The writes to one master go through one task (a group commit): it sends whatever
+//! writes are waiting as one pipeline with one `WAIT` at its end, and the next
+//! pipeline when that one is answered. A blocked `WAIT` holds up every later command
+//! of its connection, so one `WAIT` per write would queue the writes behind each
+//! other's waits; one per pipeline costs a round trip per batch, and a replica that
+//! dies stalls one batch, not every write in flight.
+//!
+//! When the `WAIT` counts none, the master is asked with `ROLE` which replicas are
+//! online. None online: the replica is the node that failed (or is still syncing
+//! after coming back). The write is then on the master's `appendfsync always` AOF, and
+//! under one failure at a time the master outlives that write's exposure (a replica
+//! that comes back syncs from the master before the cluster counts as whole again),
+//! so it is acknowledged, and the master is remembered as alone for a second: its
+//! next writes carry `ROLE` instead of `WAIT`, which costs no wait. A replica online
+//! that did not acknowledge in time: the write is not acknowledged, and the store
+//! sends it again (every write of ours is safe to repeat) within `REDIS_WAIT_MS`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, ServerErrorKind, Value};
+
+use super::topology::Node;
+use super::{int, RedisStore};
+
+/// How many writes one pipeline carries at most.
+const BATCH: usize = 512;
+
+/// How long a master that answered "no replica online" is taken to stay alone.
+/// (Only a hint: a write to a master taken to be alone asks `ROLE` in the same round
+/// trip, so a replica that came back is seen by the next write.)
+const ALONE_FOR: Duration = Duration::from_secs(10);
+
+pub(crate) struct Replicas {
+    /// `REDIS_REPLICA_WAIT_MS`: how long a write waits for a replica's acknowledgement.
+    wait: Duration,
+    alone: Mutex<HashMap<Node, Instant>>,
+    /// The writer task of each master.
+    writers: Mutex<HashMap<Node, mpsc::UnboundedSender<Job>>>,
+}
+
+/// One write waiting for its master's writer.
+struct Job {
+    cmd: Cmd,
+    slot: u16,
+    conn: ClusterConnection,
+    /// How many replicas the slot map lists beside the master (0: it has none).
+    listed: usize,
+    reply: oneshot::Sender<RedisResult<Value>>,
+}
+
+impl Replicas {
+    pub(crate) fn new(wait: Duration) -> Self {
+        Replicas {
+            wait,
+            alone: Mutex::new(HashMap::new()),
+            writers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn is_alone(&self, node: &Node) -> bool {
+        let alone = self.alone.lock().unwrap_or_else(|e| e.into_inner());
+        alone
+            .get(node)
+            .is_some_and(|since| since.elapsed() < ALONE_FOR)
+    }
+
+    fn set_alone(&self, node: Node, alone: bool) {
+        let mut map = self.alone.lock().unwrap_or_else(|e| e.into_inner());
+        if alone {
+            map.insert(node, Instant::now());
+        } else {
+            map.remove(&node);
+        }
+    }
+
+    fn wait_cmd(&self) -> Cmd {
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(1).arg(self.wait.as_millis() as u64);
+        cmd
+    }
+}
+
+/// How many replicas a `ROLE` answer lists as online (`None`: the node is no master).
+fn online_replicas(role: &Value) -> Option<usize> {
+    let Value::Array(fields) = role else {
+        return None;
+    };
+    let is_master = match fields.first()? {
+        Value::BulkString(b) => b.as_slice() == b"master",
+        Value::SimpleString(s) => s == "master",
+        _ => false,
+    };
+    if !is_master {
+        return None;
+    }
+    match fields.get(2)? {
+        Value::Array(replicas) => Some(replicas.len()),
+        _ => None,
+    }
+}
+
+fn not_acknowledged(what: String) -> RedisError {
+    RedisError::from((
+        ErrorKind::Server(ServerErrorKind::TryAgain),
+        "write not acknowledged by a replica",
+        what,
+    ))
+}
+
+/// The master of `slot` as the cluster client knows it: the writes of one batch are to
+/// slots of one master, and one of them names it (the client connected to the address
+/// it was given or told, which `CLUSTER SLOTS` may leave empty for a node that was never
+/// introduced to another).
+fn master_of(slot: u16) -> SingleNodeRoutingInfo {
+    SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master))
+}
+
+fn short_reply() -> RedisError {
+    RedisError::from((ErrorKind::Parse, "short pipeline reply"))
+}
+
+impl RedisStore {
+    /// Sends `cmd` (a write to `slot`) through its master's writer and answers its
+    /// reply once it is acknowledged.
+    pub(crate) async fn durable_write(
+        &self,
+        conn: ClusterConnection,
+        slot: u16,
+        cmd: Cmd,
+    ) -> RedisResult<Value> {
+        let map = match self.topology.cached_or_refresh(&conn) {
+            Some(map) => map,
+            None => self.topology.current(conn.clone(), false).await?,
+        };
+        let owner = map.owner(slot);
+        let node = map.nodes[owner].clone();
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            cmd,
+            slot,
+            conn,
+            listed: map.replicas[owner],
+            reply,
+        };
+        self.writer(node).send(job).map_err(|_| {
+            RedisError::from((ErrorKind::Io, "the writer of a redis master stopped"))
+        })?;
+        answer.await.map_err(|_| {
+            RedisError::from((
+                ErrorKind::Server(ServerErrorKind::TryAgain),
+                "the writer of a redis master dropped a write",
+            ))
+        })?
+    }
+
+    /// The writer task of `node`, started on first use.
+    fn writer(&self, node: Node) -> mpsc::UnboundedSender<Job> {
+        let mut writers = self
+            .replicas
+            .writers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        writers
+            .entry(node.clone())
+            .or_insert_with(|| {
+                let (send, receive) = mpsc::unbounded_channel();
+                tokio::spawn(write_loop(self.clone(), node, receive));
+                send
+            })
+            .clone()
+    }
+
+    /// Sends a pipeline of writes to `node` (writes to slots it served a moment ago;
+    /// `listed` replicas beside it) and answers once they are acknowledged.
+    pub(crate) async fn durable_pipeline_on(
+        &self,
+        conn: ClusterConnection,
+        node: Node,
+        slot: u16,
+        listed: usize,
+        mut pipe: Pipeline,
+    ) -> RedisResult<()> {
+        let alone = listed == 0 || self.replicas.is_alone(&node);
+        pipe.add_command(self.check_cmd(alone));
+        let count = pipe.cmd_iter().count();
+        let mut values = conn
+            .clone()
+            .route_pipeline(pipe, 0, count, master_of(slot))
+            .await?;
+        let check = values.pop().ok_or_else(short_reply)?;
+        for value in values {
+            if let Value::ServerError(e) = value {
+                return Err(e.into());
+            }
+        }
+        self.acknowledge(conn, &node, slot, alone, &check).await
+    }
+
+    /// What ends a pipeline: `WAIT 1 <ms>`, or `ROLE` for a master taken to be alone.
+    fn check_cmd(&self, alone: bool) -> Cmd {
+        if alone {
+            redis::cmd("ROLE")
+        } else {
+            self.replicas.wait_cmd()
+        }
+    }
+
+    /// Decides from a pipeline's last answer (`WAIT`'s count, or `ROLE`) whether the
+    /// writes before it may be acknowledged.
+    async fn acknowledge(
+        &self,
+        mut conn: ClusterConnection,
+        node: &Node,
+        slot: u16,
+        alone: bool,
+        check: &Value,
+    ) -> RedisResult<()> {
+        let online = if alone {
+            online_replicas(check)
+        } else if int(check).unwrap_or(0) >= 1 {
+            return Ok(());
+        } else {
+            // No replica acknowledged: is one online at all?
+            let role = conn
+                .route_command(redis::cmd("ROLE"), RoutingInfo::SingleNode(master_of(slot)))
+                .await?;
+            online_replicas(&role)
+        };
+        match online {
+            Some(0) => {
+                self.metrics.unreplicated.inc();
+                if !self.replicas.is_alone(node) {
+                    tracing::warn!(master = %node, "no replica online: writes are acknowledged on the master's AOF alone");
+                }
+                self.replicas.set_alone(node.clone(), true);
+                Ok(())
+            }
+            Some(n) => {
+                // A replica is (back) online: the next pipeline waits for it.
+                self.replicas.set_alone(node.clone(), false);
+                self.metrics.lagging.inc();
+                Err(not_acknowledged(format!(
+                    "{n} replica(s) of {node} online, none acknowledged within {} ms",
+                    self.replicas.wait.as_millis()
+                )))
+            }
+            None => Err(not_acknowledged(format!("{node} is no master any more"))),
+        }
+    }
+}
+
+/// A master's writer: takes every write waiting, sends them as one pipeline ending in
+/// the replication check, answers each, and starts over.
+async fn write_loop(store: RedisStore, node: Node, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // Callers that gave up (their attempt timed out) need no answer.
+        batch.retain(|job| !job.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        let alone = batch.iter().any(|job| job.listed == 0) || store.replicas.is_alone(&node);
+        let mut pipe = Pipeline::with_capacity(batch.len() + 1);
+        for job in &batch {
+            pipe.add_command(job.cmd.clone());
+        }
+        pipe.add_command(store.check_cmd(alone));
+        let count = batch.len() + 1;
+        let (conn, slot) = (batch[0].conn.clone(), batch[0].slot);
+        let sent = conn
+            .clone()
+            .route_pipeline(pipe, 0, count, master_of(slot))
+            .await;
+        let answers = match sent {
+            Ok(mut values) if values.len() == count => {
+                let check = values.pop().unwrap_or(Value::Nil);
+                let acked = store.acknowledge(conn, &node, slot, alone, &check).await;
+                values
+                    .into_iter()
+                    .map(|value| match (value, &acked) {
+                        (Value::ServerError(e), _) => Err(e.into()),
+                        (value, Ok(())) => Ok(value),
+                        (_, Err(e)) => Err(e.clone()),
+                    })
+                    .collect()
+            }
+            Ok(_) => vec![Err(short_reply()); batch.len()],
+            Err(e) => vec![Err(e); batch.len()],
+        };
+        for (job, answer) in batch.into_iter().zip(answers) {
+            let _ = job.reply.send(answer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn role_answers_count_online_replicas() {
+        let replica = Value::Array(vec![bulk("127.0.0.1"), bulk("7001"), bulk("42")]);
+        let master =
+            |replicas| Value::Array(vec![bulk("master"), Value::Int(42), Value::Array(replicas)]);
+        assert_eq!(online_replicas(&master(vec![])), Some(0));
+        assert_eq!(
+            online_replicas(&master(vec![replica.clone(), replica])),
+            Some(2)
+        );
+        let slave = Value::Array(vec![bulk("slave"), bulk("127.0.0.1"), Value::Int(7000)]);
+        assert_eq!(online_replicas(&slave), None);
+        assert_eq!(online_replicas(&Value::Nil), None);
+    }
+}

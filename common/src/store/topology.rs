@@ -1,0 +1,252 @@
+//! Which master serves which slot, as `CLUSTER SLOTS` tells it, kept for a second.
+//!
+//! The cluster client routes every keyed command itself; this map is for what it
+//! cannot route: a pipeline of writes to many slots of one master (batch_init), the
+//! replication check of a master ([`super::replicas`]), and spreading saga recovery
+//! over the shards. Correctness never rests on it being fresh: a write sent to a node
+//! that lost the slot is answered MOVED and sent again after the map is learnt anew.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::cluster_async::ClusterConnection;
+use redis::{RedisResult, Value};
+
+/// Redis Cluster's number of hash slots.
+pub const SLOTS: u16 = 16384;
+
+/// How long a learnt map is used before it is asked for again.
+const FRESH: Duration = Duration::from_secs(1);
+
+/// The slot of a key: CRC16 (XMODEM) of its hash tag (the part between the first `{`
+/// and the next `}`, when not empty) or of the whole key, mod 16384, as Redis computes it.
+pub fn slot_of(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        let close = rest.iter().position(|&b| b == b'}')?;
+        (close > 0).then(|| &rest[..close])
+    });
+    crc16::State::<crc16::XMODEM>::calculate(tagged.unwrap_or(key)) % SLOTS
+}
+
+/// A master's address, as the cluster announces it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Node {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// Slot ranges and their masters.
+#[derive(Debug)]
+pub struct Map {
+    pub nodes: Vec<Node>,
+    /// How many replicas `CLUSTER SLOTS` lists beside each master (it leaves failed
+    /// ones out).
+    pub replicas: Vec<usize>,
+    /// `(first slot, last slot, index in nodes)`, sorted.
+    ranges: Vec<(u16, u16, usize)>,
+}
+
+impl Map {
+    /// The index (in `nodes`) of the master serving `slot`; an unserved slot goes to the
+    /// first master, which answers it with an error that the caller retries.
+    pub fn owner(&self, slot: u16) -> usize {
+        let at = self.ranges.partition_point(|&(_, last, _)| last < slot);
+        match self.ranges.get(at) {
+            Some(&(first, _, node)) if first <= slot => node,
+            _ => 0,
+        }
+    }
+
+    /// The slot ranges `master` serves.
+    pub fn slots_of(&self, master: usize) -> impl Iterator<Item = (u16, u16)> + '_ {
+        self.ranges
+            .iter()
+            .filter(move |&&(_, _, node)| node == master)
+            .map(|&(first, last, _)| (first, last))
+    }
+
+    /// Reads a `CLUSTER SLOTS` answer.
+    pub fn parse(reply: &Value) -> Option<Map> {
+        let Value::Array(entries) = reply else {
+            return None;
+        };
+        let mut map = Map {
+            nodes: Vec::new(),
+            replicas: Vec::new(),
+            ranges: Vec::new(),
+        };
+        for entry in entries {
+            let Value::Array(fields) = entry else {
+                return None;
+            };
+            let (first, last) = (int(fields.first()?)?, int(fields.get(1)?)?);
+            let Value::Array(master) = fields.get(2)? else {
+                return None;
+            };
+            let node = Node {
+                host: text(master.first()?)?,
+                port: u16::try_from(int(master.get(1)?)?).ok()?,
+            };
+            let index = match map.nodes.iter().position(|n| *n == node) {
+                Some(i) => i,
+                None => {
+                    map.nodes.push(node);
+                    map.replicas.push(0);
+                    map.nodes.len() - 1
+                }
+            };
+            map.replicas[index] = map.replicas[index].max(fields.len().saturating_sub(3));
+            map.ranges
+                .push((u16::try_from(first).ok()?, u16::try_from(last).ok()?, index));
+        }
+        map.ranges.sort_unstable();
+        (!map.nodes.is_empty()).then_some(map)
+    }
+}
+
+fn int(value: &Value) -> Option<i64> {
+    match value {
+        Value::Int(n) => Some(*n),
+        _ => None,
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The last map learnt, and when.
+#[derive(Default)]
+pub struct Topology {
+    learnt: Mutex<Option<(Instant, Arc<Map>)>>,
+    refreshing: AtomicBool,
+}
+
+impl Topology {
+    /// The map, asked for again when older than a second (or `force`).
+    pub async fn current(&self, mut conn: ClusterConnection, force: bool) -> RedisResult<Arc<Map>> {
+        if !force {
+            if let Some((at, map)) = self
+                .learnt
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+            {
+                if at.elapsed() < FRESH {
+                    return Ok(map.clone());
+                }
+            }
+        }
+        let reply: Value = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await?;
+        let map = Arc::new(Map::parse(&reply).ok_or_else(|| {
+            redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "CLUSTER SLOTS answered no slot range (is the cluster created?)",
+            ))
+        })?);
+        *self.learnt.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), map.clone()));
+        Ok(map)
+    }
+
+    /// The map if one was learnt less than a second ago.
+    pub fn cached(&self) -> Option<Arc<Map>> {
+        let learnt = self.learnt.lock().unwrap_or_else(|e| e.into_inner());
+        learnt
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < FRESH)
+            .map(|(_, map)| map.clone())
+    }
+
+    /// The last map learnt, however old (a hint), or `None` before the first; a map
+    /// older than a second is asked for again in the background (one request at a
+    /// time) for the next caller.
+    pub fn cached_or_refresh(self: &Arc<Self>, conn: &ClusterConnection) -> Option<Arc<Map>> {
+        let (map, stale) = match self
+            .learnt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            Some((at, map)) => (Some(map.clone()), at.elapsed() >= FRESH),
+            None => (None, true),
+        };
+        if stale && !self.refreshing.swap(true, Ordering::AcqRel) {
+            let (topology, conn) = (self.clone(), conn.clone());
+            tokio::spawn(async move {
+                let learnt = tokio::time::timeout(FRESH, topology.current(conn, true)).await;
+                if let Ok(Err(e)) = learnt {
+                    tracing::debug!(error = %e, "learning the cluster's slots failed");
+                }
+                topology.refreshing.store(false, Ordering::Release);
+            });
+        }
+        map
+    }
+
+    /// Forgets the map (after a MOVED): the next use asks for it again.
+    pub fn invalidate(&self) {
+        *self.learnt.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_match_redis() {
+        // Values from `CLUSTER KEYSLOT` of Redis 7.0.
+        assert_eq!(slot_of(b"foo"), 12182);
+        assert_eq!(slot_of(b"123456789"), 12739);
+        assert_eq!(slot_of(b"item:{foo}"), slot_of(b"foo"));
+        assert_eq!(slot_of(b"{foo}:x"), 12182);
+        // An empty tag hashes the whole key; only the first tag counts.
+        assert_eq!(
+            slot_of(b"a{}b"),
+            crc16::State::<crc16::XMODEM>::calculate(b"a{}b") % SLOTS
+        );
+        assert_eq!(slot_of(b"x{a}{b}"), slot_of(b"a"));
+    }
+
+    #[test]
+    fn owners_follow_the_ranges() {
+        let node = |port: i64| {
+            Value::Array(vec![
+                Value::BulkString(b"127.0.0.1".to_vec()),
+                Value::Int(port),
+                Value::BulkString(b"id".to_vec()),
+            ])
+        };
+        let reply = Value::Array(vec![
+            Value::Array(vec![Value::Int(5461), Value::Int(10922), node(2), node(5)]),
+            Value::Array(vec![Value::Int(0), Value::Int(5460), node(1), node(4)]),
+            Value::Array(vec![Value::Int(10923), Value::Int(16383), node(3)]),
+        ]);
+        let map = Map::parse(&reply).expect("parsed");
+        let port = |slot| map.nodes[map.owner(slot)].port;
+        assert_eq!((port(0), port(5460), port(5461), port(16383)), (1, 1, 2, 3));
+        assert_eq!(
+            map.slots_of(map.owner(7000)).collect::<Vec<_>>(),
+            vec![(5461, 10922)]
+        );
+        assert_eq!(map.replicas[map.owner(0)], 1);
+        assert_eq!(map.replicas[map.owner(16383)], 0);
+        assert!(Map::parse(&Value::Array(vec![])).is_none());
+    }
+}
