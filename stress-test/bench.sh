@@ -173,10 +173,10 @@ snapshot() {
         echo "stock $(reval stock "$HERE/bench/field_sum.lua" 'item:*' stock | tr '\n' ' ')"
         echo "orders $(reval order "$HERE/bench/order_sums.lua" "$SAMPLE" "${SAMPLE_USERS[@]}" "${SAMPLE_ITEMS[@]}" | tr '\n' ' ')"
         for u in "${SAMPLE_USERS[@]}"; do
-            echo "user $u $(curl -fsS -m 10 "$GATEWAY/payment/find_user/$u" | json_field credit) $(rcli payment --raw hget "user:$u" credit)"
+            echo "user $u $(curl -fsS -m 10 "$GATEWAY/payment/find_user/$u" | json_field credit) $(rcli payment --raw hget "user:{$u}" credit)"
         done
         for i in "${SAMPLE_ITEMS[@]}"; do
-            echo "item $i $(curl -fsS -m 10 "$GATEWAY/stock/find/$i" | json_field stock) $(rcli stock --raw hget "item:$i" stock)"
+            echo "item $i $(curl -fsS -m 10 "$GATEWAY/stock/find/$i" | json_field stock) $(rcli stock --raw hget "item:{$i}" stock)"
         done
     } >"$f"
 }
@@ -286,7 +286,7 @@ fi
 ## 3. invariants ---------------------------------------------------------------
 log "waiting for in-flight sagas to finish"
 for i in $(seq 240); do
-    active="$(rcli order --raw zcard sagas:active)"
+    active="$(reval order "$HERE/bench/active_sagas.lua")"
     [ "$active" = 0 ] && break
     sleep 0.5
 done
