@@ -1,12 +1,13 @@
 # Local development and CI entry points. See README.md.
 #
-#   make up           install missing tools, build, start the local stack (gateway :8000)
+#   make up           install missing tools, build, start the local stack (gateway :8000;
+#                     REDIS_MASTERS=1 REDIS_REPLICAS=0 for one-node Redis Clusters)
 #   make down         stop the local stack
 #   make test         lint, unit/integration and gateway tests, stack up, e2e + api + consistency tests, down
 #   make consistency  consistency test (plain, then with chaos in every phase) against a running stack
 #   make api-test     API contract: schemathesis fuzzing + the /docs/ page in Chromium
 #   make openapi      regenerate order/openapi.json (the API document) from the handlers
-#   make status       state of every component;  make logs: tail of every log
+#   make status       state of every component (Redis nodes: role);  make logs: every log
 #   make bench        checkout benchmark (wrk) with invariant check;  make stress: locust
 #   make chaos-report availability picture: load, one kill at a time, PNG timeline + table
 #   make gateway-test the gateway's retry policy against fake replicas (no stack needed)
@@ -19,6 +20,11 @@ RUN_DIR ?= $(CURDIR)/run
 ORDER_REPLICAS ?= 2
 STOCK_REPLICAS ?= 2
 PAYMENT_REPLICAS ?= 2
+# Each service's Redis Cluster: masters, replicas per master, cluster-node-timeout (ms); see
+# env/local/redis-cluster.sh.
+REDIS_MASTERS ?= 3
+REDIS_REPLICAS ?= 1
+REDIS_NODE_TIMEOUT_MS ?= 1000
 # The gateway's echo module (the pauses between its retry passes); see env/local/stack.sh.
 NGINX_ECHO_MODULE ?= /usr/lib/nginx/modules/ngx_http_echo_module.so
 # PORT_OFFSET=1000 moves every port of the local stack (gateway 9000); see env/local/stack.sh.
@@ -28,20 +34,21 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 STACK := env/local/stack.sh
 
 export RUN_DIR ORDER_REPLICAS STOCK_REPLICAS PAYMENT_REPLICAS NGINX_ECHO_MODULE GATEWAY PORT_OFFSET
+export REDIS_MASTERS REDIS_REPLICAS REDIS_NODE_TIMEOUT_MS
 
 .PHONY: help up down build test lint unit e2e crash-test durability-test gateway-test consistency status logs tools rust-tools
 .PHONY: bench bench-smoke stress chaos-report api-test api-tools openapi
 
 help:
-	@sed -n '3,11p' Makefile | sed 's/^# *//'
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
 
 ## Tools --------------------------------------------------------------------
 
-# redis-server and nginx (with the echo module, which Debian's nginx-light pulls in) for the
-# stack; curl and python3 for the e2e and gateway tests; wrk for the benchmark.
+# redis-server and redis-cli (Debian's redis-tools, which redis-server pulls in) and nginx
+# (with the echo module, which Debian's nginx-light pulls in) for the stack; curl and python3 for the e2e and gateway tests; wrk for the benchmark.
 tools:
 	@missing=""; \
-	for t in redis-server nginx curl python3 wrk; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	for t in redis-server redis-cli nginx curl python3 wrk; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ "$(NGINX_ECHO_MODULE)" != builtin ] && [ ! -f "$(NGINX_ECHO_MODULE)" ]; then missing="$$missing nginx-echo-module"; fi; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Redis (three releases, master + replica, persistent volumes) and ingress-nginx
+# Installs Redis (three Redis Clusters of 3 masters + 3 replicas, persistent volumes) and ingress-nginx
 # (LoadBalancer service) on the current kubectl context. Then push the images to your registry,
 # point k8s/kustomization.yaml's `images:` at them and `kubectl apply -k k8s/`.
 # shellcheck source=helm-config/common.sh

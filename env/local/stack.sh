@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# The local stack: three Redis servers, two replicas each (by default) of stock, payment and
-# order, and the nginx gateway on 127.0.0.1:8000, all as plain background processes.
+# The local stack: a Redis Cluster per service (3 masters with a replica each by default),
+# two replicas each (by default) of stock, payment and order, and the nginx gateway on
+# 127.0.0.1:8000, all as plain background processes.
 #
-#   stack.sh up             start whatever is not running, then wait until all are healthy
+#   stack.sh up [--redis-only]  start whatever is not running (creating each Redis Cluster
+#                           the first time), then wait until all are healthy and every
+#                           cluster is whole; --redis-only: the clusters alone
 #   stack.sh down           stop everything this script started (SIGTERM, wait, SIGKILL)
 #   stack.sh start NAME     start one component (if not running) and wait for its health
+#                           (a Redis node: until it has rejoined and its cluster is whole)
 #   stack.sh kill NAME      SIGKILL one component (chaos testing)
 #   stack.sh restart NAME   kill, then start
-#   stack.sh wait           wait until every component is healthy
-#   stack.sh status         one line per component
+#   stack.sh wait           wait until every component is healthy and every cluster whole
+#   stack.sh status         one line per component (a Redis node's current role)
+#   stack.sh pick SVC master|replica
+#                           the name of one node of SVC's cluster in that role now (random)
 #   stack.sh logs [NAME]    tail the logs
 #
-# NAMEs: redis-order redis-stock redis-payment stock-1 stock-2 payment-1 payment-2 order-1
-#        order-2 gateway
+# NAMEs: redis-order-1 .. redis-order-N, redis-stock-1 .., redis-payment-1 .. (N =
+#        REDIS_MASTERS * (1 + REDIS_REPLICAS), default 6), stock-1 stock-2 payment-1
+#        payment-2 order-1 order-2 gateway
 #
-# Replicas of a service share its Redis. The gateway balances over them and retries a
+# A whole cluster: every node answers, cluster_state:ok, all 16384 slots served, and every
+# master has its REDIS_REPLICAS replicas online. A killed master's replica takes over (within
+# about two REDIS_NODE_TIMEOUT_MS); the killed node, started again, rejoins as a replica.
+# Node settings, ports and cluster creation: env/local/redis-cluster.sh.
+#
+# Replicas of a service share its Redis Cluster (REDIS_URL lists every node of it). The
+# gateway balances over them and retries a
 # request on another replica (env/nginx/routes.conf); order's STOCK_URL and PAYMENT_URL
 # list the participants' internal URLs, and order fails over between them itself.
 #
@@ -22,7 +35,9 @@
 # matches) are ever signalled: nothing is killed by name.
 #
 # Environment: RUN_DIR (default <repo>/run), ORDER_REPLICAS, STOCK_REPLICAS and
-# PAYMENT_REPLICAS (1 or 2, default 2), REDIS_FSYNC (always),
+# PAYMENT_REPLICAS (1 or 2, default 2), REDIS_MASTERS (3) and REDIS_REPLICAS (1) per
+# cluster (MASTERS * (1 + REPLICAS) <= 10; 1 and 0 is the light option),
+# REDIS_NODE_TIMEOUT_MS (1000: cluster-node-timeout), REDIS_FSYNC (always),
 # PORT_OFFSET (0: added to every port, e.g. 1000 puts the gateway on 9000 so that a second
 # stack with its own RUN_DIR can run next to the first), BIN_DIR (the service binaries,
 # default $CARGO_TARGET_DIR/release), NGINX_ECHO_MODULE (the echo module the gateway loads,
@@ -55,6 +70,8 @@ PORT_OFFSET="${PORT_OFFSET:-0}"
 case "$PORT_OFFSET" in
     '' | *[!0-9]*) echo "PORT_OFFSET must be a whole number (got $PORT_OFFSET)" >&2; exit 2 ;;
 esac
+# shellcheck source=env/local/redis-cluster.sh
+. "$REPO/env/local/redis-cluster.sh"
 GATEWAY_ADDR="127.0.0.1:$((8000 + PORT_OFFSET))"
 
 # Thousands of concurrent checkouts need more than the usual 1024 descriptors.
@@ -89,21 +106,25 @@ replicas() {
 # Is NAME part of this stack's configuration (stock-2 is not with STOCK_REPLICAS=1)?
 configured() {
     case "$1" in
+        redis-*) is_node "$1" ;;
         *-2) [ "$(replicas_of "${1%-2}")" = 2 ] ;;
         *) return 0 ;;
     esac
 }
 
 # Start order: stores, then participants, then the orchestrator, then the gateway.
-components() {
-    echo redis-order redis-stock redis-payment
+services() {
     replicas stock
     replicas payment
     replicas order
     echo gateway
 }
+components() {
+    all_nodes
+    services
+}
 
-ALL_NAMES="redis-order redis-stock redis-payment stock-1 stock-2 payment-1 payment-2 order-1 order-2 gateway"
+ALL_NAMES="$(all_nodes | tr '\n' ' ')stock-1 stock-2 payment-1 payment-2 order-1 order-2 gateway"
 
 known() {
     local n
@@ -111,12 +132,10 @@ known() {
     return 1
 }
 
-redis_port() {
-    case "$1" in
-        redis-order) echo $((6390 + PORT_OFFSET)) ;;
-        redis-stock) echo $((6391 + PORT_OFFSET)) ;;
-        redis-payment) echo $((6392 + PORT_OFFSET)) ;;
-    esac
+# What `wait` checks beyond each process's health: every cluster whole.
+clusters() {
+    local svc
+    for svc in $REDIS_SERVICES; do echo "cluster:$svc"; done
 }
 
 # Public and internal port of a service replica.
@@ -245,11 +264,9 @@ launch() {
     printf '\n===== %s starting %s =====\n' "$(date '+%F %T')" "$name" >>"$log"
     case "$name" in
         redis-*)
-            port="$(redis_port "$name")"
             mkdir -p "$DATA_DIR/$name"
-            nohup redis-server --port "$port" --bind 127.0.0.1 --dir "$DATA_DIR/$name" \
-                --appendonly yes --appendfsync "$REDIS_FSYNC" --save '' --daemonize no \
-                </dev/null >>"$log" 2>&1 &
+            node_command "$(node_port "$name")" "$DATA_DIR/$name"
+            nohup "${NODE_CMD[@]}" </dev/null >>"$log" 2>&1 &
             pid=$!
             ;;
         stock-* | payment-*)
@@ -259,7 +276,7 @@ launch() {
             nohup env \
                 LISTEN_ADDR="127.0.0.1:$port" \
                 INTERNAL_LISTEN_ADDR="127.0.0.1:$((port + 1))" \
-                REDIS_URL="redis://127.0.0.1:$(redis_port "redis-$svc")/0" \
+                REDIS_URL="$(redis_urls "$svc")" \
                 REPLICA_ID="$name" \
                 RUST_LOG="${RUST_LOG:-info}" \
                 "$BIN_DIR/$svc" </dev/null >>"$log" 2>&1 &
@@ -271,7 +288,7 @@ launch() {
             nohup env \
                 LISTEN_ADDR="127.0.0.1:$port" \
                 INTERNAL_LISTEN_ADDR="127.0.0.1:$((port + 1))" \
-                REDIS_URL="redis://127.0.0.1:$(redis_port redis-order)/0" \
+                REDIS_URL="$(redis_urls order)" \
                 STOCK_URL="$(internal_urls stock)" \
                 PAYMENT_URL="$(internal_urls payment)" \
                 REPLICA_ID="$name" \
@@ -303,7 +320,7 @@ launch() {
 # The ports a component listens on.
 ports_of() {
     case "$1" in
-        redis-*) redis_port "$1" ;;
+        redis-*) echo "$(node_port "$1") $(($(node_port "$1") + 10000))" ;;
         gateway) echo "${GATEWAY_ADDR##*:}" ;;
         *) echo "$(public_port "$1") $(internal_port "$1")" ;;
     esac
@@ -337,9 +354,10 @@ healthy() {
     local name="$1" port
     case "$name" in
         redis-*)
-            port="$(redis_port "$name")"
-            [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]
+            port="$(node_port "$name")"
+            [ "$(rcli "$port" ping 2>/dev/null)" = PONG ]
             ;;
+        cluster:*) cluster_whole "${name#cluster:}" >/dev/null ;;
         stock-* | payment-*)
             curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$(public_port "$name")/health/ready" 2>/dev/null &&
                 curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$(internal_port "$name")/health/ready" 2>/dev/null
@@ -353,14 +371,20 @@ healthy() {
     esac
 }
 
-# Waits (bounded by WAIT_TIMEOUT) until every named component is running and healthy.
-# Fails at once when a process died, with its log tail.
+# Waits (bounded by WAIT_TIMEOUT) until every named component is running and healthy
+# (cluster:SVC: until that cluster is whole). Fails at once when a process died, with its
+# log tail.
 wait_for() {
-    local deadline=$((SECONDS + WAIT_TIMEOUT)) pending name next last_report=""
+    local deadline=$((SECONDS + WAIT_TIMEOUT)) pending name next last_report="" why
     pending="$*"
     while :; do
         next=""
+        WHY=""
         for name in $pending; do
+            if [[ "$name" == cluster:* ]]; then
+                why="$(cluster_whole "${name#cluster:}")" || { next="$next $name"; WHY="$WHY; $why"; }
+                continue
+            fi
             if ! running_pid "$name" >/dev/null; then
                 if just_forked "$name"; then
                     next="$next $name"
@@ -378,13 +402,13 @@ wait_for() {
             return 0
         fi
         if [ "$SECONDS" -ge "$deadline" ]; then
-            log "not healthy after ${WAIT_TIMEOUT}s: $pending"
-            for name in $pending; do tail_log "$name"; done
+            log "not healthy after ${WAIT_TIMEOUT}s: $pending${WHY:+ (${WHY#; })}"
+            for name in $pending; do [[ "$name" == cluster:* ]] || tail_log "$name"; done
             return 1
         fi
         if [ "$SECONDS" != "${last_report:-}" ]; then
             last_report="$SECONDS"
-            log "waiting for: $pending ($((deadline - SECONDS))s left)"
+            log "waiting for: $pending${WHY:+ (${WHY#; })} ($((deadline - SECONDS))s left)"
         fi
         sleep 0.1
     done
@@ -394,7 +418,7 @@ wait_for() {
 # still this script's): alive and not a zombie counts as starting, not as dead.
 just_forked() {
     local pid
-    pid="$(tr -dc '0-9' <"$(pid_file "$1")" 2>/dev/null)" || return 1
+    pid="$(tr -dc '0-9' 2>/dev/null <"$(pid_file "$1")")" || return 1
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
         ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
 }
@@ -460,15 +484,57 @@ stop_group() {
     done
 }
 
+# Nodes first; each cluster is created once its nodes answer (only when they are all
+# fresh) and must be whole before the services start.
 cmd_up() {
-    local name
-    for name in $(components); do
+    local name svc only="${1:-}" names
+    case "$only" in '' | --redis-only) ;; *) echo "usage: $0 up [--redis-only]" >&2; exit 2 ;; esac
+    if [ -n "$only" ]; then names="$(all_nodes)"; else names="$(components)"; fi
+    for name in $names; do
         running_pid "$name" >/dev/null || ports_free "$name"
     done
-    for name in $(components); do start_one "$name"; done
+    for name in $(all_nodes); do start_one "$name"; done
     # shellcheck disable=SC2046
-    wait_for $(components)
+    wait_for $(all_nodes)
+    for svc in $REDIS_SERVICES; do ensure_cluster "$svc"; done
+    # shellcheck disable=SC2046
+    wait_for $(clusters)
+    if [ -n "$only" ]; then
+        log "Redis Clusters are up"
+        return 0
+    fi
+    for name in $(services); do start_one "$name"; done
+    # shellcheck disable=SC2046
+    wait_for $(components) $(clusters)
     log "stack is up: gateway http://$GATEWAY_ADDR"
+}
+
+# Every Redis node with a pid file, also of another configuration (more nodes, old names).
+recorded_nodes() {
+    local f
+    for f in "$PID_DIR"/redis-*.pid; do
+        [ -f "$f" ] || continue
+        f="${f##*/}"
+        echo "${f%.pid}"
+    done
+}
+
+# pick SVC master|replica: one node of SVC in that role right now, at random.
+cmd_pick() {
+    local svc="${1:-}" want="${2:-}" name found=()
+    case "$svc:$want" in
+        order:master | stock:master | payment:master | order:replica | stock:replica | payment:replica) ;;
+        *) echo "usage: $0 pick order|stock|payment master|replica" >&2; exit 2 ;;
+    esac
+    for name in $(nodes_of "$svc"); do
+        running_pid "$name" >/dev/null || continue
+        [ "$(node_role "$name")" = "$want" ] && found+=("$name")
+    done
+    if [ "${#found[@]}" = 0 ]; then
+        log "no $want of cluster $svc is running"
+        return 1
+    fi
+    echo "${found[RANDOM % ${#found[@]}]}"
 }
 
 cmd_down() {
@@ -477,7 +543,8 @@ cmd_down() {
     stop_group gateway
     stop_group order-1 order-2
     stop_group stock-1 stock-2 payment-1 payment-2
-    stop_group redis-order redis-stock redis-payment
+    # shellcheck disable=SC2046
+    stop_group $(recorded_nodes)
     log "stack is down"
 }
 
@@ -486,13 +553,26 @@ cmd_status() {
     for name in $ALL_NAMES; do
         if pid="$(running_pid "$name")"; then
             if healthy "$name"; then state="healthy"; else state="unhealthy"; rc=1; fi
-            printf '%-14s %-10s pid %s\n' "$name" "$state" "$pid"
+            if [[ "$name" == redis-* ]]; then
+                printf '%-16s %-10s pid %-8s %s\n' "$name" "$state" "$pid" "$(node_summary "$name")"
+            else
+                printf '%-16s %-10s pid %s\n' "$name" "$state" "$pid"
+            fi
         elif [ -f "$(pid_file "$name")" ]; then
-            printf '%-14s %-10s (stale pid file)\n' "$name" "dead"
+            printf '%-16s %-10s (stale pid file)\n' "$name" "dead"
             rc=1
         else
             configured "$name" || continue
-            printf '%-14s %-10s\n' "$name" "stopped"
+            printf '%-16s %-10s\n' "$name" "stopped"
+            rc=1
+        fi
+    done
+    local svc why
+    for svc in $REDIS_SERVICES; do
+        if why="$(cluster_whole "$svc")"; then
+            printf '%-16s %s\n' "cluster:$svc" "whole ($REDIS_MASTERS masters x $REDIS_REPLICAS replicas)"
+        else
+            printf '%-16s %s\n' "cluster:$svc" "NOT whole: $why"
             rc=1
         fi
     done
@@ -510,6 +590,11 @@ cmd_logs() {
             tail -n "${LINES_SHOWN:-20}" "$f"
         done
     fi
+}
+
+# A Redis node's cluster (what `start` of it waits for besides the node), else nothing.
+cluster_of() {
+    case "$1" in redis-*) echo "cluster:$(node_svc "$1")" ;; esac
 }
 
 need_name() {
@@ -533,17 +618,22 @@ need_configured() {
 CMD="${1:-}"
 shift || true
 case "$CMD" in
-    up) cmd_up ;;
+    up) cmd_up "$@" ;;
     down) cmd_down ;;
-    start) need_configured "$@"; start_one "$1"; wait_for "$1" ;;
+    start) need_configured "$@"; start_one "$1";
+        # shellcheck disable=SC2046
+        wait_for "$1" $(cluster_of "$1") ;;
     kill) need_name "$@"; kill_one "$1" ;;
-    restart) need_configured "$@"; kill_one "$1"; start_one "$1"; wait_for "$1" ;;
+    restart) need_configured "$@"; kill_one "$1"; start_one "$1";
+        # shellcheck disable=SC2046
+        wait_for "$1" $(cluster_of "$1") ;;
     wait) # shellcheck disable=SC2046
-        wait_for $(components) ;;
+        wait_for $(components) $(clusters) ;;
+    pick) cmd_pick "$@" ;;
     status) cmd_status ;;
     logs) cmd_logs "$@" ;;
     *)
-        sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//' >&2
         exit 2
         ;;
 esac

@@ -1,9 +1,11 @@
-//! The course's 20-CPU cap at the HPAs' maximum replica counts, and the Redis values.
+//! The course's 20-CPU cap at the HPAs' maximum replica counts, and the Redis Cluster values
+//! and how the deploy scripts install them.
 
 use crate::{container, manifests, yaml};
 use k8s_manifests::millicores;
 
 const CPU_BUDGET_MILLIS: u64 = 20_000;
+pub const REDIS_VALUES: &str = "helm-config/redis-cluster-values.yaml";
 
 fn cpu_limit(v: &serde_yaml::Value) -> u64 {
     millicores(v["resources"]["limits"]["cpu"].as_str().expect("cpu limit")).unwrap()
@@ -29,16 +31,14 @@ fn cpu_limits_at_max_replicas_fit_in_20_cpus() {
         lines.push(format!("{name}: {max} x {lim}m"));
         total += max * lim;
     }
-    // Three bitnami Redis releases with the same values.
-    let redis = yaml("helm-config/redis-values.yaml");
-    let per_release = redis["master"]["count"].as_u64().unwrap_or(1) * cpu_limit(&redis["master"])
-        + redis["replica"]["replicaCount"].as_u64().unwrap() * cpu_limit(&redis["replica"]);
-    assert_ne!(
-        redis["replica"]["autoscaling"]["enabled"].as_bool(),
-        Some(true),
-        "Redis replicas must not autoscale"
-    );
-    lines.push(format!("redis: 3 x {per_release}m"));
+    // Three bitnami redis-cluster releases with the same values: cluster.nodes pods each.
+    let redis = yaml(REDIS_VALUES);
+    let nodes = redis["cluster"]["nodes"].as_u64().expect("cluster.nodes");
+    let per_release = nodes * cpu_limit(&redis["redis"]);
+    lines.push(format!(
+        "redis: 3 x {nodes} x {}m",
+        cpu_limit(&redis["redis"])
+    ));
     total += 3 * per_release;
     let ingress = yaml("helm-config/ingress-nginx-values.yaml");
     assert_ne!(
@@ -60,11 +60,12 @@ fn cpu_limits_at_max_replicas_fit_in_20_cpus() {
 }
 
 #[test]
-fn redis_values_are_durable_and_use_the_secret() {
+fn redis_cluster_values_are_durable_and_use_the_secret() {
     let m = manifests();
-    let redis = yaml("helm-config/redis-values.yaml");
-    let secret = redis["auth"]["existingSecret"].as_str().unwrap();
-    let key = redis["auth"]["existingSecretPasswordKey"].as_str().unwrap();
+    let redis = yaml(REDIS_VALUES);
+    assert_eq!(redis["usePassword"].as_bool(), Some(true));
+    let secret = redis["existingSecret"].as_str().unwrap();
+    let key = redis["existingSecretPasswordKey"].as_str().unwrap();
     let s = m
         .secrets
         .iter()
@@ -74,13 +75,61 @@ fn redis_values_are_durable_and_use_the_secret() {
         s.string_data.as_ref().is_some_and(|d| d.contains_key(key))
             || s.data.as_ref().is_some_and(|d| d.contains_key(key))
     );
-    let conf = redis["commonConfiguration"].as_str().unwrap();
-    assert!(
-        conf.contains("appendonly yes") && conf.contains("appendfsync always"),
-        "{conf}"
-    );
+    // Appended to the chart's redis.conf, so these lines are the ones in force.
+    let conf: Vec<&str> = redis["redis"]["configmap"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .collect();
+    for line in [
+        "appendonly yes",
+        "appendfsync always",
+        "save \"\"",
+        "cluster-node-timeout 1000",
+        "cluster-require-full-coverage no",
+        "cluster-replica-validity-factor 0",
+        "cluster-allow-replica-migration no",
+    ] {
+        assert!(
+            conf.contains(&line),
+            "redis.configmap lacks `{line}`: {conf:?}"
+        );
+    }
+    assert_eq!(redis["redis"]["useAOFPersistence"].as_str(), Some("yes"));
+    assert_eq!(redis["persistence"]["enabled"].as_bool(), Some(true));
+}
+
+#[test]
+fn each_redis_cluster_has_three_masters_with_a_replica_each() {
+    let redis = yaml(REDIS_VALUES);
+    assert_eq!(redis["cluster"]["init"].as_bool(), Some(true));
+    let nodes = redis["cluster"]["nodes"].as_u64().unwrap();
+    let replicas = redis["cluster"]["replicas"].as_u64().unwrap();
     assert_eq!(
-        redis["master"]["persistence"]["enabled"].as_bool(),
-        Some(true)
+        nodes % (1 + replicas),
+        0,
+        "nodes must be masters x (1 + replicas)"
     );
+    assert_eq!(nodes / (1 + replicas), 3, "three masters");
+    assert_eq!(replicas, 1, "one replica per master");
+}
+
+/// The deploy scripts install bitnami/redis-cluster once per service, named redis-<svc>
+/// (fullnameOverride), which is what the services' REDIS_URL seeds are named after.
+#[test]
+fn deploy_scripts_install_one_redis_cluster_release_per_service() {
+    let common =
+        std::fs::read_to_string(k8s_manifests::repo_dir().join("helm-config/common.sh")).unwrap();
+    for needle in [
+        "for svc in order stock payment",
+        "helm upgrade --install \"redis-$svc\" bitnami/redis-cluster",
+        "-f \"$HERE/redis-cluster-values.yaml\"",
+        "--set fullnameOverride=\"redis-$svc\"",
+    ] {
+        assert!(
+            common.contains(needle),
+            "helm-config/common.sh lacks {needle}"
+        );
+    }
 }

@@ -109,14 +109,28 @@ fn every_variable_the_binaries_read_is_set() {
             let val = env.get(v).unwrap_or_else(|| panic!("{s}: {v} is not set"));
             assert!(!val.is_empty(), "{s}: {v} is empty");
         }
-        let url = &env["REDIS_URL"];
+        redis_url_lists_its_cluster(s, &env["REDIS_URL"]);
+    }
+}
+
+/// REDIS_URL: every pod of the service's own Redis Cluster (release redis-<svc>, pods
+/// redis-<svc>-0 .. behind redis-<svc>-headless), each with the password from the Secret.
+fn redis_url_lists_its_cluster(s: &str, url: &str) {
+    let nodes = crate::yaml(crate::budget::REDIS_VALUES)["cluster"]["nodes"]
+        .as_u64()
+        .unwrap();
+    let seeds: Vec<&str> = url.split(',').collect();
+    let expected: Vec<String> = (0..nodes)
+        .map(|n| format!("redis-{s}-{n}.redis-{s}-headless.wdm.svc.cluster.local:6379"))
+        .collect();
+    assert_eq!(seeds.len(), expected.len(), "{s}: REDIS_URL seeds: {url}");
+    for (seed, host) in seeds.iter().zip(&expected) {
+        let rest = seed
+            .strip_prefix("redis://:<secret:")
+            .unwrap_or_else(|| panic!("{s}: each seed takes the password from a Secret: {seed}"));
         assert!(
-            url.starts_with("redis://:<secret:"),
-            "{s}: REDIS_URL must take its password from a Secret: {url}"
-        );
-        assert!(
-            url.contains(&format!("redis-{s}-master:6379")),
-            "{s}: REDIS_URL points at its own Redis: {url}"
+            rest.ends_with(&format!(">@{host}")),
+            "{s}: seed {seed} is not {host} of its own cluster"
         );
     }
 }
