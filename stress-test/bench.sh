@@ -217,6 +217,7 @@ fi
 run_wrk() {
     local name="$1" c="$2" url="$3" mode="$4" prefix="$5" base="$6" count="$7" t line
     t=$((THREADS < c ? THREADS : c))
+    if [ -n "${BENCH_PROFILE:-}" ] && [ "$mode" = fresh ]; then profile_begin; fi
     R_busy0="$(busy_jiffies)"
     wrk -t"$t" -c"$c" -d"${SECS}s" --timeout 30s -s "$HERE/bench/checkout.lua" "$url" \
         -- "$mode" "$prefix" "$base" "$count" "$t" >"$TMP/wrk-$name-$c.out" 2>&1 ||
@@ -225,7 +226,12 @@ run_wrk() {
     line="$(grep '^RESULT ' "$TMP/wrk-$name-$c.out")" || { cat "$TMP/wrk-$name-$c.out" >&2; die "no RESULT from wrk"; }
     local kv
     for kv in ${line#RESULT }; do printf -v "R_${kv%%=*}" '%s' "${kv#*=}"; done
+    if [ -n "${BENCH_PROFILE:-}" ] && [ "$mode" = fresh ]; then
+        profile_end "fresh checkouts at $c connections" "$(awk -v r="$R_rate" -v s="$SECS" 'BEGIN { printf "%.0f", r * s }')"
+    fi
 }
+# shellcheck source=stress-test/bench/profile.sh
+if [ -n "${BENCH_PROFILE:-}" ]; then . "$HERE/bench/profile.sh"; fi
 
 ms() { awk -v u="$1" 'BEGIN { printf "%.1f", u / 1000 }'; }
 # CPU time the whole machine was busy (user, nice, system, irq, softirq, steal), in jiffies.
