@@ -70,7 +70,7 @@ impl Config {
                 timeout: Duration::from_millis(var_or("REDIS_TIMEOUT_MS", 2000)?),
                 wait: Duration::from_millis(var_or("REDIS_WAIT_MS", 10_000)?),
                 idempotency_ttl: Duration::from_secs(var_or("IDEMPOTENCY_TTL_SECS", 6 * 3600)?),
-                replica_wait: Duration::from_millis(var_or("REDIS_REPLICA_WAIT_MS", 500)?),
+                replica_wait: Duration::from_millis(var_or("REDIS_REPLICA_WAIT_MS", 250)?),
             },
         })
     }
