@@ -38,7 +38,8 @@
 #
 # Environment: PROJECT (wdm-ci), GATEWAY_PORT (8000), WDM_NET (10.213.7: the first three
 # octets of the project's network, docker-compose.yml; another value for a second project
-# running at once), WAIT_TIMEOUT (120 s per wait), RUN_TIMEOUT (600 s per consistency run),
+# running at once), WAIT_TIMEOUT (120 s per wait), SETUP_TIMEOUT (360 s: a failure run's
+# set-up before its checkouts), RUN_TIMEOUT (600 s per consistency run),
 # FAILURE_USERS (20000), FAILURE_ITEMS (20), FAILURE_STOCK (900 per item), FAILURE_IN_FLIGHT
 # (64), SKIP_IMAGES, KEEP_UP=1 (do not tear down), LOG_DIR (run/compose-test),
 # CARGO_TARGET_DIR.
@@ -50,6 +51,7 @@ PROJECT="${PROJECT:-wdm-ci}"
 export GATEWAY_PORT="${GATEWAY_PORT:-8000}"
 GATEWAY="http://127.0.0.1:$GATEWAY_PORT"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-120}"
+SETUP_TIMEOUT="${SETUP_TIMEOUT:-360}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-600}"
 FAILURE_USERS="${FAILURE_USERS:-20000}"
 FAILURE_ITEMS="${FAILURE_ITEMS:-20}"
@@ -321,10 +323,11 @@ failure_test() {
             --stock-per-item "$FAILURE_STOCK" --max-in-flight "$FAILURE_IN_FLIGHT" --settle-secs 12 \
             >"$logf" 2>&1 &
         CT_PID=$!
-        local deadline=$((SECONDS + WAIT_TIMEOUT))
+        # Its set-up (4 x FAILURE_USERS writes, each acknowledged by a replica too) comes first.
+        local deadline=$((SECONDS + SETUP_TIMEOUT))
         until grep -q '^checkout: firing' "$logf"; do
             kill -0 "$CT_PID" 2>/dev/null || { cat "$logf" >&2; fail "run $run ended before its checkouts"; }
-            [ "$SECONDS" -lt "$deadline" ] || fail "run $run: no checkout phase after ${WAIT_TIMEOUT}s"
+            [ "$SECONDS" -lt "$deadline" ] || fail "run $run: no checkout phase after ${SETUP_TIMEOUT}s"
             sleep 0.5
         done
         log "run $run: checkouts firing"
