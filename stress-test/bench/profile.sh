@@ -6,8 +6,15 @@
 # Needs: RUN_DIR (the stack's pid files), REDIS_BASE (service -> first port) and
 # REDIS_NODES, as bench.sh sets them.
 
-# utime + stime (clock ticks) of a pid, 0 if it is gone.
-proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# utime + stime (clock ticks) of a pid and its children (nginx's workers), 0 if gone.
+proc_ticks() {
+    local pid total=0 t
+    for pid in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        t="$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null)" || t=0
+        total=$((total + ${t:-0}))
+    done
+    echo "$total"
+}
 
 declare -A PROF_T0
 
@@ -62,7 +69,8 @@ profile_end() {
                 [ "$(redis-cli -p "$port" role 2>/dev/null | head -1)" = master ] || continue
                 redis-cli -p "$port" info commandstats 2>/dev/null | tr -d '\r' | grep '^cmdstat_'
             done | awk -F'[:=,]' -v svc="$svc" -v n="$n" '
-                { calls[$2] += $4; usec[$2] += $6 }
+                # cmdstat_evalsha:calls=N,usec=N,usec_per_call=N,...
+                { calls[$1] += $3; usec[$1] += $5 }
                 END {
                     for (c in calls) if (calls[c] / n >= 0.01)
                         printf "| %s | %s | %.2f | %.1f | %.1f |\n", svc, substr(c, 9), calls[c] / n, usec[c] / calls[c], usec[c] / n
