@@ -95,6 +95,7 @@ lint: tools rust-tools
 unit: tools
 	cargo test --workspace
 	env/local/tests/test_durability.py
+	python3 stress-test/test_chaos_summary.py
 
 e2e:
 	env/local/e2e.sh
