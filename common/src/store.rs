@@ -504,13 +504,6 @@ impl RedisStore {
         Ok(())
     }
 
-    /// The slots of every master and the master's address, for callers that spread
-    /// work over the shards (saga recovery).
-    pub async fn masters(&self) -> Result<Arc<topology::Map>, StoreError> {
-        let conn = self.conn().await?;
-        self.bounded(self.topology.current(conn, false)).await
-    }
-
     /// Runs `attempt` on the shared connection until it succeeds, fails in a way that
     /// another try cannot mend (a script error, wrong data), or `REDIS_WAIT_MS` has passed
     /// (then the last failure, a 503). Each attempt is bounded by `REDIS_TIMEOUT_MS`, and

@@ -65,14 +65,6 @@ impl Map {
         }
     }
 
-    /// The slot ranges `master` serves.
-    pub fn slots_of(&self, master: usize) -> impl Iterator<Item = (u16, u16)> + '_ {
-        self.ranges
-            .iter()
-            .filter(move |&&(_, _, node)| node == master)
-            .map(|&(first, last, _)| (first, last))
-    }
-
     /// Reads a `CLUSTER SLOTS` answer.
     pub fn parse(reply: &Value) -> Option<Map> {
         let Value::Array(entries) = reply else {
@@ -164,15 +156,6 @@ impl Topology {
         Ok(map)
     }
 
-    /// The map if one was learnt less than a second ago.
-    pub fn cached(&self) -> Option<Arc<Map>> {
-        let learnt = self.learnt.lock().unwrap_or_else(|e| e.into_inner());
-        learnt
-            .as_ref()
-            .filter(|(at, _)| at.elapsed() < FRESH)
-            .map(|(_, map)| map.clone())
-    }
-
     /// The last map learnt, however old (a hint), or `None` before the first; a map
     /// older than a second is asked for again in the background (one request at a
     /// time) for the next caller.
@@ -241,10 +224,7 @@ mod tests {
         let map = Map::parse(&reply).expect("parsed");
         let port = |slot| map.nodes[map.owner(slot)].port;
         assert_eq!((port(0), port(5460), port(5461), port(16383)), (1, 1, 2, 3));
-        assert_eq!(
-            map.slots_of(map.owner(7000)).collect::<Vec<_>>(),
-            vec![(5461, 10922)]
-        );
+        assert_eq!(port(7000), 2);
         assert_eq!(map.replicas[map.owner(0)], 1);
         assert_eq!(map.replicas[map.owner(16383)], 0);
         assert!(Map::parse(&Value::Array(vec![])).is_none());

@@ -85,9 +85,8 @@ impl RedisCluster {
                 .all(|n| parse_nodes(&n.cli(&["cluster", "nodes"])).len() == c.nodes.len())
         });
         for r in 0..masters * replicas {
-            let master_id = cluster.nodes[r % masters].cli(&["cluster", "myid"]);
+            let master_id = cluster.id_of(r % masters);
             let replica = &cluster.nodes[masters + r];
-            let master_id = master_id.trim().to_string();
             cluster.wait_until("a replica accepted its master", |_| {
                 replica
                     .cli(&["cluster", "replicate", &master_id])
@@ -143,8 +142,8 @@ impl RedisCluster {
 
     /// The index in `nodes` of a replica of the master at `master`.
     pub fn replica_of(&self, master: usize) -> usize {
-        let id = self.nodes[master].cli(&["cluster", "myid"]);
-        let id = id.trim();
+        let id = self.id_of(master);
+        let id = id.as_str();
         let text = self.nodes[master].cli(&["cluster", "nodes"]);
         let port = text
             .lines()
@@ -181,17 +180,6 @@ impl RedisCluster {
     /// a master that is not failed, and each such master has its replicas in sync.
     pub fn wait_whole(&self) {
         self.wait_until("the cluster is whole", |c| c.is_whole());
-    }
-
-    /// Waits until every slot is served again (after a failover), replicas or not.
-    pub fn wait_serving(&self) {
-        self.wait_until("every slot is served", |c| {
-            c.nodes
-                .iter()
-                .filter(|n| n.is_running())
-                .all(|n| n.cli(&["cluster", "info"]).contains("cluster_state:ok"))
-                && covered(&c.view())
-        });
     }
 
     fn is_whole(&self) -> bool {
