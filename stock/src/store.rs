@@ -37,6 +37,16 @@ fn saga_key(first_item: &Id, saga: &Id) -> String {
     format!("saga:{{{first_item}}}:{saga}")
 }
 
+/// A call of `script` on one group of a saga's items: the group's record, then its items.
+fn on_group<'a, T>(script: &'a Script, saga: &Id, group: &[(Id, T)]) -> Invocation<'a> {
+    let mut invocation = Invocation::new(script);
+    invocation.key(saga_key(&group[0].0, saga));
+    for (id, _) in group {
+        invocation.key(item_key(id));
+    }
+    invocation
+}
+
 /// A saga's lines grouped by the slot of their items, groups in slot order and lines
 /// in id order within a group: the same lines give the same groups every time.
 pub fn groups<T: Clone>(lines: &[(Id, T)]) -> Vec<Vec<(Id, T)>> {
@@ -164,10 +174,9 @@ impl StockStore {
     ) -> Result<StepReply, StoreError> {
         let groups = groups(lines);
         for (done, group) in groups.iter().enumerate() {
-            let mut invocation = Invocation::new(&self.reserve);
-            invocation.key(saga_key(&group[0].0, saga));
+            let mut invocation = on_group(&self.reserve, saga, group);
             for (id, qty) in group {
-                invocation.key(item_key(id)).arg(id.as_str()).arg(qty.get());
+                invocation.arg(id.as_str()).arg(qty.get());
             }
             let reply: Vec<String> = self.redis.invoke(&invocation).await?;
             let reply = step_reply("reserve", &reply)?;
@@ -198,11 +207,7 @@ impl StockStore {
         reason: &str,
     ) -> Result<(), StoreError> {
         for group in groups {
-            let mut invocation = Invocation::new(&self.refuse);
-            invocation.key(saga_key(&group[0].0, saga));
-            for (id, _) in group {
-                invocation.key(item_key(id));
-            }
+            let mut invocation = on_group(&self.refuse, saga, group);
             invocation.arg(reason);
             let reply: Vec<String> = self.redis.invoke(&invocation).await?;
             step_reply("refuse", &reply)?;
@@ -222,11 +227,7 @@ impl StockStore {
             reason: None,
         };
         for group in groups(lines) {
-            let mut invocation = Invocation::new(&self.release);
-            invocation.key(saga_key(&group[0].0, saga));
-            for (id, _) in &group {
-                invocation.key(item_key(id));
-            }
+            let invocation = on_group(&self.release, saga, &group);
             let reply: Vec<String> = self.redis.invoke(&invocation).await?;
             last = step_reply("release", &reply)?;
         }
