@@ -27,6 +27,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use prometheus::core::Collector;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
@@ -418,11 +419,12 @@ impl RedisStore {
     }
 
     /// Writes `(key, command)` pairs (overwrites, safe to send again) spread over the
-    /// cluster: one pipeline per master with `WAIT 1` after it, in chunks, masters in
-    /// parallel. A chunk that meets a moved slot learns the topology again and is sent
-    /// again, within `REDIS_WAIT_MS`.
+    /// cluster: pipelines of 2000 with `WAIT 1` after each, two in flight per master,
+    /// masters in parallel. A chunk that fails (a moved slot, no answer in time) is sent
+    /// again after the topology is learnt again, within `REDIS_WAIT_MS`.
     pub async fn write_spread(&self, writes: Vec<(String, Cmd)>) -> Result<(), StoreError> {
-        const CHUNK: usize = 5000;
+        const CHUNK: usize = 2000;
+        const IN_FLIGHT: usize = 2;
         let give_up = tokio::time::Instant::now() + self.wait;
         let mut pending: Vec<(u16, Cmd)> = writes
             .into_iter()
@@ -451,30 +453,35 @@ impl RedisStore {
             for (slot, cmd) in pending.drain(..) {
                 by_node[map.owner(slot)].push((slot, cmd));
             }
-            let sends = by_node.into_iter().enumerate().flat_map(|(node, writes)| {
+            // Each master gets its chunks two at a time, so that one chunk's time bound
+            // covers that chunk's own work, not the queue of chunks sent before it.
+            let sends = by_node.into_iter().enumerate().map(|(node, writes)| {
+                let (map, conn) = (&map, &conn);
                 let chunks: Vec<Vec<(u16, Cmd)>> =
                     writes.chunks(CHUNK).map(<[_]>::to_vec).collect();
-                let (map, conn) = (&map, &conn);
-                chunks.into_iter().map(move |chunk| async move {
-                    let mut pipe = Pipeline::with_capacity(chunk.len() + 1);
-                    for (_, cmd) in &chunk {
-                        pipe.add_command(cmd.clone()).ignore();
-                    }
-                    let sent = self
-                        .bounded(self.durable_pipeline_on(
-                            conn.clone(),
-                            map.nodes[node].clone(),
-                            chunk[0].0,
-                            map.replicas[node],
-                            pipe,
-                        ))
-                        .await;
-                    sent.map_err(|e| (e, chunk))
-                })
+                futures::stream::iter(chunks)
+                    .map(move |chunk| async move {
+                        let mut pipe = Pipeline::with_capacity(chunk.len() + 1);
+                        for (_, cmd) in &chunk {
+                            pipe.add_command(cmd.clone()).ignore();
+                        }
+                        let sent = self
+                            .bounded(self.durable_pipeline_on(
+                                conn.clone(),
+                                map.nodes[node].clone(),
+                                chunk[0].0,
+                                map.replicas[node],
+                                pipe,
+                            ))
+                            .await;
+                        sent.map_err(|e| (e, chunk))
+                    })
+                    .buffer_unordered(IN_FLIGHT)
+                    .collect::<Vec<_>>()
             });
             let results = futures::future::join_all(sends).await;
             let mut last = None;
-            for result in results {
+            for result in results.into_iter().flatten() {
                 if let Err((e, chunk)) = result {
                     pending.extend(chunk);
                     last = Some(e);
