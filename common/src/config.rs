@@ -36,6 +36,9 @@ pub struct RedisConfig {
     /// `REDIS_REPLICA_WAIT_MS`: how long a write waits for a replica to acknowledge it
     /// (`WAIT`) before its master is asked whether it has a replica online at all.
     pub replica_wait: Duration,
+    /// `REDIS_WRITE_LINGER_MS`: while a master's writes come several to a pipeline, how
+    /// long its writer waits for more before it sends the next (0: never waits).
+    pub write_linger: Duration,
 }
 
 /// The configuration every service reads.
@@ -71,6 +74,7 @@ impl Config {
                 wait: Duration::from_millis(var_or("REDIS_WAIT_MS", 10_000)?),
                 idempotency_ttl: Duration::from_secs(var_or("IDEMPOTENCY_TTL_SECS", 6 * 3600)?),
                 replica_wait: Duration::from_millis(var_or("REDIS_REPLICA_WAIT_MS", 250)?),
+                write_linger: Duration::from_millis(var_or("REDIS_WRITE_LINGER_MS", 1)?),
             },
         })
     }

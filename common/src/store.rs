@@ -197,7 +197,7 @@ impl RedisStore {
             timeout: cfg.timeout,
             wait: cfg.wait,
             idempotency_ttl: cfg.idempotency_ttl,
-            replicas: Arc::new(Replicas::new(cfg.replica_wait)),
+            replicas: Arc::new(Replicas::new(cfg.replica_wait, cfg.write_linger)),
             topology: Arc::new(Topology::default()),
             metrics,
         })

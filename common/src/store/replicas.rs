@@ -9,7 +9,8 @@
 //!
 //! The writes to one master go through one task (a group commit): it sends whatever
 //! writes are waiting as one pipeline with one `WAIT` at its end, and the next
-//! pipeline when that one is answered. A blocked `WAIT` holds up every later command
+//! pipeline when that one is answered (while the writes come several at a time, after
+//! lingering `REDIS_WRITE_LINGER_MS` for more: see [`write_loop`]). A blocked `WAIT` holds up every later command
 //! of its connection, so one `WAIT` per write would queue the writes behind each
 //! other's waits; one per pipeline costs a round trip per batch, and a replica that
 //! dies stalls one batch, not every write in flight.
@@ -48,6 +49,8 @@ const ALONE_FOR: Duration = Duration::from_secs(10);
 pub(crate) struct Replicas {
     /// `REDIS_REPLICA_WAIT_MS`: how long a write waits for a replica's acknowledgement.
     wait: Duration,
+    /// `REDIS_WRITE_LINGER_MS`: how long a busy writer waits for more writes.
+    linger: Duration,
     alone: Mutex<HashMap<Node, Instant>>,
     /// The writer task of each master.
     writers: Mutex<HashMap<Node, mpsc::UnboundedSender<Job>>>,
@@ -64,9 +67,10 @@ struct Job {
 }
 
 impl Replicas {
-    pub(crate) fn new(wait: Duration) -> Self {
+    pub(crate) fn new(wait: Duration, linger: Duration) -> Self {
         Replicas {
             wait,
+            linger,
             alone: Mutex::new(HashMap::new()),
             writers: Mutex::new(HashMap::new()),
         }
@@ -266,8 +270,18 @@ impl RedisStore {
 
 /// A master's writer: takes every write waiting, sends them as one pipeline ending in
 /// the replication check, answers each, and starts over.
+///
+/// Every pipeline costs each of the master and its replica an fsync and a wakeup, and
+/// the `WAIT` a round trip between them, whatever it carries. So while writes come
+/// several to a pipeline (the service is busy), the writer lingers
+/// `REDIS_WRITE_LINGER_MS` after the first of the next one, for more to join it; a
+/// lone write (a quiet service) goes at once.
 async fn write_loop(store: RedisStore, node: Node, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let mut busy = false;
     while let Some(first) = jobs.recv().await {
+        if busy && !store.replicas.linger.is_zero() {
+            tokio::time::sleep(store.replicas.linger).await;
+        }
         let mut batch = vec![first];
         while batch.len() < BATCH {
             match jobs.try_recv() {
@@ -275,6 +289,7 @@ async fn write_loop(store: RedisStore, node: Node, mut jobs: mpsc::UnboundedRece
                 Err(_) => break,
             }
         }
+        busy = batch.len() > 1;
         // Callers that gave up (their attempt timed out) need no answer.
         batch.retain(|job| !job.reply.is_closed());
         if batch.is_empty() {

@@ -106,6 +106,7 @@ impl RedisServer {
             wait: Duration::ZERO,
             idempotency_ttl: Duration::from_secs(3600),
             replica_wait: Duration::from_millis(500),
+            write_linger: Duration::from_millis(1),
         }
     }
 
