@@ -197,22 +197,40 @@ impl RedisStore {
         node: Node,
         slot: u16,
         listed: usize,
-        mut pipe: Pipeline,
+        pipe: Pipeline,
     ) -> RedisResult<()> {
         let alone = listed == 0 || self.replicas.is_alone(&node);
+        let (values, acked) = self.send_checked(conn, &node, slot, alone, pipe).await?;
+        for value in values {
+            if let Value::ServerError(e) = value {
+                return Err(e.into());
+            }
+        }
+        acked
+    }
+
+    /// Sends `pipe` (writes to slots of `node`) with the replication check after it, and
+    /// answers the writes' replies and whether they may be acknowledged.
+    async fn send_checked(
+        &self,
+        conn: ClusterConnection,
+        node: &Node,
+        slot: u16,
+        alone: bool,
+        mut pipe: Pipeline,
+    ) -> RedisResult<(Vec<Value>, RedisResult<()>)> {
         pipe.add_command(self.check_cmd(alone));
         let count = pipe.cmd_iter().count();
         let mut values = conn
             .clone()
             .route_pipeline(pipe, 0, count, master_of(slot))
             .await?;
-        let check = values.pop().ok_or_else(short_reply)?;
-        for value in values {
-            if let Value::ServerError(e) = value {
-                return Err(e.into());
-            }
+        if values.len() != count {
+            return Err(short_reply());
         }
-        self.acknowledge(conn, &node, slot, alone, &check).await
+        let check = values.pop().ok_or_else(short_reply)?;
+        let acked = self.acknowledge(conn, node, slot, alone, &check).await;
+        Ok((values, acked))
     }
 
     /// What ends a pipeline: `WAIT 1 <ms>`, or `ROLE` for a master taken to be alone.
@@ -300,27 +318,16 @@ async fn write_loop(store: RedisStore, node: Node, mut jobs: mpsc::UnboundedRece
         for job in &batch {
             pipe.add_command(job.cmd.clone());
         }
-        pipe.add_command(store.check_cmd(alone));
-        let count = batch.len() + 1;
         let (conn, slot) = (batch[0].conn.clone(), batch[0].slot);
-        let sent = conn
-            .clone()
-            .route_pipeline(pipe, 0, count, master_of(slot))
-            .await;
-        let answers = match sent {
-            Ok(mut values) if values.len() == count => {
-                let check = values.pop().unwrap_or(Value::Nil);
-                let acked = store.acknowledge(conn, &node, slot, alone, &check).await;
-                values
-                    .into_iter()
-                    .map(|value| match (value, &acked) {
-                        (Value::ServerError(e), _) => Err(e.into()),
-                        (value, Ok(())) => Ok(value),
-                        (_, Err(e)) => Err(e.clone()),
-                    })
-                    .collect()
-            }
-            Ok(_) => vec![Err(short_reply()); batch.len()],
+        let answers = match store.send_checked(conn, &node, slot, alone, pipe).await {
+            Ok((values, acked)) => values
+                .into_iter()
+                .map(|value| match (value, &acked) {
+                    (Value::ServerError(e), _) => Err(e.into()),
+                    (value, Ok(())) => Ok(value),
+                    (_, Err(e)) => Err(e.clone()),
+                })
+                .collect(),
             Err(e) => vec![Err(e); batch.len()],
         };
         for (job, answer) in batch.into_iter().zip(answers) {
