@@ -9,7 +9,9 @@
 # BIN_DIR holds the order, stock and payment binaries to run. AB_REPO=PATH among the
 # variables runs that variant with another checkout's env/local/stack.sh and
 # stress-test/bench.sh (an older build whose stack differs, e.g. the single-Redis one:
-# 'single /work/old/target/release AB_REPO=/work/old'). Environment (defaults):
+# 'single /work/old/target/release AB_REPO=/work/old'). AB_HOOK=SCRIPT runs SCRIPT (bash,
+# with RUN_DIR) once that variant's stack is up, e.g. to change a Redis setting for an
+# experiment (stress-test/bench/replicas-everysec.sh). Environment (defaults):
 # AB_ROUNDS (3), AB_CONNECTIONS (64), AB_SECONDS (10), AB_SIZE (20000 items, users and
 # orders). Prints every run (with the mean number of sagas per batched reserve request,
 # from order-1's /metrics), then per variant the median checkouts/s, p99 and machine CPU
@@ -25,7 +27,7 @@ SECS="${AB_SECONDS:-10}"
 SIZE="${AB_SIZE:-20000}"
 
 log() { printf '[ab] %s\n' "$*" >&2; }
-[ $# -ge 1 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,18p' "$0" >&2; exit 2; }
 if "$STACK" status >/dev/null 2>&1; then log "a stack is running: stop it first (make down)"; exit 1; fi
 
 WORK="$(mktemp -d)"
@@ -53,6 +55,10 @@ for round in $(seq "$ROUNDS"); do
         # shellcheck disable=SC2086 # VAR=VALUE words
         env $vars RUN_DIR="$RUN" BIN_DIR="$(cd "$bin" && pwd)" "$stack" up >"$WORK/up.log" 2>&1 ||
             { cat "$WORK/up.log" >&2; exit 1; }
+        # AB_HOOK=SCRIPT among the variables: run it (with RUN_DIR) once the stack is up.
+        for kv in $vars; do
+            case "$kv" in AB_HOOK=*) RUN_DIR="$RUN" bash "${kv#AB_HOOK=}" ;; esac
+        done
         # shellcheck disable=SC2086 # VAR=VALUE words (the stack's own, e.g. REDIS_MASTERS)
         env $vars RUN_DIR="$RUN" BENCH_MODES=fresh BENCH_CONNECTIONS="$CONNS" BENCH_SECONDS="$SECS" \
             BENCH_CEILINGS=0 BENCH_SAMPLE=5 BENCH_ITEMS="$SIZE" BENCH_USERS="$SIZE" \
