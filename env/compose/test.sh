@@ -72,12 +72,26 @@ T0=$SECONDS
 log() { printf '[compose-test %4ds] %s\n' "$((SECONDS - T0))" "$*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
 
-# What `down -v` must have removed: every container, volume and network of the project.
+# The volumes the project's containers mount (anonymous ones carry no project label).
+project_volumes() {
+    local c
+    for c in $(docker ps -aq --filter "$LABEL" 2>/dev/null); do
+        docker inspect -f '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}' "$c" 2>/dev/null
+    done | tr ' ' '\n' | grep . | sort -u || true
+}
+SEEN_VOLUMES=""
+
+# What `down -v` must have removed: every container, volume and network of the project,
+# and every volume its containers were seen to mount.
 leftovers() {
+    local v
     {
         docker ps -aq --filter "$LABEL" | sed 's/^/container /'
         docker volume ls -q --filter "$LABEL" | sed 's/^/volume /'
         docker network ls -q --filter "$LABEL" | sed 's/^/network /'
+        for v in $SEEN_VOLUMES; do
+            if docker volume inspect "$v" >/dev/null 2>&1; then echo "volume $v"; fi
+        done
     } 2>/dev/null
 }
 
@@ -101,6 +115,8 @@ teardown() {
         if [ -n "$left" ]; then
             log "FAILED: left behind by down -v: $(echo "$left" | tr '\n' ' ')"
             rc=1
+            # Reported; now gone too, so that the next run starts clean.
+            for v in $SEEN_VOLUMES; do docker volume rm "$v" >/dev/null 2>&1 || true; done
         fi
     fi
     log "finished in $((SECONDS - T0))s, exit $rc"
@@ -399,10 +415,12 @@ log "up -d (project $PROJECT, gateway $GATEWAY)"
 timeout 300 "${COMPOSE[@]}" -p "$PROJECT" -f "$REPO/docker-compose.yml" up -d --no-build >&2 || fail "up"
 wait_healthy
 log "all containers healthy"
+SEEN_VOLUMES="$(project_volumes)"
 # The one-shot has done its work (the clusters exist) and only the running containers are
 # chaos victims: remove it, so that the chaos driver, which lists the project's containers,
-# never tries to kill an exited one.
-docker rm "$(cid "$ONE_SHOT")" >/dev/null
+# never tries to kill an exited one. `-v`: with the anonymous /data volume its image
+# declares, which `down -v` no longer sees once the container is gone.
+docker rm -v "$(cid "$ONE_SHOT")" >/dev/null
 read_ids
 consistency plain
 durability
