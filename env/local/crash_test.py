@@ -18,58 +18,14 @@ they were.
 Prints one line per check and ends with "N passed, M failed"; exit 1 on a failure.
 """
 
-import json
 import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-STACK = os.path.join(HERE, "stack.sh")
-REPO = os.path.dirname(os.path.dirname(HERE))
-RUN_DIR = os.environ.get("RUN_DIR", os.path.join(REPO, "run"))
-OFFSET = int(os.environ.get("PORT_OFFSET", "0"))
-GATEWAY = os.environ.get("GATEWAY", f"http://127.0.0.1:{8000 + OFFSET}").rstrip("/")
-# Each service's Redis Cluster, as stack.sh runs it (env/local/redis-cluster.sh).
-REDIS_BASE_PORT = {"order": 6400, "stock": 6410, "payment": 6420}
+from harness import OFFSET, REDIS_BASE_PORT, RUN_DIR, call, check, require_gateway, stack, summary
+
 REDIS_NODES = int(os.environ.get("REDIS_MASTERS", "3")) * (1 + int(os.environ.get("REDIS_REPLICAS", "1")))
-
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {what}", flush=True)
-    else:
-        failed += 1
-        print(f"FAIL {what}", flush=True)
-
-
-def call(method, path, timeout=60):
-    """(status, JSON body or None) of one request through the gateway, sent once."""
-    req = urllib.request.Request(GATEWAY + path, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        status, raw = e.code, e.read()
-    try:
-        return status, json.loads(raw)
-    except ValueError:
-        return status, None
-
-
-def stack(*args, env=None):
-    """Runs stack.sh quietly; its output is shown only when it fails."""
-    full = dict(os.environ, RUN_DIR=RUN_DIR, PORT_OFFSET=str(OFFSET), **(env or {}))
-    done = subprocess.run([STACK, *args], env=full, capture_output=True, text=True)
-    if done.returncode != 0:
-        print(done.stdout + done.stderr, file=sys.stderr)
-        raise SystemExit(f"stack.sh {' '.join(args)} failed ({done.returncode})")
 
 
 def alive(name):
@@ -137,10 +93,7 @@ def credit_of(user):
 
 
 def main():
-    status, _ = call("GET", "/stock/find/none")
-    if status == 0 or status >= 500:
-        print(f"the gateway at {GATEWAY} does not answer ({status})")
-        return 2
+    require_gateway()
     for service in ("stock", "payment", "order"):
         for replica in (f"{service}-1", f"{service}-2"):
             if not alive(replica):
@@ -195,8 +148,7 @@ def main():
     found = call("GET", "/orders/find/4")[1]
     check(found["total_cost"] == 2 and not found["paid"], "order batch_init: applied")
 
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return summary()
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ PER_PASS (400), WORKERS (8), RETRY_SECS (30), PASS_SECS (6: the writes of a pass
 paced over this long, so that the kills come while they run) from the environment.
 """
 
-import json
 import os
 import random
 import re
@@ -41,43 +40,22 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-STACK = os.path.join(HERE, "stack.sh")
-REPO = os.path.dirname(os.path.dirname(HERE))
-RUN_DIR = os.environ.get("RUN_DIR", os.path.join(REPO, "run"))
-OFFSET = int(os.environ.get("PORT_OFFSET", "0"))
-GATEWAY = os.environ.get("GATEWAY", f"http://127.0.0.1:{8000 + OFFSET}").rstrip("/")
+from harness import OFFSET, REDIS_BASE_PORT, RUN_DIR, call, check, require_gateway, stack, summary
+
 PASSWORD = os.environ.get("REDIS_PASSWORD", "")
 PER_PASS = int(os.environ.get("PER_PASS", "400"))
 WORKERS = int(os.environ.get("WORKERS", "8"))
 RETRY_SECS = float(os.environ.get("RETRY_SECS", "30"))
 PASS_SECS = float(os.environ.get("PASS_SECS", "6"))
 WHOLE_SECS = 90
-# The first port of each service's cluster nodes (node n is base + n - 1), env/local/stack.sh.
-BASE_PORT = {"stock": 6410, "payment": 6420}
-
-passed = failed = 0
 
 
 def unavailable(msg):
     """The stack under test is not there: exit 2."""
     print(msg, file=sys.stderr, flush=True)
     raise SystemExit(2)
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {what}", flush=True)
-    else:
-        failed += 1
-        print(f"FAIL {what}", flush=True)
-    return ok
 
 
 def log(msg):
@@ -89,24 +67,6 @@ T0 = time.monotonic()
 # ---- the gateway -------------------------------------------------------------------------
 
 
-def call(method, path, key=None, timeout=15):
-    """(status, JSON body or None) of one request through the gateway; status 0: no answer."""
-    req = urllib.request.Request(GATEWAY + path, method=method)
-    if key is not None:
-        req.add_header("Idempotency-Key", key)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        status, raw = e.code, e.read()
-    except (OSError, urllib.error.URLError) as e:
-        return 0, str(e)
-    try:
-        return status, json.loads(raw)
-    except ValueError:
-        return status, None
-
-
 def acknowledged(method, path, key):
     """Sends the write until it is answered 2xx, always with the same key. Returns
     (attempts, status, body); a 4xx is final (a repeat would get the same answer)."""
@@ -114,7 +74,7 @@ def acknowledged(method, path, key):
     attempts = 0
     while True:
         attempts += 1
-        status, body = call(method, path, key)
+        status, body = call(method, path, key, timeout=15)
         if 200 <= status < 500 or time.monotonic() >= deadline:
             return attempts, status, body
         time.sleep(0.2)
@@ -124,7 +84,7 @@ def read(path, field):
     """A read through the gateway, retried for a while (a read has no effect)."""
     status, body = 0, None
     for _ in range(50):
-        status, body = call("GET", path)
+        status, body = call("GET", path, timeout=15)
         if status == 200:
             return body[field]
         time.sleep(0.2)
@@ -170,13 +130,6 @@ def local_nodes(service):
     pattern = re.compile(rf"^redis-{service}-([0-9]+)\.pid$")
     found = sorted((int(m.group(1)), m.group(0)[:-4]) for m in
                    map(pattern.match, os.listdir(os.path.join(RUN_DIR, "pids"))) if m)
-    env = dict(os.environ, RUN_DIR=RUN_DIR, PORT_OFFSET=str(OFFSET))
-
-    def stack(*args):
-        done = subprocess.run([STACK, *args], env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(done.stdout + done.stderr, file=sys.stderr)
-            raise SystemExit(f"stack.sh {' '.join(args)} failed ({done.returncode})")
 
     def kill(name):
         # The signal at once by its pid file (stack.sh kill takes seconds on a loaded
@@ -185,7 +138,7 @@ def local_nodes(service):
             os.kill(int(f.read().strip()), signal.SIGKILL)
         stack("kill", name)
 
-    return [Node(name, ["sh", "-c"], ["redis-cli", "-h", "127.0.0.1", "-p", str(BASE_PORT[service] + n - 1 + OFFSET)],
+    return [Node(name, ["sh", "-c"], ["redis-cli", "-h", "127.0.0.1", "-p", str(REDIS_BASE_PORT[service] + n - 1 + OFFSET)],
                  lambda name=name: kill(name), lambda name=name: stack("start", name))
             for n, name in found]
 
@@ -485,9 +438,7 @@ def main():
     elif len(sys.argv) != 1:
         print(__doc__)
         return 2
-    status, _ = call("GET", "/stock/find/none")
-    if status == 0 or status >= 500:
-        unavailable(f"the gateway at {GATEWAY} does not answer ({status})")
+    require_gateway()
     nodes = (lambda s: docker_nodes(docker, s)) if docker else local_nodes
     stock, payment = Cluster("stock", nodes("stock")), Cluster("payment", nodes("payment"))
     for c in (stock, payment):
@@ -528,8 +479,7 @@ def main():
         ]
         rows += one_pass(label, targets, totals)
     print_table(rows)
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return summary()
 
 
 if __name__ == "__main__":
