@@ -88,7 +88,12 @@ logs:
 
 ## Tests --------------------------------------------------------------------
 
+# Redis data files (AOF, RDB, nodes.conf) never belong in the repository: a run folder
+# committed by mistake fails the lint.
+REDIS_DATA_FILES := '*.aof' '*.rdb' '*nodes.conf' '*appendonlydir/*'
 lint: tools rust-tools
+	@tracked="$$(git ls-files -- $(REDIS_DATA_FILES))"; \
+	if [ -n "$$tracked" ]; then echo "Redis data files are tracked (git rm them):"; echo "$$tracked" | head -20; exit 1; fi
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
