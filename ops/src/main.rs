@@ -1,10 +1,11 @@
 //! `ops`: the command line of the operations library (see `lib.rs`). Each command group is
 //! a module of the library with its own `clap` type; this file only parses and dispatches.
 //!
-//!   ops [--run-dir DIR | --docker PROJECT | --hosts SPEC] cluster|fault ...
+//!   ops [--run-dir DIR | --docker PROJECT | --hosts SPEC] cluster|fault|chaos-report ...
 
 use clap::{Parser, Subcommand};
-use ops::{cluster, fault, stack};
+use ops::{chaos_report, cluster, fault, stack};
+use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
 #[command(name = "ops", about = "Runs, probes and breaks the stack", version)]
@@ -23,15 +24,21 @@ enum Command {
     Cluster(cluster::Command),
     /// Do a fault: ops fault kill|pause|resume|start|isolate|heal TARGET.
     Fault(fault::Fault),
+    /// The availability picture: steady load, one kill at a time, report.md and timeline.png.
+    ChaosReport(chaos_report::Args),
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let stack = cli.stack.stack()?;
     match cli.command {
         Command::Cluster(c) => c.run(&stack).await?,
         Command::Fault(f) => f.run(&stack).await?,
+        Command::ChaosReport(args) => {
+            let code = chaos_report::run(args, stack, &cli.stack.run_dir).await?;
+            return Ok(ExitCode::from(code));
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -15,9 +15,9 @@
 //!   while the others answer;
 //! - p99: latency of every request in flight at some time during the 5 s after `killed`.
 
+use crate::stack::SERVICES;
 use std::fmt;
 
-pub const SERVICES: [&str; 3] = ["order", "stock", "payment"];
 /// Seconds after a kill whose requests in flight make its p99.
 pub const P99_WINDOW: f64 = 5.0;
 /// The timeline's bin (seconds).

@@ -196,17 +196,17 @@ impl Shared {
         Ok(vec![
             (
                 format!("/payment/find_user/{user}"),
-                Box::new(|b| num(b, "credit") == Some(FUNDS)),
+                Box::new(|b: &Map<String, Value>| num(b, "credit") == Some(FUNDS)),
             ),
             (
                 format!("/stock/find/{item}"),
-                Box::new(|b| {
+                Box::new(|b: &Map<String, Value>| {
                     num(b, "stock") == Some(STOCK) && num(b, "price") == Some(PROBE_PRICE)
                 }),
             ),
             (
                 format!("/orders/find/{order}"),
-                Box::new(move |b| {
+                Box::new(move |b: &Map<String, Value>| {
                     b.get("paid") == Some(&Value::Bool(false))
                         && num(b, "total_cost") == Some(PROBE_PRICE)
                         && b.get("user_id").and_then(Value::as_str) == Some(owner.as_str())
@@ -244,11 +244,13 @@ impl Shared {
         self.paced(rng, post.clone(), path, "add_item", Expect::Any).await?;
         let path = format!("/orders/checkout/{order}");
         self.paced(rng, post, path, "checkout", Expect::Any).await?;
-        let left = Expect::Body(Box::new(move |b| {
+        let left = Expect::Body(Box::new(move |b: &Map<String, Value>| {
             num(b, "stock") == Some(STOCK - 1) && num(b, "price") == Some(price)
         }));
         self.paced(rng, get.clone(), format!("/stock/find/{item}"), "find_item", left).await?;
-        let charged = Expect::Body(Box::new(move |b| num(b, "credit") == Some(FUNDS - price)));
+        let charged = Expect::Body(Box::new(move |b: &Map<String, Value>| {
+            num(b, "credit") == Some(FUNDS - price)
+        }));
         let path = format!("/payment/find_user/{user}");
         self.paced(rng, get, path, "find_user", charged).await?;
         Ok(())
@@ -288,7 +290,7 @@ impl Shared {
             };
             let (shared, path, kind, check) = (self.clone(), path.clone(), kind.clone(), check.clone());
             sent.spawn(async move {
-                let expect = Expect::Body(Box::new(move |b| check(b)));
+                let expect = Expect::Body(Box::new(move |b: &Map<String, Value>| check(b)));
                 // A failed probe is in its sample; the probe goes on regardless.
                 let _ = shared.step(Method::GET, path, &kind, expect).await;
                 drop(permit);

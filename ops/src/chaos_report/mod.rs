@@ -22,10 +22,11 @@ mod report;
 
 use anyhow::{bail, Context, Result};
 use faults::Faults;
-use judge::{Kill, Role};
+use judge::Kill;
 use load::{Load, LoadConfig};
 use plan::{Mode, Victim};
 use std::collections::BTreeSet;
+use crate::stack::Stack;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -63,6 +64,7 @@ pub struct Args {
     /// Bound on one kill, start or lookup of the fault driver (seconds)
     #[arg(long, default_value_t = 150.0)]
     stack_timeout: f64,
+    /// How the stack keeps each service's data (auto: cluster when order's has a master)
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     mode: Mode,
     /// Victims, comma separated: component names (order-1, redis-stock-3), or
@@ -80,8 +82,8 @@ fn log(t0: Instant, msg: impl std::fmt::Display) {
     println!("[chaos-report {:6.1}s] {msg}", t0.elapsed().as_secs_f64());
 }
 
-/// Runs the report against the stack `faults` drives; the exit code.
-pub async fn run(args: Args, run_dir: &Path, faults: Faults) -> Result<u8> {
+/// Runs the report against `stack`; the exit code.
+pub async fn run(args: Args, stack: Stack, run_dir: &Path) -> Result<u8> {
     let t0 = Instant::now();
     let out = args.out.clone().unwrap_or_else(|| run_dir.join("chaos-report"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -90,7 +92,8 @@ pub async fn run(args: Args, run_dir: &Path, faults: Faults) -> Result<u8> {
         log(t0, format!("refusing {gateway}: only a loopback gateway (this machine's stack)"));
         return Ok(2);
     }
-    let faults = faults.logging_to(&out.join("stack.log"), secs(args.stack_timeout))?;
+    let bound = secs(args.stack_timeout);
+    let faults = Faults::new(stack, &out.join("stack.log"), bound, t0)?;
     let status_before = match faults.status().await {
         Ok(status) => status,
         Err(e) => {
@@ -101,14 +104,14 @@ pub async fn run(args: Args, run_dir: &Path, faults: Faults) -> Result<u8> {
     let cluster = match args.mode {
         Mode::Cluster => true,
         Mode::Single => false,
-        Mode::Auto => faults.pick("order", true).await.is_ok(),
+        Mode::Auto => faults.has_cluster().await,
     };
     let plan = if args.only.is_empty() {
         plan::default_plan(cluster, service_replicas)
     } else {
         args.only.clone()
     };
-    let names: Vec<String> = plan.iter().map(Victim::target).collect();
+    let names: Vec<String> = plan.iter().map(Victim::to_string).collect();
     let mode = if cluster { "cluster" } else { "single" };
     log(t0, format!("mode {mode}: victims {}", names.join(", ")));
 
@@ -154,7 +157,13 @@ pub async fn run(args: Args, run_dir: &Path, faults: Faults) -> Result<u8> {
         status: (status_before, status_after),
     };
     let run_end = samples.iter().map(|s| s.end).fold(now, f64::max);
-    let passed = outputs::write(&out, &samples, &kills, run_end, &settings, &args.plot, t0)?;
+    let (md, passed) = report::write_all(&out, &samples, &kills, run_end, &settings)?;
+    // The summary line and the table.
+    for line in md.lines().filter(|l| l.starts_with("Steady phase") || l.starts_with('|')) {
+        println!("{line}");
+    }
+    draw(&args.plot, &out, &settings, t0);
+    log(t0, format!("wrote {}: report.md, samples.csv, kills.csv, timeline.csv, stack.log", out.display()));
     if broke.is_some() || !restored {
         return Ok(1);
     }
@@ -193,17 +202,15 @@ impl Chaos<'_> {
 
     /// Kills one victim, waits, starts it again, lets the load settle.
     async fn one(&mut self, victim: &Victim) -> Result<()> {
-        let (name, role) = match victim {
-            Victim::Named { name, role } => (name.clone(), *role),
-            Victim::Pick { service, master } => match self.faults.pick(service, *master).await {
-                Ok(name) => (name, if *master { Role::RedisMaster } else { Role::RedisReplica }),
-                Err(e) => {
-                    let why = format!("{victim}: {e:#}");
-                    log(self.t0, format!("skipped: {why}"));
-                    self.skipped.push(why);
-                    return Ok(());
-                }
-            },
+        let role = victim.role;
+        let name = match self.faults.resolve(&victim.target).await {
+            Ok(name) => name,
+            Err(e) => {
+                let why = format!("{victim}: {e:#}");
+                log(self.t0, format!("skipped: {why}"));
+                self.skipped.push(why);
+                return Ok(());
+            }
         };
         self.kills.push(Kill::new(name.clone(), role, self.load.now()));
         self.down.insert(name.clone());
@@ -284,50 +291,21 @@ fn interrupted_by_signals() -> Result<CancellationToken> {
     Ok(token)
 }
 
-mod outputs {
-    //! Judging the run and writing every output.
-    use super::judge::{self, Kill, Sample};
-    use super::{log, report};
-    use anyhow::{Context, Result};
-    use std::path::Path;
-    use std::process::Command;
-    use std::time::Instant;
-
-    /// Writes every output; whether every kill met its target.
-    pub fn write(
-        out: &Path,
-        samples: &[Sample],
-        kills: &[Kill],
-        run_end: f64,
-        settings: &report::Settings,
-        plot: &Path,
-        t0: Instant,
-    ) -> Result<bool> {
-        let verdicts: Vec<_> = kills.iter().cloned().zip(judge::judge(samples, kills, run_end)).collect();
-        let base = judge::baseline(samples, kills, run_end);
-        report::write_samples(&out.join("samples.csv"), samples)?;
-        report::write_kills(&out.join("kills.csv"), kills)?;
-        let bins = judge::bins(samples, run_end);
-        report::write_timeline(&out.join("timeline.csv"), &bins, judge::BIN)?;
-        let md = report::markdown(&verdicts, &base, settings, samples);
-        std::fs::write(out.join("report.md"), &md).context("writing report.md")?;
-        // The summary line and the table.
-        for line in md.lines().filter(|l| l.starts_with("Steady phase") || l.starts_with('|')) {
-            println!("{line}");
-        }
-        let title = format!(
-            "{}: {} workers of fresh checkouts, one kill at a time",
-            settings.mode, settings.workers
-        );
-        if !plot.as_os_str().is_empty() {
-            match Command::new(plot).arg(out).arg(&title).status() {
-                Ok(s) if s.success() => {}
-                Ok(s) => log(t0, format!("timeline.png not drawn: {} exited with {s}", plot.display())),
-                Err(e) => log(t0, format!("timeline.png not drawn: {}: {e}", plot.display())),
-            }
-        }
-        log(t0, format!("wrote {}/report.md, timeline.png, samples.csv, kills.csv, timeline.csv", out.display()));
-        Ok(verdicts.iter().all(|(_, v)| v.passed()))
+/// Has `plot` draw timeline.png from the CSVs in `out`; a picture that could not be drawn is
+/// said, and changes no verdict.
+fn draw(plot: &Path, out: &Path, settings: &report::Settings, t0: Instant) {
+    if plot.as_os_str().is_empty() {
+        return;
+    }
+    let title = format!(
+        "{}: {} workers of fresh checkouts, one kill at a time",
+        settings.mode, settings.workers
+    );
+    let drawn = std::process::Command::new(plot).arg(out).arg(&title).status();
+    match drawn {
+        Ok(s) if s.success() => log(t0, format!("drew {}", out.join("timeline.png").display())),
+        Ok(s) => log(t0, format!("timeline.png not drawn: {} exited with {s}", plot.display())),
+        Err(e) => log(t0, format!("timeline.png not drawn: {}: {e}", plot.display())),
     }
 }
 

@@ -2,9 +2,10 @@
 //! request), `kills.csv` and `timeline.csv` (the 100 ms bins `stress-test/chaos_plot.py`
 //! draws). Formatting only: every number comes from `judge.rs`.
 
-use super::judge::{is_checkout, Baseline, Bin, Kill, Sample, Verdict, P99_WINDOW, SERVICES};
+use super::judge::{self, is_checkout, Baseline, Bin, Kill, Sample, Verdict, P99_WINDOW};
+use crate::stack::SERVICES;
 use super::load::PROBE_KEYS;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::Path;
 
 /// How the run was made, for the report's first paragraph.
@@ -25,7 +26,29 @@ pub struct Settings {
     pub status: (String, String),
 }
 
-pub fn markdown(
+/// Judges the run and writes report.md and the CSVs; the report, and whether every kill
+/// met its target.
+pub fn write_all(
+    out: &Path,
+    samples: &[Sample],
+    kills: &[Kill],
+    run_end: f64,
+    settings: &Settings,
+) -> Result<(String, bool)> {
+    let verdicts = judge::judge(samples, kills, run_end);
+    let passed = verdicts.iter().all(Verdict::passed);
+    let judged: Vec<(Kill, Verdict)> = kills.iter().cloned().zip(verdicts).collect();
+    let base = judge::baseline(samples, kills, run_end);
+    write_samples(&out.join("samples.csv"), samples)?;
+    write_kills(&out.join("kills.csv"), kills)?;
+    let bins = judge::bins(samples, run_end);
+    write_timeline(&out.join("timeline.csv"), &bins, judge::BIN)?;
+    let md = markdown(&judged, &base, settings, samples);
+    std::fs::write(out.join("report.md"), &md).context("writing report.md")?;
+    Ok((md, passed))
+}
+
+fn markdown(
     verdicts: &[(Kill, Verdict)],
     base: &Baseline,
     settings: &Settings,
@@ -138,7 +161,7 @@ fn opt(t: Option<f64>) -> String {
     t.map(|t| format!("{t:.4}")).unwrap_or_default()
 }
 
-pub fn write_samples(path: &Path, samples: &[Sample]) -> Result<()> {
+fn write_samples(path: &Path, samples: &[Sample]) -> Result<()> {
     let mut w = csv::Writer::from_path(path)?;
     w.write_record([
         "start_s",
@@ -166,7 +189,7 @@ pub fn write_samples(path: &Path, samples: &[Sample]) -> Result<()> {
     Ok(())
 }
 
-pub fn write_kills(path: &Path, kills: &[Kill]) -> Result<()> {
+fn write_kills(path: &Path, kills: &[Kill]) -> Result<()> {
     let mut w = csv::Writer::from_path(path)?;
     w.write_record([
         "victim",
@@ -193,7 +216,7 @@ pub fn write_kills(path: &Path, kills: &[Kill]) -> Result<()> {
 }
 
 /// The bins, rates per second; p99 in ms, empty for a bin without answers.
-pub fn write_timeline(path: &Path, bins: &[Bin], bin_seconds: f64) -> Result<()> {
+fn write_timeline(path: &Path, bins: &[Bin], bin_seconds: f64) -> Result<()> {
     let mut w = csv::Writer::from_path(path)?;
     let mut header = vec!["start_s", "ok_per_s", "errors_per_s", "p99_ms"];
     header.extend(SERVICES);

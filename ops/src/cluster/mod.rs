@@ -202,30 +202,40 @@ fn node_with_id(probes: &[Probe], nodes: &[Node], id: &str) -> Option<Node> {
 
 /// `ops cluster status`: a line per node, then a line per cluster.
 async fn status(stack: &Stack) -> Result<()> {
-    let mut whole = true;
-    let clusters = clusters(stack, &[]).await?;
-    for cluster in &clusters {
-        let probes = probe(cluster).await;
-        for p in &probes {
-            let name_of = |id: &str| node_with_id(&probes, &cluster.nodes, id).map(|n| n.name);
-            println!("{:<16} {}", p.name, p.summary(name_of));
-        }
-    }
-    for cluster in &clusters {
-        let label = format!("cluster:{}", cluster.service);
-        match rules::not_whole(&probe(cluster).await, cluster.topology) {
-            None => println!("{label:<16} whole ({})", cluster.topology),
-            Some(why) => {
-                println!("{label:<16} NOT whole: {why}");
-                whole = false;
-            }
-        }
+    let (lines, whole) = status_lines(stack).await?;
+    for line in lines {
+        println!("{line}");
     }
     if whole {
         Ok(())
     } else {
         Err(Error::State("a cluster is not whole".into()))
     }
+}
+
+/// The lines of `ops cluster status`, and whether every cluster is whole.
+pub async fn status_lines(stack: &Stack) -> Result<(Vec<String>, bool)> {
+    let mut lines = Vec::new();
+    let mut whole = true;
+    let clusters = clusters(stack, &[]).await?;
+    for cluster in &clusters {
+        let probes = probe(cluster).await;
+        for p in &probes {
+            let name_of = |id: &str| node_with_id(&probes, &cluster.nodes, id).map(|n| n.name);
+            lines.push(format!("{:<16} {}", p.name, p.summary(name_of)));
+        }
+    }
+    for cluster in &clusters {
+        let label = format!("cluster:{}", cluster.service);
+        match rules::not_whole(&probe(cluster).await, cluster.topology) {
+            None => lines.push(format!("{label:<16} whole ({})", cluster.topology)),
+            Some(why) => {
+                lines.push(format!("{label:<16} NOT whole: {why}"));
+                whole = false;
+            }
+        }
+    }
+    Ok((lines, whole))
 }
 
 /// `ops cluster check-node HOST:PORT` (the password, if any, from `REDISCLI_AUTH`).
