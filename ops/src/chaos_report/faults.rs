@@ -56,8 +56,10 @@ impl Faults {
             return Ok(name.clone());
         }
         let what = format!("resolve {target}");
-        self.call(what, async { Ok(fault::resolve(&self.stack, target).await?.name) })
-            .await
+        self.call(what, async {
+            Ok(fault::resolve(&self.stack, target).await?.name)
+        })
+        .await
     }
 
     /// Whether the stack runs a Redis Cluster per service (a master of order's answers).
@@ -67,6 +69,11 @@ impl Faults {
             role: rules::Role::Master,
         };
         self.resolve(&order_master).await.is_ok()
+    }
+
+    /// The shape each service's cluster must have.
+    pub async fn topology(&self) -> Result<rules::Topology> {
+        Ok(self.stack.cluster("order").await?.topology)
     }
 
     /// SIGKILLs the component; returns once it is gone.
@@ -81,8 +88,10 @@ impl Faults {
 
     async fn act(&self, action: Action, name: &str) -> Result<()> {
         let what = format!("fault {action} {name}");
-        self.call(what, async { Ok(fault::act(&self.stack, action, name).await?) })
-            .await
+        self.call(what, async {
+            Ok(fault::act(&self.stack, action, name).await?)
+        })
+        .await
     }
 
     /// Runs one call within the bound and logs it.

@@ -157,8 +157,6 @@ pub struct Verdict {
     pub gap_service: String,
     /// Seconds.
     pub p99: f64,
-    /// Answers in the window.
-    pub requests: usize,
     /// What missed the target, empty when passed.
     pub why: String,
 }
@@ -261,15 +259,15 @@ fn judge_one(samples: &[Sample], k: &Kill, window_end: f64, run_end: f64) -> Ver
         gaps.push((format!("{svc} {kind}"), gap));
     }
     // The first of the worst, as the services come before the probes.
-    let (gap_service, gap) = gaps
-        .into_iter()
-        .fold((String::new(), f64::NEG_INFINITY), |worst, g| {
-            if g.1 > worst.1 {
-                g
-            } else {
-                worst
-            }
-        });
+    let (gap_service, gap) =
+        gaps.into_iter()
+            .fold((String::new(), f64::NEG_INFINITY), |worst, g| {
+                if g.1 > worst.1 {
+                    g
+                } else {
+                    worst
+                }
+            });
     let killed = k.killed_at();
     let after = samples
         .iter()
@@ -294,7 +292,6 @@ fn judge_one(samples: &[Sample], k: &Kill, window_end: f64, run_end: f64) -> Ver
         gap,
         gap_service,
         p99: p99(after),
-        requests: in_window.len(),
         why: why.join(", "),
     }
 }
@@ -309,7 +306,8 @@ fn error_kinds(bad: &[&Sample]) -> String {
             None => counts.push((s.status, 1)),
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1)); // stable: ties keep their first occurrence
+    // Stable: ties keep their first occurrence.
+    counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
     counts
         .iter()
         .map(|(st, n)| format!("{st} x{n}"))

@@ -139,7 +139,8 @@ impl Load {
             }
         }
         for idx in 0..self.shared.cfg.workers {
-            self.tasks.push(tokio::spawn(self.shared.clone().worker(idx)));
+            self.tasks
+                .push(tokio::spawn(self.shared.clone().worker(idx)));
         }
         Ok(())
     }
@@ -230,24 +231,56 @@ impl Shared {
         let price: u64 = rng.random_range(1..=9);
         let (get, post) = (Method::GET, Method::POST);
         let user = self
-            .paced(rng, post.clone(), "/payment/create_user".into(), "create_user", Expect::Id("user_id"))
+            .paced(
+                rng,
+                post.clone(),
+                "/payment/create_user".into(),
+                "create_user",
+                Expect::Id("user_id"),
+            )
             .await?;
         let path = format!("/payment/add_funds/{user}/{FUNDS}");
-        self.paced(rng, post.clone(), path, "add_funds", Expect::Any).await?;
+        self.paced(rng, post.clone(), path, "add_funds", Expect::Any)
+            .await?;
         let path = format!("/stock/item/create/{price}");
-        let item = self.paced(rng, post.clone(), path, "create_item", Expect::Id("item_id")).await?;
+        let item = self
+            .paced(
+                rng,
+                post.clone(),
+                path,
+                "create_item",
+                Expect::Id("item_id"),
+            )
+            .await?;
         let path = format!("/stock/add/{item}/{STOCK}");
-        self.paced(rng, post.clone(), path, "add_stock", Expect::Any).await?;
+        self.paced(rng, post.clone(), path, "add_stock", Expect::Any)
+            .await?;
         let path = format!("/orders/create/{user}");
-        let order = self.paced(rng, post.clone(), path, "create_order", Expect::Id("order_id")).await?;
+        let order = self
+            .paced(
+                rng,
+                post.clone(),
+                path,
+                "create_order",
+                Expect::Id("order_id"),
+            )
+            .await?;
         let path = format!("/orders/addItem/{order}/{item}/1");
-        self.paced(rng, post.clone(), path, "add_item", Expect::Any).await?;
+        self.paced(rng, post.clone(), path, "add_item", Expect::Any)
+            .await?;
         let path = format!("/orders/checkout/{order}");
         self.paced(rng, post, path, "checkout", Expect::Any).await?;
         let left = Expect::Body(Box::new(move |b: &Map<String, Value>| {
             num(b, "stock") == Some(STOCK - 1) && num(b, "price") == Some(price)
         }));
-        self.paced(rng, get.clone(), format!("/stock/find/{item}"), "find_item", left).await?;
+        self.paced(
+            rng,
+            get.clone(),
+            format!("/stock/find/{item}"),
+            "find_item",
+            left,
+        )
+        .await?;
         let charged = Expect::Body(Box::new(move |b: &Map<String, Value>| {
             num(b, "credit") == Some(FUNDS - price)
         }));
@@ -273,7 +306,13 @@ impl Shared {
     }
 
     /// Sends GET path every 1/probe_rate s, never waiting for an answer (open loop).
-    async fn prober(self: Arc<Self>, path: String, check: Check, kind: String, in_flight: Arc<Semaphore>) {
+    async fn prober(
+        self: Arc<Self>,
+        path: String,
+        check: Check,
+        kind: String,
+        in_flight: Arc<Semaphore>,
+    ) {
         let check = Arc::new(check);
         let period = Duration::from_secs_f64(1.0 / self.cfg.probe_rate);
         let mut due = tokio::time::Instant::now() + period.mul_f64(rand::rng().random());
@@ -288,7 +327,8 @@ impl Shared {
             let Ok(permit) = in_flight.clone().try_acquire_owned() else {
                 continue;
             };
-            let (shared, path, kind, check) = (self.clone(), path.clone(), kind.clone(), check.clone());
+            let (shared, path, kind, check) =
+                (self.clone(), path.clone(), kind.clone(), check.clone());
             sent.spawn(async move {
                 let expect = Expect::Body(Box::new(move |b: &Map<String, Value>| check(b)));
                 // A failed probe is in its sample; the probe goes on regardless.
@@ -301,7 +341,13 @@ impl Shared {
 
     /// Sends one request and records its sample; returns the field `Expect::Id` names
     /// (empty for the others), or fails when the answer was not the expected 2xx.
-    async fn step(&self, method: Method, path: String, kind: &str, expect: Expect) -> Result<String, StepFailed> {
+    async fn step(
+        &self,
+        method: Method,
+        path: String,
+        kind: &str,
+        expect: Expect,
+    ) -> Result<String, StepFailed> {
         let start = self.now();
         let (mut status, body, mut note) = self.send(method.clone(), &path).await;
         let mut id = String::new();
@@ -310,10 +356,18 @@ impl Shared {
                 Expect::Any => {}
                 Expect::Id(field) => match body.get(*field).and_then(Value::as_str) {
                     Some(v) => id = v.to_string(),
-                    None => (status, note) = (Status::Wrong, format!("no {field} in {}", Value::from(body.clone()))),
+                    None => {
+                        (status, note) = (
+                            Status::Wrong,
+                            format!("no {field} in {}", Value::from(body.clone())),
+                        )
+                    }
                 },
                 Expect::Body(check) if !check(body) => {
-                    (status, note) = (Status::Wrong, format!("read back {}", Value::from(body.clone())))
+                    (status, note) = (
+                        Status::Wrong,
+                        format!("read back {}", Value::from(body.clone())),
+                    )
                 }
                 Expect::Body(_) => {}
             }
@@ -331,13 +385,21 @@ impl Shared {
         if ok {
             Ok(id)
         } else {
-            Err(StepFailed { method, path, status })
+            Err(StepFailed {
+                method,
+                path,
+                status,
+            })
         }
     }
 
     /// The request's status, its body when it was a 2xx (a JSON object, or empty), and a
     /// note on what went wrong.
-    async fn send(&self, method: Method, path: &str) -> (Status, Option<Map<String, Value>>, String) {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> (Status, Option<Map<String, Value>>, String) {
         let url = format!("{}{path}", self.cfg.gateway.trim_end_matches('/'));
         let answer = async {
             let resp = self.client.request(method, url).send().await?;
@@ -345,7 +407,9 @@ impl Shared {
             Ok::<_, reqwest::Error>((code, resp.text().await?))
         };
         match answer.await {
-            Ok((code, text)) if (200..300).contains(&code) => (Status::Http(code), Some(json_object(&text)), String::new()),
+            Ok((code, text)) if (200..300).contains(&code) => {
+                (Status::Http(code), Some(json_object(&text)), String::new())
+            }
             Ok((code, text)) => (Status::Http(code), None, text),
             Err(e) if e.is_timeout() => (
                 Status::Timeout,

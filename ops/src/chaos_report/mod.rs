@@ -20,13 +20,13 @@ mod load;
 mod plan;
 mod report;
 
+use crate::stack::Stack;
 use anyhow::{bail, Context, Result};
 use faults::Faults;
 use judge::Kill;
 use load::{Load, LoadConfig};
 use plan::{Mode, Victim};
 use std::collections::BTreeSet;
-use crate::stack::Stack;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -85,11 +85,17 @@ fn log(t0: Instant, msg: impl std::fmt::Display) {
 /// Runs the report against `stack`; the exit code.
 pub async fn run(args: Args, stack: Stack, run_dir: &Path) -> Result<u8> {
     let t0 = Instant::now();
-    let out = args.out.clone().unwrap_or_else(|| run_dir.join("chaos-report"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| run_dir.join("chaos-report"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let gateway = args.gateway.clone().unwrap_or_else(default_gateway);
     if !is_loopback(&gateway) {
-        log(t0, format!("refusing {gateway}: only a loopback gateway (this machine's stack)"));
+        log(
+            t0,
+            format!("refusing {gateway}: only a loopback gateway (this machine's stack)"),
+        );
         return Ok(2);
     }
     let bound = secs(args.stack_timeout);
@@ -97,7 +103,10 @@ pub async fn run(args: Args, stack: Stack, run_dir: &Path) -> Result<u8> {
     let status_before = match faults.status().await {
         Ok(status) => status,
         Err(e) => {
-            log(t0, format!("the stack is not up and whole ({e:#}); start it with `make up`"));
+            log(
+                t0,
+                format!("the stack is not up and whole ({e:#}); start it with `make up`"),
+            );
             return Ok(2);
         }
     };
@@ -138,14 +147,19 @@ pub async fn run(args: Args, stack: Stack, run_dir: &Path) -> Result<u8> {
     }
     let restored = chaos.restore().await;
     log(t0, "stopping the load (in-flight requests finish)");
-    let Chaos { load, kills, skipped, .. } = chaos;
+    let Chaos {
+        load,
+        kills,
+        skipped,
+        ..
+    } = chaos;
     let now = load.now();
     let samples = load.stop().await;
     let status_after = faults.status().await.unwrap_or_else(|e| format!("{e:#}"));
     let mut notes: Vec<String> = skipped.iter().map(|m| format!("skipped: {m}")).collect();
     notes.extend(broke.as_ref().map(|e| format!("the run broke off: {e:#}")));
     let settings = report::Settings {
-        mode: topology(cluster),
+        mode: topology(cluster, &faults).await,
         gateway,
         workers: args.workers,
         pause: args.pause,
@@ -159,15 +173,31 @@ pub async fn run(args: Args, stack: Stack, run_dir: &Path) -> Result<u8> {
     let run_end = samples.iter().map(|s| s.end).fold(now, f64::max);
     let (md, passed) = report::write_all(&out, &samples, &kills, run_end, &settings)?;
     // The summary line and the table.
-    for line in md.lines().filter(|l| l.starts_with("Steady phase") || l.starts_with('|')) {
+    for line in md
+        .lines()
+        .filter(|l| l.starts_with("Steady phase") || l.starts_with('|'))
+    {
         println!("{line}");
     }
     draw(&args.plot, &out, &settings, t0);
-    log(t0, format!("wrote {}: report.md, samples.csv, kills.csv, timeline.csv, stack.log", out.display()));
+    log(
+        t0,
+        format!(
+            "wrote {}: report.md, samples.csv, kills.csv, timeline.csv, stack.log",
+            out.display()
+        ),
+    );
     if broke.is_some() || !restored {
         return Ok(1);
     }
-    log(t0, if passed { "every kill met its target" } else { "some kill missed its target" });
+    log(
+        t0,
+        if passed {
+            "every kill met its target"
+        } else {
+            "some kill missed its target"
+        },
+    );
     Ok(if passed { 0 } else { 1 })
 }
 
@@ -192,7 +222,13 @@ impl Chaos<'_> {
             started = self.load.start() => started.context("setting up the probes")?,
             _ = self.abort.cancelled() => bail!("interrupted (Ctrl-C or SIGTERM)"),
         }
-        log(self.t0, format!("steady load for {} s before the first kill", self.args.steady));
+        log(
+            self.t0,
+            format!(
+                "steady load for {} s before the first kill",
+                self.args.steady
+            ),
+        );
         self.wait(self.args.steady).await?;
         for victim in plan {
             self.one(victim).await?;
@@ -212,12 +248,16 @@ impl Chaos<'_> {
                 return Ok(());
             }
         };
-        self.kills.push(Kill::new(name.clone(), role, self.load.now()));
+        self.kills
+            .push(Kill::new(name.clone(), role, self.load.now()));
         self.down.insert(name.clone());
         let killed = self.faults.kill(&name).await;
         killed.with_context(|| format!("killing {name}; see stack.log"))?;
         self.last().killed = Some(self.load.now());
-        log(self.t0, format!("killed {name} ({role}); down for {} s", self.args.down));
+        log(
+            self.t0,
+            format!("killed {name} ({role}); down for {} s", self.args.down),
+        );
         self.wait(self.args.down).await?;
         let started = self.load.now();
         let back = self.faults.start(&name).await;
@@ -226,13 +266,30 @@ impl Chaos<'_> {
         self.last().recovered = Some(recovered);
         self.down.remove(&name);
         let took = recovered - started;
-        log(self.t0, format!("{name} healthy again ({took:.1} s in start); settling {} s", self.args.settle));
+        log(
+            self.t0,
+            format!(
+                "{name} healthy again ({took:.1} s in start); settling {} s",
+                self.args.settle
+            ),
+        );
         self.wait(self.args.settle).await?;
         self.last().settled = Some(self.load.now());
         let called = self.last().called;
-        let since: Vec<_> = self.load.samples().into_iter().filter(|s| s.end >= called).collect();
+        let since: Vec<_> = self
+            .load
+            .samples()
+            .into_iter()
+            .filter(|s| s.end >= called)
+            .collect();
         let errors = since.iter().filter(|s| !s.ok()).count();
-        log(self.t0, format!("{name}: {} answers, {errors} errors since its kill", since.len()));
+        log(
+            self.t0,
+            format!(
+                "{name}: {} answers, {errors} errors since its kill",
+                since.len()
+            ),
+        );
         Ok(())
     }
 
@@ -261,12 +318,19 @@ impl Chaos<'_> {
                 ),
                 Err(e) => format!("the run broke off while it was down; start failed ({e:#})"),
             };
-            for k in self.kills.iter_mut().filter(|k| k.victim == name && k.recovered.is_none()) {
+            for k in self
+                .kills
+                .iter_mut()
+                .filter(|k| k.victim == name && k.recovered.is_none())
+            {
                 k.broken = true;
                 k.note = note.clone();
             }
             if let Err(e) = started {
-                log(self.t0, format!("could not start {name} again ({e:#}): run `ops fault start {name}`"));
+                log(
+                    self.t0,
+                    format!("could not start {name} again ({e:#}): run `ops fault start {name}`"),
+                );
                 ok = false;
             }
         }
@@ -301,11 +365,20 @@ fn draw(plot: &Path, out: &Path, settings: &report::Settings, t0: Instant) {
         "{}: {} workers of fresh checkouts, one kill at a time",
         settings.mode, settings.workers
     );
-    let drawn = std::process::Command::new(plot).arg(out).arg(&title).status();
+    let drawn = std::process::Command::new(plot)
+        .arg(out)
+        .arg(&title)
+        .status();
     match drawn {
         Ok(s) if s.success() => log(t0, format!("drew {}", out.join("timeline.png").display())),
-        Ok(s) => log(t0, format!("timeline.png not drawn: {} exited with {s}", plot.display())),
-        Err(e) => log(t0, format!("timeline.png not drawn: {}: {e}", plot.display())),
+        Ok(s) => log(
+            t0,
+            format!("timeline.png not drawn: {} exited with {s}", plot.display()),
+        ),
+        Err(e) => log(
+            t0,
+            format!("timeline.png not drawn: {}: {e}", plot.display()),
+        ),
     }
 }
 
@@ -321,7 +394,10 @@ fn default_gateway() -> String {
 }
 
 fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// The replicas of a service the stack runs (as `env/local/stack.sh` reads them).
@@ -329,13 +405,17 @@ fn service_replicas(service: &str) -> usize {
     env_number(&format!("{}_REPLICAS", service.to_uppercase()), 2)
 }
 
-fn topology(cluster: bool) -> String {
-    if cluster {
-        let masters: usize = env_number("REDIS_MASTERS", 3);
-        let replicas: usize = env_number("REDIS_REPLICAS", 1);
-        format!("Redis Cluster per service ({masters} masters, {replicas} replica(s) each)")
-    } else {
-        "one Redis per service (no cluster)".to_string()
+/// The stack's way of keeping data, for the report.
+async fn topology(cluster: bool, faults: &Faults) -> String {
+    if !cluster {
+        return "one Redis per service (no cluster)".to_string();
+    }
+    match faults.topology().await {
+        Ok(t) => format!(
+            "Redis Cluster per service ({} masters, {} replica(s) each)",
+            t.masters, t.replicas
+        ),
+        Err(_) => "Redis Cluster per service".to_string(),
     }
 }
 

@@ -35,8 +35,14 @@ impl Victim {
 
     fn of(target: Target) -> Victim {
         let role = match &target {
-            Target::Role { role: rules::Role::Master, .. } => Role::RedisMaster,
-            Target::Role { role: rules::Role::Replica, .. } => Role::RedisReplica,
+            Target::Role {
+                role: rules::Role::Master,
+                ..
+            } => Role::RedisMaster,
+            Target::Role {
+                role: rules::Role::Replica,
+                ..
+            } => Role::RedisReplica,
             // A cluster node by name, whatever its role at the time.
             Target::Component(name) if cluster_of(name).is_some() => Role::RedisNode,
             Target::Component(name) if name.starts_with("redis") => Role::RedisSingle,
@@ -114,7 +120,10 @@ mod tests {
             "redis:payment:replica",
         ];
         assert_eq!(plan, expected);
-        let single: Vec<String> = default_plan(false, |_| 0).iter().map(Victim::to_string).collect();
+        let single: Vec<String> = default_plan(false, |_| 0)
+            .iter()
+            .map(Victim::to_string)
+            .collect();
         assert_eq!(single, ["redis-order", "redis-stock", "redis-payment"]);
     }
 }

@@ -3,8 +3,8 @@
 //! draws). Formatting only: every number comes from `judge.rs`.
 
 use super::judge::{self, is_checkout, Baseline, Bin, Kill, Sample, Verdict, P99_WINDOW};
-use crate::stack::SERVICES;
 use super::load::PROBE_KEYS;
+use crate::stack::SERVICES;
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -227,7 +227,9 @@ fn write_timeline(path: &Path, bins: &[Bin], bin_seconds: f64) -> Result<()> {
             format!("{:.1}", b.start),
             rate(b.ok),
             rate(b.errors),
-            b.p99.map(|p| format!("{:.2}", p * 1000.0)).unwrap_or_default(),
+            b.p99
+                .map(|p| format!("{:.2}", p * 1000.0))
+                .unwrap_or_default(),
         ];
         rec.extend(b.per_service.iter().map(|&n| rate(n)));
         w.write_record(rec)?;

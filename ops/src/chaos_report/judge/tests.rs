@@ -67,8 +67,16 @@ fn close(a: f64, b: f64, places: i32) -> bool {
 fn gap_counts_from_the_first_request_sent_to_the_next_success() {
     let every_10ms = || (0..500).map(|i| i as f64 / 100.0);
     assert!(close(longest_gap([], every_10ms(), 1.0, 4.0), 3.0, 7));
-    assert!(close(longest_gap([1.5, 2.0, 3.9], every_10ms(), 1.0, 4.0), 1.9, 7));
-    assert!(close(longest_gap([0.5, 2.0, 9.0], every_10ms(), 1.0, 4.0), 2.0, 7));
+    assert!(close(
+        longest_gap([1.5, 2.0, 3.9], every_10ms(), 1.0, 4.0),
+        1.9,
+        7
+    ));
+    assert!(close(
+        longest_gap([0.5, 2.0, 9.0], every_10ms(), 1.0, 4.0),
+        2.0,
+        7
+    ));
 }
 
 #[test]
@@ -147,7 +155,11 @@ fn p99_covers_requests_in_flight_during_the_kill_and_no_others() {
     let without = by_end(samples.clone());
     samples.extend(in_flight);
     let with = by_end(samples);
-    assert!(close(judge(&with, &[k.clone()], 13.0)[0].p99, 5.0, 7));
+    assert!(close(
+        judge(&with, std::slice::from_ref(&k), 13.0)[0].p99,
+        5.0,
+        7
+    ));
     assert!(close(judge(&without, &[k], 13.0)[0].p99, 0.01, 7));
 }
 
@@ -178,7 +190,7 @@ fn a_victim_that_did_not_come_back_fails_its_kill() {
         killed: Some(5.2),
         ..Kill::new("order-1".into(), Role::ServiceReplica, 5.0)
     };
-    let v = &judge(&samples, &[not_back.clone()], 13.0)[0];
+    let v = &judge(&samples, std::slice::from_ref(&not_back), 13.0)[0];
     assert_eq!(v.why, "restart failed");
     let broken = Kill {
         broken: true,
