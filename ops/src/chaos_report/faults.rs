@@ -1,15 +1,17 @@
 //! The chaos report's hands on the stack. Every kill, start and role lookup goes through
 //! the fault driver (`crate::fault`) and the cluster rules (`crate::cluster`); this only
-//! bounds each call and records it, with its outcome and duration, in `stack.log`.
+//! bounds each call and records it, with its outcome and duration, in `stack.log`, where
+//! what the stack's own script says while it starts a component goes too.
 //! It must never do a fault itself.
 
 use crate::cluster::{self, rules};
 use crate::fault::{self, Action, Target};
 use crate::stack::Stack;
 use anyhow::{anyhow, bail, Context, Result};
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::future::Future;
 use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 pub struct Faults {
     stack: Stack,
     log: Mutex<File>,
+    _stderr: StderrTo,
     /// Bound on one call.
     bound: Duration,
     t0: Instant,
@@ -25,9 +28,14 @@ pub struct Faults {
 impl Faults {
     /// `log` is made anew; times in it are seconds since `t0`.
     pub fn new(stack: Stack, log: &Path, bound: Duration, t0: Instant) -> Result<Faults> {
-        let file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
         Ok(Faults {
             stack,
+            _stderr: StderrTo::file(&file)?,
             log: Mutex::new(file),
             bound,
             t0,
@@ -115,5 +123,40 @@ impl Faults {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         // The log is a record for people; a full disk must not stop a restore.
         let _ = writeln!(log, "[{stamp:7.2}s] {line}");
+    }
+}
+
+/// While it lives, this process's standard error goes to a file: `stack.sh start`, which
+/// the local fault driver runs, inherits it, so its messages land in the log in the order
+/// they came. Dropped, standard error is what it was.
+struct StderrTo {
+    saved: OwnedFd,
+}
+
+impl StderrTo {
+    fn file(file: &File) -> Result<StderrTo> {
+        // SAFETY: dup(2) of our own standard error; the new descriptor is owned here.
+        let saved = unsafe { libc::dup(libc::STDERR_FILENO) };
+        if saved < 0 {
+            return Err(std::io::Error::last_os_error()).context("saving standard error");
+        }
+        // SAFETY: `saved` is a fresh descriptor nobody else owns.
+        let saved = unsafe { OwnedFd::from_raw_fd(saved) };
+        // SAFETY: dup2(2) onto standard error of a descriptor that is open (`file` lives).
+        if unsafe { libc::dup2(file.as_raw_fd(), libc::STDERR_FILENO) } < 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("sending standard error to the log");
+        }
+        Ok(StderrTo { saved })
+    }
+}
+
+impl Drop for StderrTo {
+    fn drop(&mut self) {
+        // SAFETY: dup2(2) of the saved descriptor, open until `self` is gone, back onto
+        // standard error. Nothing to do if it fails: the process is ending its report.
+        unsafe {
+            libc::dup2(self.saved.as_raw_fd(), libc::STDERR_FILENO);
+        }
     }
 }
