@@ -8,7 +8,7 @@ stack.sh would give the real ones. A fake records every request it gets (method,
 Idempotency-Key, X-Request-Id) and answers as told: 200 with a JSON body, a status of its
 own, or not at all (it reads the request and closes the connection, as a process killed
 mid-request does); a replica can also be down (nothing listens: refused) or hung (its
-accept queue is full, so a connect times out, as to a host that vanished). Then checks what README.md ("Retries through the gateway") promises:
+accept queue is full, so a connect times out, as to a host that vanished). Then checks what docs/design.md ("Retries through the gateway") promises:
 
   1. a request whose replica dies before answering is retried on the other replica, every
      method, at once (in the same pass), with the same Idempotency-Key on both tries; a
