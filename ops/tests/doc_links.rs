@@ -107,12 +107,11 @@ fn parse(text: &str) -> Document {
                 *n += 1;
                 anchors.insert(anchor);
             }
-            Event::Start(Tag::Link { dest_url, .. }) | Event::Start(Tag::Image { dest_url, .. }) => {
-                links.push(Link {
-                    dest: dest_url.into_string(),
-                    line: text[..range.start].matches('\n').count() + 1,
-                })
-            }
+            Event::Start(Tag::Link { dest_url, .. })
+            | Event::Start(Tag::Image { dest_url, .. }) => links.push(Link {
+                dest: dest_url.into_string(),
+                line: text[..range.start].matches('\n').count() + 1,
+            }),
             _ => {}
         }
     }
@@ -167,51 +166,68 @@ fn broken_links(root: &Path) -> Vec<String> {
     }
     let mut problems = Vec::new();
     for file in &files {
-        let shown = file.strip_prefix(root).unwrap_or(file).display().to_string();
+        let shown = file
+            .strip_prefix(root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
         let document = &documents[&file.canonicalize().expect("a listed file")];
         for link in &document.links {
-            if link.dest.is_empty() || is_external(&link.dest) {
-                continue;
-            }
-            let (path, anchor) = match link.dest.split_once('#') {
-                Some((path, anchor)) => (path, Some(anchor)),
-                None => (link.dest.as_str(), None),
-            };
-            let path = percent_decoded(path.split('?').next().unwrap_or_default());
-            let target = if path.is_empty() {
-                file.clone()
-            } else if let Some(from_root) = path.strip_prefix('/') {
-                root.join(from_root)
-            } else {
-                file.parent().expect("a file has a folder").join(&path)
-            };
-            let report = |what: String| format!("{shown}:{}: link \"{}\": {what}", link.line, link.dest);
-            let Ok(target) = target.canonicalize() else {
-                problems.push(report(format!("no file {}", target.display())));
-                continue;
-            };
-            let Some(anchor) = anchor.filter(|a| !a.is_empty()) else {
-                continue;
-            };
-            if target.extension().is_none_or(|e| e != "md") {
-                continue;
-            }
-            let parsed;
-            let anchors = match documents.get(&target) {
-                Some(d) => &d.anchors,
-                None => {
-                    // A Markdown file outside the walk (a skipped folder): read it now.
-                    parsed = parse(&fs::read_to_string(&target).unwrap_or_default());
-                    &parsed.anchors
-                }
-            };
-            let anchor = percent_decoded(anchor).to_lowercase();
-            if !anchors.contains(&anchor) {
-                problems.push(report(format!("no heading with anchor #{anchor} there")));
+            if let Err(what) = resolve(root, file, &link.dest, &documents) {
+                problems.push(format!(
+                    "{shown}:{}: link \"{}\": {what}",
+                    link.line, link.dest
+                ));
             }
         }
     }
     problems
+}
+
+/// Whether the link `dest` written in `file` resolves: an external link always does, a
+/// relative one when its file exists and its anchor, if any, names a heading there.
+fn resolve(
+    root: &Path,
+    file: &Path,
+    dest: &str,
+    documents: &HashMap<PathBuf, Document>,
+) -> Result<(), String> {
+    if dest.is_empty() || is_external(dest) {
+        return Ok(());
+    }
+    let (path, anchor) = match dest.split_once('#') {
+        Some((path, anchor)) => (path, anchor),
+        None => (dest, ""),
+    };
+    let path = percent_decoded(path.split('?').next().unwrap_or_default());
+    let target = if path.is_empty() {
+        file.to_path_buf()
+    } else if let Some(from_root) = path.strip_prefix('/') {
+        root.join(from_root)
+    } else {
+        file.parent().expect("a file has a folder").join(&path)
+    };
+    let Ok(target) = target.canonicalize() else {
+        return Err(format!("no file {}", target.display()));
+    };
+    if anchor.is_empty() || target.extension().is_none_or(|e| e != "md") {
+        return Ok(());
+    }
+    let parsed;
+    let anchors = match documents.get(&target) {
+        Some(d) => &d.anchors,
+        None => {
+            // A Markdown file outside the walk (in a skipped folder): read it now.
+            parsed = parse(&fs::read_to_string(&target).unwrap_or_default());
+            &parsed.anchors
+        }
+    };
+    let anchor = percent_decoded(anchor).to_lowercase();
+    if anchors.contains(&anchor) {
+        Ok(())
+    } else {
+        Err(format!("no heading with anchor #{anchor} there"))
+    }
 }
 
 #[test]
@@ -276,7 +292,10 @@ fn anchors_follow_githubs_rule() {
         "storage-a-redis-cluster-per-service"
     );
     assert_eq!(slug("What make test runs"), "what-make-test-runs");
-    assert_eq!(slug("Comparing two builds: ab.sh"), "comparing-two-builds-absh");
+    assert_eq!(
+        slug("Comparing two builds: ab.sh"),
+        "comparing-two-builds-absh"
+    );
     assert_eq!(slug("snake_case & more"), "snake_case--more");
     let doc = parse("# A `code` heading\n\n## Twice\n\n## Twice\n\n```sh\n# not a heading\n```\n");
     let mut anchors: Vec<_> = doc.anchors.into_iter().collect();
