@@ -45,7 +45,7 @@ help:
 ## Tools --------------------------------------------------------------------
 
 # redis-server and redis-cli (Debian's redis-tools, which redis-server pulls in) and nginx
-# (with the echo module, which Debian's nginx-light pulls in) for the stack; curl and python3 for the e2e and gateway tests; wrk for the benchmark.
+# (with the echo module, which Debian's nginx-light pulls in) for the stack; curl for stack.sh and the e2e test, python3 for the e2e test and the Python scripts; wrk for the benchmark.
 tools:
 	@missing=""; \
 	for t in redis-server redis-cli nginx curl python3 wrk; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
@@ -119,9 +119,10 @@ durability-test:
 	env/local/durability_test.py
 
 # The gateway's retry policy (docs/design.md, "Retries through the gateway"): the real gateway
-# configuration in front of fake replicas on free ports; needs no stack and no build.
+# configuration in front of fake replicas on free ports (ops/tests/gateway); needs no stack.
+# `cargo test --workspace` (make unit) skips it as ignored, so make test runs it once: here.
 gateway-test: tools
-	env/nginx/tests/test_gateway.py
+	cargo test -p ops --test gateway -- --ignored --nocapture
 
 # Three runs, each judged on its own; all three run even when one fails (the chaos kills
 # during every phase: set-up writes, checkouts and the final reads).
