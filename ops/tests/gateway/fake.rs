@@ -77,7 +77,7 @@ impl Service {
         self.seen.drop_next.store(false, Ordering::SeqCst);
         for replica in &mut self.replicas {
             replica.stop().await;
-            replica.start(answer).await;
+            replica.start(answer);
         }
     }
 
@@ -99,9 +99,9 @@ impl Service {
     }
 
     /// Every replica listening again, answering 200.
-    pub async fn start_all(&mut self) {
+    pub fn start_all(&mut self) {
         for replica in &mut self.replicas {
-            replica.start(Answer::Ok).await;
+            replica.start(Answer::Ok);
         }
     }
 
@@ -126,7 +126,7 @@ pub struct Replica {
 
 impl Replica {
     /// Listening and answering `answer` (no change when it listens already).
-    pub async fn start(&mut self, answer: Answer) {
+    pub fn start(&mut self, answer: Answer) {
         self.hung = None;
         if self.listening.is_some() {
             return;

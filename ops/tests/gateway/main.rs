@@ -13,7 +13,7 @@
 //! 4. a service's own answer (503, 502) goes to the client as it is, never retried.
 //!
 //! Every check runs and prints PASS or FAIL (`--nocapture` shows them); the test fails at the
-//! end naming each failed check, and keeps the RUN_DIR with the gateway's log. About 15 s.
+//! end naming each failed check, and keeps the RUN_DIR with the gateway's log. About 11 s.
 //! Needs nginx with the echo module, curl and bash (stack.sh); fails, never skips, without.
 //! Ignored by a plain `cargo test`: `make gateway-test` runs it with `--ignored`.
 
@@ -21,7 +21,7 @@ mod fake;
 mod nginx;
 
 use fake::{Answer, Service};
-use nginx::{Gateway, Reply};
+use nginx::Gateway;
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
@@ -217,7 +217,7 @@ async fn waits_for_a_restart(gw: &Gateway, svc: &mut Service, r: &mut Report) {
     svc.stop_all().await;
     let (reply, ()) = tokio::join!(gw.request("POST", "/stock/add/1/5", &[]), async {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        svc.replicas[0].start(Answer::Ok).await;
+        svc.replicas[0].start(Answer::Ok);
     });
     let calls = svc.calls();
     r.check(
@@ -242,7 +242,7 @@ async fn waits_when_every_connect_times_out(gw: &Gateway, svc: &mut Service, r: 
     let unhang = Duration::from_secs_f64(1.5 * CONNECT_TIMEOUT_S + 0.5);
     let (reply, ()) = tokio::join!(gw.request("GET", "/stock/find/1", &[]), async {
         tokio::time::sleep(unhang).await;
-        svc.start_all().await;
+        svc.start_all();
     });
     let timed_out =
         Regex::new(r"upstream timed out .* while connecting to upstream.*GET /stock/find/1")
@@ -333,7 +333,7 @@ async fn not_public(gw: &Gateway, services: &mut BTreeMap<&str, Service>, r: &mu
 
 async fn service_answers_pass_through(gw: &Gateway, svc: &mut Service, r: &mut Report, code: u16) {
     svc.reset(Answer::Status(code)).await;
-    let reply: Reply = gw.request("POST", "/stock/add/1/5", &[]).await;
+    let reply = gw.request("POST", "/stock/add/1/5", &[]).await;
     let calls = svc.calls();
     r.check(
         format_args!(
