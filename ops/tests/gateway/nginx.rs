@@ -86,6 +86,7 @@ pub fn require_nginx() {
 }
 
 /// The gateway started by stack.sh in its own RUN_DIR; stopped (`stack.sh down`) on drop.
+/// The RUN_DIR is kept unless [`Gateway::remove_run_dir_on_drop`] was called.
 pub struct Gateway {
     pub port: u16,
     offset: u16,
@@ -101,6 +102,7 @@ impl Gateway {
             offset,
             run_dir: tempfile::Builder::new()
                 .prefix("gateway-test-")
+                .disable_cleanup(true)
                 .tempdir()
                 .expect("a temporary RUN_DIR"),
         };
@@ -143,10 +145,10 @@ impl Gateway {
             .unwrap_or_default()
     }
 
-    /// Leaves the RUN_DIR (the gateway's log and configuration) in place for a look after
-    /// the test failed.
-    pub fn keep_run_dir(&mut self) {
-        self.run_dir.disable_cleanup(true);
+    /// The RUN_DIR (the gateway's log and configuration) stays for a look after a failure,
+    /// a panic included, unless this is called once every check passed.
+    pub fn remove_run_dir_on_drop(&mut self) {
+        self.run_dir.disable_cleanup(false);
     }
 
     /// Sends one request (POST with an empty body) on a new connection and reads the whole
