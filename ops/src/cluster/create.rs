@@ -68,7 +68,7 @@ pub async fn create(cluster: &Cluster) -> Result<Created> {
         expect_ok(node.query(&["CLUSTER", "MEET", &ip, &port]).await?)?;
     }
     // A replica can only follow a master it knows.
-    until(&format!("every node of {name} knows the others"), || async {
+    until(&format!("every node of {name} knows the others"), move || async move {
         probe(cluster)
             .await
             .iter()
@@ -78,7 +78,8 @@ pub async fn create(cluster: &Cluster) -> Result<Created> {
     for &(replica, master) in &layout.replicas {
         let id = nodes[master].query(&["CLUSTER", "MYID"]).await?;
         let id = id.trim();
-        until(&format!("{} follows {}", nodes[replica].name, nodes[master].name), || async {
+        let what = format!("{} follows {}", nodes[replica].name, nodes[master].name);
+        until(&what, move || async move {
             let answer = nodes[replica].query(&["CLUSTER", "REPLICATE", id]).await;
             answer.is_ok_and(|a| a.trim() == "OK")
         })

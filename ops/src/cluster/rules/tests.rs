@@ -223,7 +223,9 @@ fn a_cluster_of_masters_only_needs_no_replica() {
         replicas: 0,
     };
     assert_eq!(not_whole(&probes, three), None);
-    assert_eq!(not_whole(&probes, Topology::of(3, 2).unwrap()), None);
+    // The same three nodes as one master with two replicas: two masters too many.
+    let one_with_two = Topology::of(3, 2).unwrap();
+    assert_eq!(not_whole(&probes, one_with_two).unwrap(), "3 of 1 masters");
     assert!(Topology::of(3, 1).is_err());
 }
 
