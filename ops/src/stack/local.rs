@@ -84,8 +84,8 @@ impl Local {
     /// Every component with a pid file, sorted.
     pub fn recorded(&self) -> Result<Vec<String>> {
         let dir = self.run_dir.join("pids");
-        let entries = std::fs::read_dir(&dir)
-            .map_err(Error::io(format!("reading {}", dir.display())))?;
+        let entries =
+            std::fs::read_dir(&dir).map_err(Error::io(format!("reading {}", dir.display())))?;
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter_map(|f| f.strip_suffix(".pid").map(str::to_string))

@@ -80,7 +80,10 @@ impl Node {
     /// Its answers to `PING`, `CLUSTER INFO`, `CLUSTER NODES` and `INFO replication`.
     pub async fn probe(&self) -> Probe {
         match &self.link {
-            Link::Tcp { .. } => self.probe_tcp().await.unwrap_or_else(|_| Probe::silent(&self.name)),
+            Link::Tcp { .. } => self
+                .probe_tcp()
+                .await
+                .unwrap_or_else(|_| Probe::silent(&self.name)),
             Link::Exec {
                 container,
                 password,
