@@ -46,6 +46,8 @@ redis_urls() {
     echo "$urls"
 }
 
+rcli() { timeout 5 redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
+
 # The command line of a node in NODE_CMD (the contract's settings; nodes.conf lives in the
 # data dir, so a restarted node knows its cluster and its place in it).
 node_command() {

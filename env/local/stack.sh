@@ -456,7 +456,7 @@ stop_group() {
 # Nodes first; each cluster is created once its nodes answer (only when they are all
 # fresh) and must be whole before the services start.
 cmd_up() {
-    local name svc only="${1:-}" names
+    local name only="${1:-}" names
     case "$only" in '' | --redis-only) ;; *) echo "usage: $0 up [--redis-only]" >&2; exit 2 ;; esac
     if [ -n "$only" ]; then names="$(all_nodes)"; else names="$(components)"; fi
     for name in $names; do
