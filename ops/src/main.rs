@@ -29,8 +29,19 @@ enum Command {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<ExitCode> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            // The message and its causes on one line, without a backtrace.
+            eprintln!("ops: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let stack = cli.stack.stack()?;
     match cli.command {
         Command::Cluster(c) => c.run(&stack).await?,

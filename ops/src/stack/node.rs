@@ -11,6 +11,8 @@ use tokio::process::Command;
 
 /// Bound on one exchange with a node (a node that hangs is a node that does not answer).
 const ANSWER_BOUND: Duration = Duration::from_secs(5);
+/// The same through `docker exec`, which alone takes seconds on a loaded host.
+const EXEC_BOUND: Duration = Duration::from_secs(20);
 /// Between the sections of one `docker exec` probe.
 const MARK: &str = "--ops-probe--";
 
@@ -25,6 +27,16 @@ pub enum Link {
         container: String,
         password: String,
     },
+}
+
+impl std::fmt::Display for Link {
+    /// `127.0.0.1:6400`, or the container's name.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Link::Tcp { host, port, .. } => write!(f, "{host}:{port}"),
+            Link::Exec { container, .. } => f.write_str(container),
+        }
+    }
 }
 
 /// A node: its component name (`redis-stock-3`, or its address for `--hosts`) and its link.
@@ -57,7 +69,7 @@ impl Node {
             } => {
                 let mut cmd = exec(container, password);
                 cmd.arg("redis-cli").args(args);
-                let out = bounded(&what, ANSWER_BOUND, output(&mut cmd, &what)).await?;
+                let out = bounded(&what, EXEC_BOUND, output(&mut cmd, &what)).await?;
                 // redis-cli prints an error answer and still exits 0.
                 match out.strip_prefix("ERR ") {
                     Some(err) => Err(Error::State(format!("{what}: {}", err.trim()))),
@@ -70,7 +82,10 @@ impl Node {
     /// Its answers to `PING`, `CLUSTER INFO`, `CLUSTER NODES` and `INFO replication`.
     pub async fn probe(&self) -> Probe {
         match &self.link {
-            Link::Tcp { .. } => self.probe_tcp().await.unwrap_or_else(|_| Probe::silent(&self.name)),
+            Link::Tcp { .. } => self
+                .probe_tcp()
+                .await
+                .unwrap_or_else(|_| Probe::silent(&self.name)),
             Link::Exec {
                 container,
                 password,
@@ -81,7 +96,7 @@ impl Node {
                 );
                 let mut cmd = exec(container, password);
                 cmd.args(["sh", "-c", &script]);
-                let out = bounded(&self.name, ANSWER_BOUND, output(&mut cmd, &self.name)).await;
+                let out = bounded(&self.name, EXEC_BOUND, output(&mut cmd, &self.name)).await;
                 split_probe(&self.name, out.ok().as_deref())
             }
         }
