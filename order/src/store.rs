@@ -120,7 +120,7 @@ impl OrderStore {
         let mut inv = Invocation::new(&self.scripts.create);
         inv.key(&key).arg(user.as_str());
         idem.bind(&mut inv, &key, self.redis.idempotency_ttl());
-        let reply: Vec<String> = self.redis.run_script(&inv).await?;
+        let reply: Vec<String> = self.redis.run_script_retrying(&inv).await?;
         match idempotency::answer("order create", idem, reply)?
             .parts
             .as_slice()
@@ -133,7 +133,7 @@ impl OrderStore {
     pub async fn get(&self, id: &Id) -> Result<Option<Order>, StoreError> {
         let fields: BTreeMap<String, String> = self
             .redis
-            .query(redis::cmd("HGETALL").arg(order_key(id)))
+            .query_retrying(redis::cmd("HGETALL").arg(order_key(id)))
             .await?;
         if fields.is_empty() {
             return Ok(None);
@@ -176,7 +176,7 @@ impl OrderStore {
         mut inv: Invocation<'_>,
     ) -> Result<Edit, StoreError> {
         idem.bind(&mut inv, key, self.redis.idempotency_ttl());
-        let reply: Vec<String> = self.redis.run_script(&inv).await?;
+        let reply: Vec<String> = self.redis.run_script_retrying(&inv).await?;
         match idempotency::answer(write, idem, reply)?.parts.as_slice() {
             [answer] => parse_edit(answer),
             other => Err(StoreError::Corrupt(format!("{write} answered {other:?}"))),
@@ -242,7 +242,7 @@ impl OrderStore {
             .arg(lease.as_millis() as u64)
             .arg(owner)
             .arg(order_id.as_str());
-        let answer: Vec<String> = self.redis.invoke(&inv).await?;
+        let answer: Vec<String> = self.redis.run_script_once(&inv).await?;
         let corrupt = || StoreError::Corrupt(format!("begin answered {answer:?}"));
         Ok(match answer.first().map(String::as_str) {
             Some("started") => {
@@ -275,7 +275,7 @@ impl OrderStore {
     pub async fn saga(&self, order: &Id, saga_id: &Id) -> Result<Option<SagaRecord>, StoreError> {
         let fields: BTreeMap<String, String> = self
             .redis
-            .query(redis::cmd("HGETALL").arg(saga_key(order, saga_id)))
+            .query_retrying(redis::cmd("HGETALL").arg(saga_key(order, saga_id)))
             .await?;
         if fields.is_empty() {
             return Ok(None);
@@ -304,7 +304,7 @@ impl OrderStore {
             .arg(reason.unwrap_or(""))
             .arg(lease.as_millis() as u64)
             .arg(owner);
-        let answer: Vec<String> = self.redis.invoke(&inv).await?;
+        let answer: Vec<String> = self.redis.run_script_once(&inv).await?;
         Ok(match answer.first().map(String::as_str) {
             Some("ok") => Advance::Ok,
             Some("missing") => Advance::Missing,
@@ -340,7 +340,7 @@ impl OrderStore {
                     .arg(0)
                     .arg(1)
                     .to_owned();
-                let ids: Vec<String> = self.redis.query(&cmd).await?;
+                let ids: Vec<String> = self.redis.query_retrying(&cmd).await?;
                 Ok((b, !ids.is_empty()))
             })
             .buffer_unordered(64)
@@ -358,7 +358,7 @@ impl OrderStore {
                 .arg(limit - claimed.len())
                 .arg(owner)
                 .arg(format!("saga:{{o{b}}}:"));
-            let pairs: Vec<String> = self.redis.invoke(&inv).await?;
+            let pairs: Vec<String> = self.redis.run_script_once(&inv).await?;
             for pair in pairs.chunks(2) {
                 if let [saga, order] = pair {
                     claimed.push((stored_id(saga.clone()), stored_id(order.clone())));
@@ -382,7 +382,7 @@ impl OrderStore {
             .arg(saga.id.as_str())
             .arg(owner)
             .arg(lease.as_millis() as u64);
-        let renewed: i64 = self.redis.invoke(&inv).await?;
+        let renewed: i64 = self.redis.run_script_once(&inv).await?;
         Ok(renewed == 1)
     }
 
@@ -393,7 +393,7 @@ impl OrderStore {
             .arg(0)
             .arg(-1)
             .to_owned();
-        let ids: Vec<String> = self.redis.query(&cmd).await?;
+        let ids: Vec<String> = self.redis.query_retrying(&cmd).await?;
         Ok(ids.into_iter().map(stored_id).collect())
     }
 }

@@ -64,7 +64,7 @@ impl PaymentStore {
     pub async fn credit(&self, id: &Id) -> Result<Option<i64>, StoreError> {
         let mut cmd = redis::cmd("HGET");
         cmd.arg(user_key(id)).arg("credit");
-        let value: Option<String> = self.redis.query(&cmd).await?;
+        let value: Option<String> = self.redis.query_retrying(&cmd).await?;
         value.as_deref().map(parse_int).transpose()
     }
 
@@ -112,7 +112,7 @@ impl PaymentStore {
             .key(user_key(user))
             .arg(user.as_str())
             .arg(amount.get());
-        let reply: Vec<String> = self.redis.invoke(&invocation).await?;
+        let reply: Vec<String> = self.redis.run_script_once(&invocation).await?;
         step_reply("charge", &reply)
     }
 
@@ -121,7 +121,7 @@ impl PaymentStore {
     pub async fn refund(&self, saga: &Id, user: &Id) -> Result<StepReply, StoreError> {
         let mut invocation = Invocation::new(&self.refund);
         invocation.key(saga_key(user, saga)).key(user_key(user));
-        let reply: Vec<String> = self.redis.invoke(&invocation).await?;
+        let reply: Vec<String> = self.redis.run_script_once(&invocation).await?;
         step_reply("refund", &reply)
     }
 }

@@ -75,7 +75,7 @@ impl Adjust {
             invocation.arg(*field).arg(*value);
         }
         idem.bind(&mut invocation, &key, redis.idempotency_ttl());
-        let reply: Vec<String> = redis.run_script(&invocation).await?;
+        let reply: Vec<String> = redis.run_script_retrying(&invocation).await?;
         match idempotency::answer(write, idem, reply)?.parts.as_slice() {
             [tag] if tag == "created" => Ok(id),
             other => Err(unexpected("create", other)),
@@ -109,7 +109,7 @@ impl Adjust {
         let mut invocation = Invocation::new(&self.adjust);
         invocation.key(&key).arg(self.field).arg(delta).arg(-delta);
         idem.bind(&mut invocation, &key, redis.idempotency_ttl());
-        let reply: Vec<String> = redis.run_script(&invocation).await?;
+        let reply: Vec<String> = redis.run_script_retrying(&invocation).await?;
         match idempotency::answer(write, idem, reply)?.parts.as_slice() {
             [tag, value] if tag == "ok" => Ok(Adjusted::Done(parse_int(value)?)),
             [tag, value] if tag == "insufficient" => Ok(Adjusted::Insufficient(parse_int(value)?)),
