@@ -13,9 +13,10 @@ use common::ApiError;
 use rand::{Rng, SeedableRng};
 
 use crate::saga::checkout::{checkout, CheckoutError};
+use crate::saga::log::SagaLog;
 use crate::saga::machine::Ending;
 use crate::saga::SagaContext;
-use crate::store::Edit;
+use crate::store::{Edit, Line, Order};
 
 mod replies;
 pub use replies::{OrderCreated, OrderLine, OrderView, Paid, SagaHistory, SagaView};
@@ -304,17 +305,22 @@ async fn batch_init(
             "item_price {price} times 2 does not fit in a 64-bit integer"
         ))
     })?;
-    // Generated lazily, chunk by chunk as they are written: memory stays flat in `n`.
+    // Generated lazily, as they are written.
     let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
     let orders = (0..n).map(move |i| {
-        let (a, b) = (rng.random_range(0..n_items), rng.random_range(0..n_items));
-        let user = rng.random_range(0..n_users);
-        (
-            Id::generated(i.to_string()),
-            Id::generated(user.to_string()),
+        let mut line = || Line {
+            item: Id::generated(rng.random_range(0..n_items).to_string()),
+            qty: 1,
+            cost: price,
+        };
+        let lines = vec![line(), line()];
+        let user = Id::generated(rng.random_range(0..n_users).to_string());
+        let order = Order {
+            lines,
             cost,
-            format!("{a}|1|{price};{b}|1|{price}"),
-        )
+            ..Order::new(user)
+        };
+        (Id::generated(i.to_string()), order)
     });
     ctx.store.batch_init(&idem, orders).await?;
     Ok(HttpResponse::Ok().json(BatchInitReply {

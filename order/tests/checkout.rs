@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::RedisStore;
 use helpers::{id, TestSystem};
+use order::saga::log::SagaLog;
 use order::saga::machine::State;
 use order::store::{Advance, Begin, Edit, OrderStore};
 

@@ -9,6 +9,7 @@
 //! script, the batch-init writes and the step-reply mapping are the participant
 //! skeleton's (`common::participant`), called with this module's keys.
 
+use common::entity;
 use common::idempotency::IdempotencyKey;
 use common::params::{Amount, Id, Quantity};
 use common::participant::{self, parse_int, step_reply, Adjust, Adjusted, Change, StepReply};
@@ -49,15 +50,8 @@ impl PaymentStore {
 
     /// Creates a user with credit 0 and returns its id (the same for a repeat of the key).
     pub async fn create(&self, idem: &IdempotencyKey) -> Result<Id, StoreError> {
-        self.adjust
-            .create(
-                &self.redis,
-                "payment create_user",
-                idem,
-                user_key,
-                &[("credit", 0)],
-            )
-            .await
+        let fields = [("credit", 0)];
+        entity::create(&self.redis, "payment create_user", idem, user_key, &fields).await
     }
 
     /// The user's credit, or `None` if there is no such user.

@@ -16,6 +16,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use common::entity;
 use common::idempotency::IdempotencyKey;
 use common::params::{Amount, Id, Quantity};
 use common::participant::{self, parse_int, Adjust, Adjusted, Change, Outcome, StepReply};
@@ -102,9 +103,7 @@ impl StockStore {
     /// Creates an item with stock 0 and returns its id (the same for a repeat of the key).
     pub async fn create(&self, idem: &IdempotencyKey, price: Amount) -> Result<Id, StoreError> {
         let fields = [("stock", 0), ("price", price.get())];
-        self.adjust
-            .create(&self.redis, "stock create", idem, item_key, &fields)
-            .await
+        entity::create(&self.redis, "stock create", idem, item_key, &fields).await
     }
 
     pub async fn find(&self, id: &Id) -> Result<Option<Item>, StoreError> {
