@@ -2,8 +2,6 @@
 //! free ports, stock and payment (public and internal ports), and order, all on
 //! port 0. Everything stops when the [`TestSystem`] is dropped.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use common::params::Id;

@@ -1,14 +1,13 @@
 //! The order service's client for stock and payment, against the real services:
 //! how saga steps are grouped into batches.
 
-mod helpers;
-
 use std::time::Duration;
 
 use common::participant::{Outcome, ReserveRequest};
-use helpers::{id, TestSystem};
 use order::peers::Peers;
 use order::saga::participants::Participants;
+
+use crate::helpers::{id, TestSystem};
 
 #[tokio::test]
 async fn reserves_asked_while_a_batch_is_in_flight_go_out_together_in_the_next() {

@@ -1,13 +1,11 @@
 //! `GET /metrics` of all three services, scraped after real checkouts: the request,
 //! saga, recovery, participant and Redis series move as the system works.
 
-mod helpers;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::helpers::{id, TestSystem};
 use common::RedisStore;
-use helpers::{id, TestSystem};
 use order::store::{Begin, OrderStore};
 
 /// One scrape: every sample line as (metric name, labels, value).
