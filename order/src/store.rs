@@ -51,8 +51,8 @@ const BATCH_RECORD: &str = "orders:{batch_init}";
 fn bucket(order: &Id) -> u16 {
     crc16::State::<crc16::XMODEM>::calculate(order.as_str().as_bytes()) % BUCKETS
 }
-/// The key of an order's hash (public for the tests that write orders by hand).
-pub fn order_key(id: &Id) -> String {
+/// The key of an order's hash.
+fn order_key(id: &Id) -> String {
     format!("order:{{o{}}}:{id}", bucket(id))
 }
 /// What the keys of a bucket's sagas begin with.

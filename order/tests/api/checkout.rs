@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use common::RedisStore;
-
 use crate::helpers::TestSystem;
 
 #[tokio::test]
@@ -132,32 +130,22 @@ async fn checkout_sums_huge_quantities_exactly_and_refuses_an_overflowing_sum() 
     let sys = TestSystem::start().await;
     let a = sys.new_item(0, 5).await;
     let user = sys.new_user(10).await;
-    let redis = RedisStore::new(&sys.order_redis.config()).expect("pool");
-    let mut conn = redis.conn().await.expect("connection");
-    let order_with = |id: &str, lines: String| {
-        redis::cmd("HSET")
-            .arg(order::store::order_key(
-                &common::params::Id::parse("order_id", id).expect("id"),
-            ))
-            .arg(&[("user", user.as_str()), ("paid", "0"), ("cost", "0")])
-            .arg("lines")
-            .arg(lines)
-            .to_owned()
-    };
-
+    // Item a costs 0, so any quantity adds a line of cost 0: the lines are stored as
+    // the decimal strings they were sent as.
     // 2^62 + (2^62 - 1) = i64::MAX exactly (a double would round it): logged exactly,
     // then refused by stock (only 5 units).
-    let exact = order_with(
-        "exact",
-        format!("{a}|4611686018427387904|0;{a}|4611686018427387903|0"),
-    );
-    let () = exact.query_async(&mut conn).await.expect("written");
+    let exact = sys
+        .new_order(
+            &user,
+            &[(&a, 4611686018427387904), (&a, 4611686018427387903)],
+        )
+        .await;
     let (s, _) = sys
-        .call("POST", format!("{}/checkout/exact", sys.order_url))
+        .call("POST", format!("{}/checkout/{exact}", sys.order_url))
         .await;
     assert_eq!(s, 409, "refused for lack of stock");
     let (_, body) = sys
-        .call("GET", format!("{}/saga/exact", sys.order_url))
+        .call("GET", format!("{}/saga/{exact}", sys.order_url))
         .await;
     assert_eq!(body["sagas"][0]["state"], "aborted");
     assert_eq!(
@@ -166,13 +154,14 @@ async fn checkout_sums_huge_quantities_exactly_and_refuses_an_overflowing_sum() 
     );
 
     // One more unit does not fit: a 400 naming the item, and no saga at all.
-    let over = order_with(
-        "over",
-        format!("{a}|4611686018427387904|0;{a}|4611686018427387904|0"),
-    );
-    let () = over.query_async(&mut conn).await.expect("written");
+    let over = sys
+        .new_order(
+            &user,
+            &[(&a, 4611686018427387904), (&a, 4611686018427387904)],
+        )
+        .await;
     let (s, body) = sys
-        .call("POST", format!("{}/checkout/over", sys.order_url))
+        .call("POST", format!("{}/checkout/{over}", sys.order_url))
         .await;
     assert_eq!(s, 400);
     assert!(
@@ -180,10 +169,10 @@ async fn checkout_sums_huge_quantities_exactly_and_refuses_an_overflowing_sum() 
         "{body}"
     );
     let (_, body) = sys
-        .call("GET", format!("{}/saga/over", sys.order_url))
+        .call("GET", format!("{}/saga/{over}", sys.order_url))
         .await;
     assert_eq!(body["sagas"], serde_json::json!([]));
-    assert_eq!(sys.order("over").await["paid"], false);
+    assert_eq!(sys.order(&over).await["paid"], false);
     assert_eq!(
         (sys.stock_of(&a).await, sys.credit_of(&user).await),
         (5, 10)
