@@ -4,14 +4,12 @@
 //! Each handler's `#[utoipa::path]` is its entry in the API document
 //! (`/docs/`): keep it next to the code it describes.
 //!
-//! - [`orders`]: creating, reading and editing orders, and batch_init.
-//! - [`checkout`]: checking an order out, and inspecting its sagas.
+//! - [`orders`]: creating, reading and editing orders, batch_init, saga inspection.
+//! - [`checkout`]: checking an order out.
 //! - [`replies`]: the reply bodies.
 
 use actix_web::web;
 use common::api::RouteTable;
-use common::params::Id;
-use common::ApiError;
 
 use crate::saga::SagaContext;
 
@@ -20,18 +18,21 @@ mod orders;
 mod replies;
 pub use replies::{OrderCreated, OrderLine, OrderView, Paid, SagaHistory, SagaView};
 
+use checkout::checkout_order;
+use orders::{add_item, add_one, batch_init, create, find, remove_item, sagas};
+
 pub fn configure(cfg: &mut impl RouteTable) {
-    cfg.post("/create/{user_id}", orders::create)
-        .get("/find/{order_id}", orders::find)
-        .post("/addItem/{order_id}/{item_id}", orders::add_one)
-        .post("/addItem/{order_id}/{item_id}/{quantity}", orders::add_item)
-        .delete("/removeItem/{order_id}/{item_id}", orders::remove_item)
-        .post("/checkout/{order_id}", checkout::checkout_order)
+    cfg.post("/create/{user_id}", create)
+        .get("/find/{order_id}", find)
+        .post("/addItem/{order_id}/{item_id}", add_one)
+        .post("/addItem/{order_id}/{item_id}/{quantity}", add_item)
+        .delete("/removeItem/{order_id}/{item_id}", remove_item)
+        .post("/checkout/{order_id}", checkout_order)
         .post(
             "/batch_init/{n}/{n_items}/{n_users}/{item_price}",
-            orders::batch_init,
+            batch_init,
         )
-        .get("/saga/{order_id}", checkout::sagas);
+        .get("/saga/{order_id}", sagas);
 }
 
 /// The OpenAPI document of the public API (paths as the service serves them,
@@ -45,12 +46,8 @@ pub fn configure(cfg: &mut impl RouteTable) {
     orders::remove_item,
     checkout::checkout_order,
     orders::batch_init,
-    checkout::sagas
+    orders::sagas
 ))]
 pub struct PublicApi;
 
 type Ctx = web::Data<SagaContext>;
-
-fn not_found(order: &Id) -> ApiError {
-    ApiError::NotFound(format!("order {order} not found"))
-}

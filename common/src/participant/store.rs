@@ -12,8 +12,9 @@ use redis::Script;
 
 use super::reply::{parse_int, unexpected};
 use crate::entity;
+use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyKey};
-use crate::params::{Amount, Quantity};
+use crate::params::{Amount, Id, Quantity};
 use crate::store::{Invocation, RedisStore, StoreError};
 
 /// What an add or subtract did.
@@ -35,6 +36,17 @@ pub enum Change {
     Add(Amount),
     /// Refused (nothing changes) if the balance would go below 0.
     Subtract(Amount),
+}
+
+impl Change {
+    /// The entity and amount of a change's path (`.../{id}/{amount}`), `id_param`
+    /// naming the id in errors.
+    pub fn parse_path(id_param: &str, path: &(String, String)) -> Result<(Id, Amount), ApiError> {
+        Ok((
+            Id::parse(id_param, &path.0)?,
+            Amount::parse("amount", &path.1)?,
+        ))
+    }
 }
 
 /// The participant's write scripts for one balance field (`"stock"`, `"credit"`):

@@ -1,5 +1,4 @@
-//! Checking an order out (the one place its result becomes an HTTP answer), and
-//! inspecting an order's sagas.
+//! Checking an order out: the one place its result becomes an HTTP answer.
 
 use actix_web::{web, HttpResponse};
 use common::error::ErrorBody;
@@ -7,9 +6,8 @@ use common::idempotency::{IdempotencyKey, KeyHeader};
 use common::params::Id;
 use common::ApiError;
 
-use super::{not_found, Ctx, Paid, SagaHistory, SagaView};
+use super::{Ctx, Paid};
 use crate::saga::checkout::{checkout, CheckoutError};
-use crate::saga::log::SagaLog;
 use crate::saga::machine::Ending;
 
 #[utoipa::path(
@@ -47,40 +45,6 @@ fn checkout_answer(result: Result<Ending, CheckoutError>) -> Result<HttpResponse
         Err(e @ CheckoutError::Overflow { .. }) => Err(ApiError::BadRequest(e.to_string())),
         Err(e @ CheckoutError::OutcomeUnknown { .. }) => Err(ApiError::Unavailable(e.to_string())),
     }
-}
-
-#[utoipa::path(
-    get,
-    path = "/saga/{order_id}",
-    summary = "The checkout sagas of an order and their logs (inspection, for debugging)",
-    params(("order_id" = inline(Id), Path, description = "The order.")),
-    responses(
-        (status = 200, description = "The order's sagas, oldest first.", body = SagaHistory),
-        (status = 400, description = "`order_id` is not a valid id.", body = ErrorBody),
-        (status = 404, description = "No such order.", body = ErrorBody),
-        (status = "5XX", description = "The order store did not answer.", body = ErrorBody),
-    )
-)]
-pub(super) async fn sagas(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let order = Id::parse("order_id", &path)?;
-    ctx.store
-        .get(&order)
-        .await?
-        .ok_or_else(|| not_found(&order))?;
-    let mut out = Vec::new();
-    for id in ctx.store.history(&order).await? {
-        if let Some(saga) = ctx.store.saga(&order, &id).await? {
-            out.push(SagaView {
-                saga_id: id.into_string(),
-                state: saga.state.as_str().into(),
-                log: saga.fields,
-            });
-        }
-    }
-    Ok(HttpResponse::Ok().json(SagaHistory {
-        order_id: order.into_string(),
-        sagas: out,
-    }))
 }
 
 #[cfg(test)]

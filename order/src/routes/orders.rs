@@ -1,5 +1,6 @@
-//! Creating, reading and editing orders, and batch_init's many orders: parse the
-//! path, call the store with domain values, map its answer.
+//! Creating, reading and editing orders, batch_init's many orders, and an order's
+//! saga log (inspection): parse the path, call the store with domain values, map
+//! its answer.
 
 use actix_web::{web, HttpResponse};
 use common::api::{BatchInitReply, Done};
@@ -9,7 +10,8 @@ use common::params::{Amount, BatchSize, Id, Quantity};
 use common::ApiError;
 use rand::{Rng, SeedableRng};
 
-use super::{not_found, Ctx, OrderCreated, OrderLine, OrderView};
+use super::{Ctx, OrderCreated, OrderLine, OrderView, SagaHistory, SagaView};
+use crate::saga::log::SagaLog;
 use crate::store::{Edit, Line, Order};
 
 #[utoipa::path(
@@ -49,8 +51,7 @@ pub(super) async fn create(
     )
 )]
 pub(super) async fn find(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = Id::parse("order_id", &path)?;
-    let order = ctx.store.get(&id).await?.ok_or_else(|| not_found(&id))?;
+    let (id, order) = existing_order(&ctx, &path).await?;
     let items = order
         .lines
         .into_iter()
@@ -249,4 +250,45 @@ pub(super) async fn batch_init(
     Ok(HttpResponse::Ok().json(BatchInitReply {
         msg: format!("batch init for {n} orders successful"),
     }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/saga/{order_id}",
+    summary = "The checkout sagas of an order and their logs (inspection, for debugging)",
+    params(("order_id" = inline(Id), Path, description = "The order.")),
+    responses(
+        (status = 200, description = "The order's sagas, oldest first.", body = SagaHistory),
+        (status = 400, description = "`order_id` is not a valid id.", body = ErrorBody),
+        (status = 404, description = "No such order.", body = ErrorBody),
+        (status = "5XX", description = "The order store did not answer.", body = ErrorBody),
+    )
+)]
+pub(super) async fn sagas(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let (order, _) = existing_order(&ctx, &path).await?;
+    let mut out = Vec::new();
+    for id in ctx.store.history(&order).await? {
+        if let Some(saga) = ctx.store.saga(&order, &id).await? {
+            out.push(SagaView {
+                saga_id: id.into_string(),
+                state: saga.state.as_str().into(),
+                log: saga.fields,
+            });
+        }
+    }
+    Ok(HttpResponse::Ok().json(SagaHistory {
+        order_id: order.into_string(),
+        sagas: out,
+    }))
+}
+
+/// The order a path names: a 400 for a malformed id, a 404 for no such order.
+async fn existing_order(ctx: &Ctx, raw: &str) -> Result<(Id, Order), ApiError> {
+    let id = Id::parse("order_id", raw)?;
+    let order = ctx.store.get(&id).await?.ok_or_else(|| not_found(&id))?;
+    Ok((id, order))
+}
+
+fn not_found(order: &Id) -> ApiError {
+    ApiError::NotFound(format!("order {order} not found"))
 }

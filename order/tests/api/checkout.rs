@@ -41,9 +41,7 @@ async fn course_flow_failed_checkout_changes_nothing_then_succeeds_once() {
 #[tokio::test]
 async fn not_enough_credit_releases_the_reserved_stock() {
     let sys = TestSystem::start().await;
-    let a = sys.new_item(50, 4).await;
-    let user = sys.new_user(99).await;
-    let order = sys.new_order(&user, &[(&a, 2)]).await;
+    let (a, user, order) = sys.one_line_order((50, 4), 99, 2).await;
     let (s, body) = sys.checkout(&order).await;
     assert_eq!(s, 409, "{body}");
     assert_eq!(sys.stock_of(&a).await, 4);
@@ -72,9 +70,7 @@ async fn quantities_of_repeated_items_are_summed_at_checkout() {
 #[tokio::test]
 async fn concurrent_checkouts_of_one_order_join_one_saga_and_charge_once() {
     let sys = TestSystem::start().await;
-    let a = sys.new_item(3, 10).await;
-    let user = sys.new_user(100).await;
-    let order = sys.new_order(&user, &[(&a, 2)]).await;
+    let (a, user, order) = sys.one_line_order((3, 10), 100, 2).await;
     let answers = futures::future::join_all((0..20).map(|_| sys.checkout(&order))).await;
     assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
     assert_eq!(sys.credit_of(&user).await, 94);
@@ -112,9 +108,7 @@ async fn concurrent_checkouts_for_scarce_stock_sell_exactly_what_there_is() {
 #[tokio::test]
 async fn checkout_waits_out_a_payment_redis_crash_and_answers_the_truth() {
     let mut sys = TestSystem::start().await;
-    let a = sys.new_item(2, 5).await;
-    let user = sys.new_user(10).await;
-    let order = sys.new_order(&user, &[(&a, 1)]).await;
+    let (a, user, order) = sys.one_line_order((2, 5), 10, 1).await;
     sys.payment_redis.kill();
     let pending = sys.checkout_in_background(&order);
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -130,23 +124,30 @@ async fn checkout_sums_huge_quantities_exactly_and_refuses_an_overflowing_sum() 
     let sys = TestSystem::start().await;
     let a = sys.new_item(0, 5).await;
     let user = sys.new_user(10).await;
-    // Item a costs 0, so any quantity adds a line of cost 0: the lines are stored as
-    // the decimal strings they were sent as.
+    // Item a costs 0, so a line of any quantity costs 0, and its quantity is stored as
+    // the decimal string sent: two lines of 2^62 and `second`.
+    let order_of = |second: i64| {
+        let (sys, user, a) = (&sys, &user, &a);
+        async move { sys.new_order(user, &[(a, 1 << 62), (a, second)]).await }
+    };
+    let sagas_of = |order: String| {
+        let sys = &sys;
+        async move {
+            sys.call("GET", format!("{}/saga/{order}", sys.order_url))
+                .await
+                .1
+        }
+    };
+
     // 2^62 + (2^62 - 1) = i64::MAX exactly (a double would round it): logged exactly,
     // then refused by stock (only 5 units).
-    let exact = sys
-        .new_order(
-            &user,
-            &[(&a, 4611686018427387904), (&a, 4611686018427387903)],
-        )
-        .await;
-    let (s, _) = sys
-        .call("POST", format!("{}/checkout/{exact}", sys.order_url))
-        .await;
-    assert_eq!(s, 409, "refused for lack of stock");
-    let (_, body) = sys
-        .call("GET", format!("{}/saga/{exact}", sys.order_url))
-        .await;
+    let exact = order_of((1 << 62) - 1).await;
+    assert_eq!(
+        sys.checkout(&exact).await.0,
+        409,
+        "refused for lack of stock"
+    );
+    let body = sagas_of(exact).await;
     assert_eq!(body["sagas"][0]["state"], "aborted");
     assert_eq!(
         body["sagas"][0]["log"]["items"],
@@ -154,24 +155,14 @@ async fn checkout_sums_huge_quantities_exactly_and_refuses_an_overflowing_sum() 
     );
 
     // One more unit does not fit: a 400 naming the item, and no saga at all.
-    let over = sys
-        .new_order(
-            &user,
-            &[(&a, 4611686018427387904), (&a, 4611686018427387904)],
-        )
-        .await;
-    let (s, body) = sys
-        .call("POST", format!("{}/checkout/{over}", sys.order_url))
-        .await;
+    let over = order_of(1 << 62).await;
+    let (s, body) = sys.checkout(&over).await;
     assert_eq!(s, 400);
     assert!(
         body["error"].as_str().is_some_and(|e| e.contains(&a)),
         "{body}"
     );
-    let (_, body) = sys
-        .call("GET", format!("{}/saga/{over}", sys.order_url))
-        .await;
-    assert_eq!(body["sagas"], serde_json::json!([]));
+    assert_eq!(sagas_of(over.clone()).await["sagas"], serde_json::json!([]));
     assert_eq!(sys.order(&over).await["paid"], false);
     assert_eq!(
         (sys.stock_of(&a).await, sys.credit_of(&user).await),

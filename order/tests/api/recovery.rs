@@ -4,22 +4,19 @@
 use std::time::{Duration, Instant};
 
 use common::idempotency::IdempotencyKey;
-use common::RedisStore;
 use order::saga::log::SagaLog;
 use order::saga::machine::State;
-use order::store::{Advance, Begin, Edit, OrderStore};
+use order::store::{Advance, Begin, Edit};
 
-use crate::helpers::{id, TestSystem};
+use crate::helpers::{id, order_store, TestSystem};
 
 #[tokio::test]
 async fn a_saga_abandoned_after_logging_is_finished_by_recovery() {
     let sys = TestSystem::start_with(Duration::from_millis(300)).await;
-    let a = sys.new_item(4, 5).await;
-    let user = sys.new_user(10).await;
-    let order = sys.new_order(&user, &[(&a, 2)]).await;
+    let (a, user, order) = sys.one_line_order((4, 5), 10, 2).await;
 
     // Log a saga as a replica would, then "die" before driving it.
-    let store = OrderStore::new(RedisStore::new(&sys.order_redis.config()).expect("pool"));
+    let store = order_store(&sys.order_redis);
     let begun = store
         .begin(
             &id("abandoned-saga"),
@@ -75,7 +72,7 @@ async fn a_saga_whose_driver_died_after_its_steps_is_finished_without_repeating_
     }
 
     let sys = TestSystem::start_with(Duration::from_millis(300)).await;
-    let store = OrderStore::new(RedisStore::new(&sys.order_redis.config()).expect("pool"));
+    let store = order_store(&sys.order_redis);
     let step = |path: String, body: serde_json::Value| {
         let http = sys.http.clone();
         async move {
@@ -165,9 +162,7 @@ async fn a_slow_driver_keeps_its_lease_and_nobody_else_drives_its_saga() {
     // Payment's Redis is down for five leases: the checkout's driver keeps retrying the
     // charge and renewing its lease, so the recovery loop (every 100 ms) never takes over.
     let mut sys = TestSystem::start_with(Duration::from_millis(300)).await;
-    let a = sys.new_item(2, 5).await;
-    let user = sys.new_user(10).await;
-    let order = sys.new_order(&user, &[(&a, 1)]).await;
+    let (a, user, order) = sys.one_line_order((2, 5), 10, 1).await;
     sys.payment_redis.kill();
     let pending = sys.checkout_in_background(&order);
 
@@ -201,7 +196,7 @@ async fn a_slow_driver_keeps_its_lease_and_nobody_else_drives_its_saga() {
 async fn only_the_lease_holder_writes_the_saga_log() {
     // The store alone against its own Redis: no service whose recovery loop would race us.
     let redis = common::testing::RedisServer::start();
-    let store = OrderStore::new(RedisStore::new(&redis.config()).expect("pool"));
+    let store = order_store(&redis);
     let s1 = &id("s1");
     let key = |k: &str| IdempotencyKey::new(k, "test");
     let order = &store.create(&key("c"), &id("u1")).await.expect("created");
@@ -230,34 +225,18 @@ async fn only_the_lease_holder_writes_the_saga_log() {
     );
 
     // The old holder can neither renew nor write; the new one can.
+    let logged_state = || async {
+        let saga = store.saga(order, s1).await.expect("read");
+        saga.expect("logged").state
+    };
+    let advance_as =
+        |owner| store.advance(&saga, State::Started, State::Reserved, None, lease, owner);
     assert!(!store.renew(&saga, "old", lease).await.expect("renew"));
-    let old = store
-        .advance(&saga, State::Started, State::Reserved, None, lease, "old")
-        .await
-        .expect("advance");
+    let old = advance_as("old").await.expect("advance");
     assert!(matches!(old, Advance::Lost));
-    assert_eq!(
-        store
-            .saga(order, s1)
-            .await
-            .expect("read")
-            .expect("logged")
-            .state,
-        State::Started
-    );
+    assert_eq!(logged_state().await, State::Started);
     assert!(store.renew(&saga, "new", lease).await.expect("renew"));
-    let new = store
-        .advance(&saga, State::Started, State::Reserved, None, lease, "new")
-        .await
-        .expect("advance");
+    let new = advance_as("new").await.expect("advance");
     assert!(matches!(new, Advance::Ok));
-    assert_eq!(
-        store
-            .saga(order, s1)
-            .await
-            .expect("read")
-            .expect("logged")
-            .state,
-        State::Reserved
-    );
+    assert_eq!(logged_state().await, State::Reserved);
 }
