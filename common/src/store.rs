@@ -17,7 +17,7 @@
 //! - **A write is acknowledged only once it is on two nodes** ([`acknowledgement`],
 //!   [`replicas`]): each write is sent in one round trip with `WAIT 1` after it, and
 //!   answered only when a replica has it, or when its master has no replica online at
-//!   all. See README.md, "Storage".
+//!   all. See docs/design.md, "Storage".
 //!
 //! The service keeps one cluster connection ([`connection`]): one multiplexed socket
 //! per node, shared by every request, so the commands of concurrent requests travel

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Durability test: no acknowledged write is lost when the Redis node that holds it dies.
 
-Against a running stack whose services keep their data in Redis Clusters (README.md,
-"Redis Cluster"). Creates one stock item and one user through the gateway and finds the
+Against a running stack whose services keep their data in Redis Clusters (docs/design.md,
+"Storage: a Redis Cluster per service"). Creates one stock item and one user through the gateway and finds the
 master that owns each one's key slot (keys are hash-tagged, `item:{<id>}` in stock's
 cluster, `user:{<id>}` in payment's: `CLUSTER KEYSLOT`, then the master serving that slot
 in `CLUSTER NODES`). Then two passes, each of PER_PASS `POST /stock/add/<item>/1` and as

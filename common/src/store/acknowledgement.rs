@@ -5,7 +5,7 @@
 //! the master's `appendfsync always` AOF, and the one failure the topology survives has
 //! already happened. A master with a replica online that did not acknowledge in time
 //! does not acknowledge the write; the store sends it again. See [`super::replicas`]
-//! for how writes travel, and README.md, "Storage", for why.
+//! for how writes travel, and docs/design.md, "Storage", for why.
 //!
 //! Pure: it reads answers and decides; it never talks to Redis.
 
