@@ -45,7 +45,7 @@ help:
 ## Tools --------------------------------------------------------------------
 
 # redis-server and redis-cli (Debian's redis-tools, which redis-server pulls in) and nginx
-# (with the echo module, which Debian's nginx-light pulls in) for the stack; curl and python3 for the e2e and gateway tests; wrk for the benchmark.
+# (with the echo module, which Debian's nginx-light pulls in) for the stack; curl and python3 for the gateway test; wrk for the benchmark.
 tools:
 	@missing=""; \
 	for t in redis-server redis-cli nginx curl python3 wrk; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
@@ -99,24 +99,29 @@ lint: tools rust-tools
 
 unit: tools
 	cargo test --workspace
-	env/local/tests/test_durability.py
 	python3 stress-test/test_chaos_summary.py
 
+OPS := $(TARGET_DIR)/release/ops
+
+# The public API's flow, its errors and the paths the gateway must not route, through the
+# running stack's gateway (ops/src/probe/e2e.rs).
 e2e:
-	env/local/e2e.sh
+	$(OPS) probe e2e
 
 # Every kind of public write with the replica that applies it aborting before it answers
 # (CRASH_AFTER_WRITES): applied once, answered 2xx (README.md, "Exactly-once writes").
-# Against the running stack; restarts replicas of it.
+# Against the running stack; restarts replicas of it (ops/src/probe/crash.rs).
 crash-test:
-	env/local/crash_test.py
+	$(OPS) probe crash
 
-# No acknowledged write is lost when the Redis master that owns it is SIGKILLed (then a
-# replica of it): keyed stock/add and add_funds retried with their key until answered, each
-# there exactly once, the victims back as replicas (env/local/durability_test.py). Against the
+# No acknowledged write is lost when a Redis master is SIGKILLed: every node's persistence
+# settings; in each cluster INCRs acknowledged by a replica (WAIT 1) survive the kill of their
+# master; keyed stock/add and add_funds through the gateway, retried with their key until
+# answered, survive the kill of the master owning their slot, then of a replica of it, each
+# there exactly once, the victims back as replicas (ops/src/probe/durability/). Against the
 # running stack; kills and restarts Redis nodes of it. PER_PASS (400) writes of each kind.
 durability-test:
-	env/local/durability_test.py
+	$(OPS) probe durability
 
 # The gateway's retry policy (README.md, "Retries through the gateway"): the real gateway
 # configuration in front of fake replicas on free ports; needs no stack and no build.
