@@ -4,7 +4,8 @@
 //!   ops [--run-dir DIR | --docker PROJECT | --hosts SPEC] cluster|fault ...
 
 use clap::{Parser, Subcommand};
-use ops::{cluster, fault, stack};
+use ops::{cluster, fault, probe, stack};
+use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
 #[command(name = "ops", about = "Runs, probes and breaks the stack", version)]
@@ -23,15 +24,18 @@ enum Command {
     Cluster(cluster::Command),
     /// Do a fault: ops fault kill|pause|resume|start|isolate|heal TARGET.
     Fault(fault::Fault),
+    /// Test a running stack: ops probe e2e|crash|durability|gateway-wait.
+    Probe(probe::ProbeArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let stack = cli.stack.stack()?;
     match cli.command {
         Command::Cluster(c) => c.run(&stack).await?,
         Command::Fault(f) => f.run(&stack).await?,
+        Command::Probe(p) => return p.run(&stack).await,
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -14,9 +14,12 @@
 //! environment of its own.
 
 use super::client::{Answer, Gateway};
-use super::stack::Stack;
+use super::nodes;
 use super::tally::Tally;
-use anyhow::{Context, Result};
+use crate::cluster::rules::Role;
+use crate::fault::{self, Action};
+use crate::stack::{local::Local, Stack};
+use anyhow::{bail, Context, Result};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::process::ExitCode;
@@ -28,6 +31,7 @@ const SERVICES: [&str; 3] = ["stock", "payment", "order"];
 struct Run<'a> {
     gateway: Gateway,
     stack: &'a Stack,
+    local: &'a Local,
     tally: Tally,
 }
 
@@ -62,20 +66,17 @@ impl Run<'_> {
         what: &str,
     ) -> Result<Answer> {
         for replica in replicas(service) {
-            self.stack.kill(&replica).await?;
-            self.stack
-                .start_with(&replica, &[("CRASH_AFTER_WRITES", "1")])
+            fault::act(self.stack, Action::Kill, &replica).await?;
+            fault::local::start_with(self.local, &replica, &[("CRASH_AFTER_WRITES", "1")])
                 .await?;
         }
         let start = Instant::now();
         let answer = self.call(method, path).await;
         let took = start.elapsed().as_secs_f64();
-        let mut dead = Vec::new();
-        for replica in replicas(service) {
-            if !self.stack.alive(&replica)? {
-                dead.push(replica);
-            }
-        }
+        let dead: Vec<String> = replicas(service)
+            .into_iter()
+            .filter(|r| self.local.running_pid(r).is_none())
+            .collect();
         self.tally.check(
             answer.is_2xx(),
             format!("{what}: answered {answer} ({took:.2} s)"),
@@ -84,22 +85,40 @@ impl Run<'_> {
             dead.len() == 1,
             format!("{what}: exactly one {service} replica died after applying it ({dead:?})"),
         );
+        // As they were: the survivor too, which is still armed.
         for replica in replicas(service) {
-            self.stack.restart(&replica).await?;
+            if self.local.running_pid(&replica).is_some() {
+                fault::act(self.stack, Action::Kill, &replica).await?;
+            }
+            fault::act(self.stack, Action::Start, &replica).await?;
         }
         Ok(answer)
     }
 
-    /// Keys of `service`'s cluster matching `pattern`, over its masters.
+    /// Keys of `service`'s cluster matching `pattern`: every key is on exactly one of its
+    /// masters.
     async fn count_keys(&self, service: &str, pattern: &str) -> Result<usize> {
-        self.stack.count_keys(service, pattern).await
+        let masters = nodes::in_role(self.stack, service, Role::Master).await?;
+        if masters.is_empty() {
+            bail!("no master of the {service} cluster answers");
+        }
+        let mut count = 0;
+        for master in masters {
+            let keys = master.query(&["KEYS", pattern]).await?;
+            count += keys.lines().filter(|k| !k.is_empty()).count();
+        }
+        Ok(count)
     }
 }
 
 pub async fn run(gateway: Gateway, stack: &Stack) -> Result<ExitCode> {
+    let Stack::Local(local) = stack else {
+        eprintln!("the crash probe needs the local stack (it starts replicas with an environment of its own)");
+        return Ok(ExitCode::from(2));
+    };
     for service in SERVICES {
         for replica in replicas(service) {
-            if !stack.alive(&replica)? {
+            if local.running_pid(&replica).is_none() {
                 eprintln!("{replica} is not running: the crash test needs two replicas of each");
                 return Ok(ExitCode::from(2));
             }
@@ -108,6 +127,7 @@ pub async fn run(gateway: Gateway, stack: &Stack) -> Result<ExitCode> {
     let mut run = Run {
         gateway,
         stack,
+        local,
         tally: Tally::default(),
     };
     let item = stock(&mut run).await?;

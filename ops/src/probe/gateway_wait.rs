@@ -6,8 +6,9 @@
 //! Either back end; the replicas are started again at the end whatever happened.
 
 use super::client::Gateway;
-use super::stack::Stack;
 use super::tally::Tally;
+use crate::fault::{self, Action};
+use crate::stack::Stack;
 use anyhow::{Context, Result};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ pub async fn run(gateway: Gateway, stack: &Stack) -> Result<ExitCode> {
         .with_context(|| format!("item create answered {created}"))?;
     println!("gateway-wait: killing stock-1 and stock-2, a request in flight, stock-1 started 1 s later");
     for replica in ["stock-1", "stock-2"] {
-        stack.kill(replica).await?;
+        fault::act(stack, Action::Kill, replica).await?;
     }
     let start = Instant::now();
     let request = {
@@ -33,10 +34,10 @@ pub async fn run(gateway: Gateway, stack: &Stack) -> Result<ExitCode> {
         tokio::spawn(async move { gateway.get(&path, REQUEST_BOUND).await })
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let started = stack.start("stock-1").await;
+    let started = fault::act(stack, Action::Start, "stock-1").await;
     let answer = request.await?;
     let took = start.elapsed().as_secs_f64();
-    let restored = stack.start("stock-2").await;
+    let restored = fault::act(stack, Action::Start, "stock-2").await;
     started?;
     restored?;
     tally.check(

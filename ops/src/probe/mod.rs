@@ -6,7 +6,9 @@
 //! - `crash`: every kind of write with the replica that applies it aborting before it
 //!   answers (the local stack only: it restarts replicas with `CRASH_AFTER_WRITES`);
 //! - `durability`: no acknowledged write is lost when the Redis node holding it is killed
-//!   (either back end).
+//!   (either back end);
+//! - `gateway-wait`: with every replica of a service down, a request in flight waits for
+//!   one to come back instead of failing (either back end).
 //!
 //! Every fault and every cluster rule comes from `crate::fault` and `crate::cluster`; a
 //! probe never signals a process or reads a cluster by itself.
@@ -15,8 +17,11 @@ mod client;
 mod crash;
 mod durability;
 mod e2e;
+mod gateway_wait;
+mod nodes;
 mod tally;
 
+use crate::stack::Stack;
 use client::Gateway;
 use std::process::ExitCode;
 
@@ -40,4 +45,25 @@ enum Probe {
     /// No acknowledged write lost when the Redis master holding it (then a replica) is
     /// SIGKILLed, at the Redis level and through the gateway.
     Durability(durability::DurabilityArgs),
+    /// With both stock replicas killed and one started a second later, a request in
+    /// flight waits for it (the gateway's retry passes) and answers 200.
+    GatewayWait,
+}
+
+impl ProbeArgs {
+    /// Runs the probe against `stack`; the exit code is its verdict.
+    pub async fn run(self, stack: &Stack) -> anyhow::Result<ExitCode> {
+        let url = self.gateway.unwrap_or_else(client::default_gateway);
+        let gateway = Gateway::new(&url)?;
+        if !gateway.answers().await {
+            eprintln!("the gateway at {url} does not answer (is the stack up?)");
+            return Ok(ExitCode::from(2));
+        }
+        match self.probe {
+            Probe::E2e => e2e::run(gateway).await,
+            Probe::Crash => crash::run(gateway, stack).await,
+            Probe::Durability(args) => durability::run(gateway, stack, &args).await,
+            Probe::GatewayWait => gateway_wait::run(gateway, stack).await,
+        }
+    }
 }

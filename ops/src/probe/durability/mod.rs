@@ -19,10 +19,11 @@ mod redis;
 mod writes;
 
 use super::client::Gateway;
-use super::stack::Stack;
+use super::nodes;
 use super::tally::Tally;
+use crate::stack::Stack;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DurabilityArgs {
@@ -61,11 +62,8 @@ enum Pass {
 /// The clusters whose nodes are checked and killed.
 const SERVICES: [&str; 3] = ["order", "stock", "payment"];
 
-/// How long a cluster may take to be whole again, or a replica to take over.
-const WHOLE_BOUND: Duration = Duration::from_secs(90);
-
 /// Progress lines, stamped with the time since the probe began.
-pub(crate) struct Log(Instant);
+struct Log(Instant);
 
 impl Log {
     fn line(&self, message: &str) {
@@ -76,34 +74,44 @@ impl Log {
     }
 }
 
-pub async fn run(gateway: Gateway, stack: &Stack, args: &DurabilityArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    gateway: Gateway,
+    stack: &Stack,
+    args: &DurabilityArgs,
+) -> anyhow::Result<ExitCode> {
     let log = Log(Instant::now());
     let mut tally = Tally::default();
     for service in SERVICES {
-        stack.wait_whole(service, WHOLE_BOUND).await?;
+        nodes::wait_whole(stack, service).await?;
     }
     log.line("clusters whole");
     let mut rows = Vec::new();
     let mut totals = gateway::Totals::default();
-    let mut entities = None;
+    // Created once the clusters are known to be whole, for both gateway passes.
+    let through_gateway = args.passes.iter().any(|p| matches!(p, Pass::Master | Pass::Replica));
+    let entities = match through_gateway {
+        true => Some(gateway::Entities::create(&gateway, stack, &log).await?),
+        false => None,
+    };
     for pass in &args.passes {
-        match pass {
-            Pass::Settings => redis::settings(stack, &args.fsync, &mut tally).await?,
-            Pass::Redis => {
+        match (pass, &entities) {
+            (Pass::Settings, _) => redis::settings(stack, &args.fsync, &mut tally).await?,
+            (Pass::Redis, _) => {
                 for service in SERVICES {
                     redis::burst(stack, service, args.redis_writes, &log, &mut tally).await?;
                 }
             }
-            Pass::Master | Pass::Replica => {
-                if entities.is_none() {
-                    entities = Some(gateway::Entities::create(&gateway, stack, &log).await?);
-                }
-                let Some(entities) = &entities else { unreachable!() };
-                let label = if *pass == Pass::Master { "master" } else { "replica" };
-                rows.extend(
-                    gateway::one_pass(&gateway, stack, entities, label, args, &mut totals, &log, &mut tally)
-                        .await?,
-                );
+            (Pass::Master | Pass::Replica, None) => unreachable!("created above"),
+            (Pass::Master | Pass::Replica, Some(entities)) => {
+                let pass = gateway::Pass {
+                    label: if *pass == Pass::Master { "master" } else { "replica" },
+                    gateway: &gateway,
+                    stack,
+                    entities,
+                    args,
+                    log: &log,
+                };
+                rows.extend(pass.run(&mut totals, &mut tally).await?);
             }
         }
     }

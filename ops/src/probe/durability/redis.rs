@@ -2,44 +2,52 @@
 //! burst of replica-acknowledged writes (INCR, then WAIT 1) that must survive the SIGKILL of
 //! the master holding them.
 
-use super::{Log, SERVICES, WHOLE_BOUND};
-use crate::probe::stack::Stack;
+use super::{Log, SERVICES};
+use crate::fault::{self, Action};
+use crate::probe::nodes;
 use crate::probe::tally::Tally;
-use anyhow::{bail, Result};
-use std::time::{Duration, Instant};
+use crate::stack::Stack;
+use anyhow::Result;
+use std::time::Duration;
+
+/// Bound on one node's whole burst (a WAIT waits 5 s at most).
+const BURST_BOUND: Duration = Duration::from_secs(300);
 
 /// Every node of every cluster: `cluster-enabled yes`, `appendonly yes`, `appendfsync
 /// <fsync>`.
 pub async fn settings(stack: &Stack, fsync: &str, tally: &mut Tally) -> Result<()> {
     for service in SERVICES {
         let mut wrong = Vec::new();
-        let nodes = stack.nodes(service).await?;
-        for node in &nodes {
+        let cluster = stack.cluster(service).await?;
+        for node in &cluster.nodes {
             for (name, expected) in [
                 ("cluster-enabled", "yes"),
                 ("appendonly", "yes"),
                 ("appendfsync", fsync),
             ] {
-                let got = stack.config_get(node, name).await?;
+                // CONFIG GET answers the name, then the value.
+                let answer = node.query(&["CONFIG", "GET", name]).await?;
+                let got = answer.lines().nth(1).unwrap_or_default().trim().to_string();
                 if got != expected {
-                    wrong.push(format!("{node}: {name} is {got:?}, not {expected}"));
+                    wrong.push(format!("{}: {name} is {got:?}", node.name));
                 }
             }
         }
         tally.check(
-            wrong.is_empty() && !nodes.is_empty(),
+            wrong.is_empty() && !cluster.nodes.is_empty(),
             format!(
-                "settings: {} nodes of {service}'s cluster run cluster-enabled yes, appendonly yes, appendfsync {fsync} {wrong:?}",
-                nodes.len()
+                "settings: the {} nodes of {service}'s cluster run with cluster-enabled yes, \
+                 appendonly yes, appendfsync {fsync} {wrong:?}",
+                cluster.nodes.len()
             ),
         );
     }
     Ok(())
 }
 
-/// `count` INCRs of a fresh key in `service`'s cluster, each acknowledged by a replica
-/// (WAIT 1 answers 1) before the next; then the master holding the key is SIGKILLed,
-/// started again once its replica took over, and the key must hold `count`.
+/// `count` INCRs of a fresh key in `service`'s cluster over one connection, each followed by
+/// `WAIT 1 5000` (a replica has it); then the master holding the key is SIGKILLed, started
+/// again once its replica took over, and the key must hold `count`.
 pub async fn burst(
     stack: &Stack,
     service: &'static str,
@@ -48,50 +56,43 @@ pub async fn burst(
     tally: &mut Tally,
 ) -> Result<()> {
     let key = format!("wdm:durability:{}", uuid::Uuid::new_v4().simple());
-    let master = stack.master_of(service, &key).await?;
+    let master = nodes::master_of(stack, service, &key).await?;
     log.line(&format!(
-        "redis: {count} INCRs in {service}'s cluster, each acknowledged by a replica (WAIT 1), then SIGKILL of their master {master}"
+        "redis: {count} INCRs in {service}'s cluster, each acknowledged by a replica (WAIT 1), \
+         then SIGKILL of their master {}",
+        master.name
     ));
-    let mut connection = stack.connect(&master).await?;
-    let mut unacknowledged = 0;
-    for _ in 0..count {
-        let _: i64 = redis::cmd("INCR").arg(&key).query_async(&mut connection).await?;
-        let replicas: i64 = redis::cmd("WAIT")
-            .arg(1)
-            .arg(5000)
-            .query_async(&mut connection)
-            .await?;
-        unacknowledged += usize::from(replicas != 1);
-    }
-    drop(connection);
+    let incr = vec!["INCR".to_string(), key.clone()];
+    let wait = ["WAIT", "1", "5000"].map(String::from).to_vec();
+    let commands: Vec<Vec<String>> = (0..count)
+        .flat_map(|_| [incr.clone(), wait.clone()])
+        .collect();
+    let answers = master.session(&commands, BURST_BOUND).await?;
+    let waits: Vec<&String> = answers.iter().skip(1).step_by(2).collect();
+    let unacknowledged = waits.iter().filter(|a| a.trim() != "1").count();
     tally.check(
-        unacknowledged == 0,
-        format!("redis {service}: every one of {count} INCRs acknowledged by a replica ({unacknowledged} not)"),
+        waits.len() == count && unacknowledged == 0,
+        format!(
+            "redis {service}: each of {count} INCRs acknowledged by a replica \
+             ({} answers, {unacknowledged} WAITs not 1)",
+            waits.len()
+        ),
     );
-    stack.kill(&master).await?;
-    let start = Instant::now();
-    loop {
-        match stack.master_of(service, &key).await {
-            Ok(owner) if owner != master => break,
-            _ if start.elapsed() > WHOLE_BOUND => {
-                bail!("no replica took over from {master} within {WHOLE_BOUND:?}")
-            }
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
+    fault::act(stack, Action::Kill, &master.name).await?;
+    let took = nodes::wait_takeover(stack, service, &key, &master.name).await?;
     log.line(&format!(
-        "redis: {master}'s replica took over within {:.1} s of the kill",
-        start.elapsed().as_secs_f64()
+        "redis: {}'s replica took over within {:.1} s of the kill",
+        master.name,
+        took.as_secs_f64()
     ));
-    stack.start(&master).await?;
-    stack.wait_whole(service, WHOLE_BOUND).await?;
-    let owner = stack.master_of(service, &key).await?;
-    let mut connection = stack.connect(&owner).await?;
-    let got: Option<i64> = redis::cmd("GET").arg(&key).query_async(&mut connection).await?;
+    fault::act(stack, Action::Start, &master.name).await?;
+    nodes::wait_whole(stack, service).await?;
+    let owner = nodes::master_of(stack, service, &key).await?;
+    let got = owner.query(&["GET", &key]).await?;
     tally.check(
-        got == Some(count as i64),
+        got.trim() == count.to_string(),
         format!("redis {service}: {key} holds {got:?} after the kill and the failover, expected {count}"),
     );
-    let _: i64 = redis::cmd("DEL").arg(&key).query_async(&mut connection).await?;
+    owner.query(&["DEL", &key]).await?;
     Ok(())
 }

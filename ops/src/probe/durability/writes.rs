@@ -4,6 +4,7 @@
 
 use super::super::client::{Answer, Gateway};
 use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 use reqwest::Method;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -122,33 +123,46 @@ impl Stream {
 
 /// A kill that comes once `share` of `stream`'s writes are acknowledged; it resolves to
 /// the victim's description.
-pub struct KillAt {
+pub struct KillAt<'a> {
     pub stream: Arc<Stream>,
     pub share: f64,
-    pub kill: BoxFuture<'static, anyhow::Result<String>>,
+    pub kill: BoxFuture<'a, anyhow::Result<String>>,
 }
 
-fn log(start: Instant, message: &str) {
-    println!(
-        "[durability {:6.1}s] {message}",
-        start.elapsed().as_secs_f64()
-    );
+fn log(t0: Instant, message: &str) {
+    println!("[durability {:6.1}s] {message}", t0.elapsed().as_secs_f64());
+}
+
+fn progress(streams: &[Arc<Stream>]) -> String {
+    let each: Vec<String> = streams
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}/{} acknowledged ({} retried)",
+                s.what,
+                s.acked(),
+                s.keys.len(),
+                s.tally().retried
+            )
+        })
+        .collect();
+    format!("  {}", each.join(", "))
 }
 
 /// Sends every stream's writes from `pace.workers` tasks, the i-th write of a stream due
 /// i × step after the start (a write whose time has come waits only for a free worker, so
 /// a backlog after a pause is sent at once); fires each kill when its share is
-/// acknowledged, in a task of its own, while the writes go on. Returns the start and the
-/// victims, kill by kill (a kill whose share never came fires after the writes).
+/// acknowledged, while the writes go on. Returns the start and the victims, kill by kill
+/// (a kill whose share never came fires after the writes).
 pub async fn run(
     gateway: &Gateway,
     streams: &[Arc<Stream>],
-    kills: Vec<KillAt>,
+    kills: Vec<KillAt<'_>>,
     pace: Pace,
     t0: Instant,
 ) -> anyhow::Result<(Instant, Vec<String>)> {
-    let longest = streams.iter().map(|s| s.keys.len()).max().unwrap_or(1);
-    let step = pace.pass.div_f64(longest.max(1) as f64);
+    let longest = streams.iter().map(|s| s.keys.len()).max().unwrap_or(1).max(1);
+    let step = pace.pass.div_f64(longest as f64);
     let mut jobs: Vec<(Duration, usize, usize)> = streams
         .iter()
         .enumerate()
@@ -174,50 +188,33 @@ pub async fn run(
         });
     }
 
+    let mut victims = vec![String::new(); kills.len()];
     let mut pending: Vec<Option<KillAt>> = kills.into_iter().map(Some).collect();
-    let mut killers = Vec::new();
-    let mut last_report = Instant::now() - Duration::from_secs(1);
-    while !workers.is_empty() {
+    let mut firing = FuturesUnordered::new();
+    let mut last_report: Option<Instant> = None;
+    while !workers.is_empty() || !firing.is_empty() {
         for (n, slot) in pending.iter_mut().enumerate() {
-            let due = slot
-                .as_ref()
-                .is_some_and(|k| k.stream.acked() as f64 >= k.share * k.stream.keys.len() as f64);
-            if let Some(kill) = slot.take_if(|_| due) {
-                let at = kill.stream.acked();
-                let what = kill.stream.what;
-                killers.push(tokio::spawn(async move {
-                    let victim = kill.kill.await?;
-                    log(t0, &format!("{what}: SIGKILL {victim} ({at} acknowledged when its turn came)"));
-                    Ok::<_, anyhow::Error>((n, victim))
-                }));
+            let due = slot.as_ref().is_some_and(|k| {
+                k.stream.acked() as f64 >= k.share * k.stream.keys.len() as f64
+            });
+            if let Some(kill) = due.then(|| slot.take()).flatten() {
+                let (at, what) = (kill.stream.acked(), kill.stream.what);
+                firing.push(async move { (n, what, at, kill.kill.await) });
             }
         }
-        if last_report.elapsed() >= Duration::from_secs(1) {
-            last_report = Instant::now();
-            let progress: Vec<String> = streams
-                .iter()
-                .map(|s| {
-                    let tally = s.tally();
-                    format!(
-                        "{} {}/{} acknowledged ({} retried)",
-                        s.what,
-                        s.acked(),
-                        s.keys.len(),
-                        tally.retried
-                    )
-                })
-                .collect();
-            log(t0, &format!("  {}", progress.join(", ")));
+        if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            last_report = Some(Instant::now());
+            log(t0, &progress(streams));
         }
         tokio::select! {
-            done = workers.join_next() => { done.transpose()?; }
+            Some(done) = workers.join_next(), if !workers.is_empty() => { done?; }
+            Some((n, what, at, victim)) = firing.next(), if !firing.is_empty() => {
+                let victim = victim?;
+                log(t0, &format!("{what}: SIGKILL {victim} ({at} acknowledged when its turn came)"));
+                victims[n] = victim;
+            }
             _ = tokio::time::sleep(Duration::from_millis(10)) => {}
         }
-    }
-    let mut victims = vec![String::new(); pending.len()];
-    for killer in killers {
-        let (n, victim) = killer.await??;
-        victims[n] = victim;
     }
     for (n, kill) in pending
         .into_iter()
