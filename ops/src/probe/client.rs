@@ -144,9 +144,7 @@ impl Gateway {
 
     /// Whether the gateway answers at all, below 500 (the stack under test is there).
     pub async fn answers(&self) -> bool {
-        let answer = self
-            .get("/stock/find/none", Duration::from_secs(15))
-            .await;
+        let answer = self.get("/stock/find/none", Duration::from_secs(15)).await;
         (1..500).contains(&answer.code())
     }
 }

@@ -67,8 +67,7 @@ impl Run<'_> {
     ) -> Result<Answer> {
         for replica in replicas(service) {
             fault::act(self.stack, Action::Kill, &replica).await?;
-            fault::local::start_with(self.local, &replica, &[("CRASH_AFTER_WRITES", "1")])
-                .await?;
+            fault::local::start_with(self.local, &replica, &[("CRASH_AFTER_WRITES", "1")]).await?;
         }
         let start = Instant::now();
         let answer = self.call(method, path).await;
@@ -140,7 +139,12 @@ pub async fn run(gateway: Gateway, stack: &Stack) -> Result<ExitCode> {
 async fn stock(run: &mut Run<'_>) -> Result<String> {
     let items = run.count_keys("stock", "item:*").await?;
     let created = run
-        .crash_write("stock", Method::POST, "/stock/item/create/3", "stock create")
+        .crash_write(
+            "stock",
+            Method::POST,
+            "/stock/item/create/3",
+            "stock create",
+        )
         .await?;
     let item = created
         .field("item_id")
@@ -154,7 +158,8 @@ async fn stock(run: &mut Run<'_>) -> Result<String> {
         "stock create: the answered id is the item",
     );
     let add = format!("/stock/add/{item}/10");
-    run.crash_write("stock", Method::POST, &add, "stock add").await?;
+    run.crash_write("stock", Method::POST, &add, "stock add")
+        .await?;
     let stock = run.stock_of(&item).await;
     run.tally.check(stock == 10, "stock add: applied once");
     let subtract = format!("/stock/subtract/{item}/4");
@@ -162,8 +167,13 @@ async fn stock(run: &mut Run<'_>) -> Result<String> {
         .await?;
     let stock = run.stock_of(&item).await;
     run.tally.check(stock == 6, "stock subtract: applied once");
-    run.crash_write("stock", Method::POST, "/stock/batch_init/5/7/2", "stock batch_init")
-        .await?;
+    run.crash_write(
+        "stock",
+        Method::POST,
+        "/stock/batch_init/5/7/2",
+        "stock batch_init",
+    )
+    .await?;
     let found = run.read("/stock/find/4").await;
     run.tally.check(
         found == json!({"stock": 7, "price": 2}),
@@ -193,7 +203,8 @@ async fn payment(run: &mut Run<'_>) -> Result<String> {
     run.crash_write("payment", Method::POST, &add, "payment add_funds")
         .await?;
     let credit = run.credit_of(&user).await;
-    run.tally.check(credit == 20, "payment add_funds: applied once");
+    run.tally
+        .check(credit == 20, "payment add_funds: applied once");
     let pay = format!("/payment/pay/{user}/5");
     run.crash_write("payment", Method::POST, &pay, "payment pay")
         .await?;
@@ -241,8 +252,10 @@ async fn orders(run: &mut Run<'_>, item: &str, user: &str) -> Result<()> {
         .await?;
     let found = run.read(&format!("/orders/find/{order}")).await;
     let one_line = found["items"] == json!([[item, 2]]) && found["total_cost"] == 6;
-    run.tally
-        .check(one_line, format!("order removeItem: applied once ({found})"));
+    run.tally.check(
+        one_line,
+        format!("order removeItem: applied once ({found})"),
+    );
 
     let checkout = format!("/orders/checkout/{order}");
     run.crash_write("order", Method::POST, &checkout, "order checkout")

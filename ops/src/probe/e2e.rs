@@ -169,8 +169,12 @@ async fn orders(run: &mut Run, item1: &str, item2: &str, user: &str) {
         &created,
     );
 
-    let a1 = run.post(&format!("/orders/addItem/{order}/{item1}/1")).await;
-    let a2 = run.post(&format!("/orders/addItem/{order}/{item2}/1")).await;
+    let a1 = run
+        .post(&format!("/orders/addItem/{order}/{item1}/1"))
+        .await;
+    let a2 = run
+        .post(&format!("/orders/addItem/{order}/{item2}/1"))
+        .await;
     let found = run.get(&format!("/orders/find/{order}")).await;
     let total = found.body()["total_cost"].as_i64().unwrap_or(-1);
     run.check(
@@ -238,7 +242,9 @@ async fn orders(run: &mut Run, item1: &str, item2: &str, user: &str) {
         &found,
     );
 
-    let late = run.post(&format!("/orders/addItem/{order}/{item1}/1")).await;
+    let late = run
+        .post(&format!("/orders/addItem/{order}/{item1}/1"))
+        .await;
     run.check(
         "adding an item to a paid order is a 4xx",
         late.is_4xx(),

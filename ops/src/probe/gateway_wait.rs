@@ -24,7 +24,9 @@ pub async fn run(gateway: Gateway, stack: &Stack) -> Result<ExitCode> {
     let item = created
         .field("item_id")
         .with_context(|| format!("item create answered {created}"))?;
-    println!("gateway-wait: killing stock-1 and stock-2, a request in flight, stock-1 started 1 s later");
+    println!(
+        "gateway-wait: killing stock-1 and stock-2, a request in flight, stock-1 started 1 s later"
+    );
     for replica in ["stock-1", "stock-2"] {
         fault::act(stack, Action::Kill, replica).await?;
     }

@@ -36,10 +36,6 @@ impl Tally {
         ok
     }
 
-    pub fn failed(&self) -> usize {
-        self.failed
-    }
-
     /// Prints `N passed, M failed` and returns the exit code.
     pub fn summary(&self) -> ExitCode {
         println!("{} passed, {} failed", self.passed, self.failed);

@@ -60,7 +60,14 @@ impl Entities {
     async fn value(&self, gateway: &Gateway, what: &str) -> Result<i64> {
         match what {
             "stock/add" => read(gateway, &format!("/stock/find/{}", self.item), "stock").await,
-            _ => read(gateway, &format!("/payment/find_user/{}", self.user), "credit").await,
+            _ => {
+                read(
+                    gateway,
+                    &format!("/payment/find_user/{}", self.user),
+                    "credit",
+                )
+                .await
+            }
         }
     }
 }
@@ -70,13 +77,19 @@ async fn read(gateway: &Gateway, path: &str, field: &str) -> Result<i64> {
     let mut last = None;
     for _ in 0..50 {
         let answer = gateway.get(path, Duration::from_secs(15)).await;
-        if let Some(v) = answer.body()[field].as_i64().filter(|_| answer.code() == 200) {
+        if let Some(v) = answer.body()[field]
+            .as_i64()
+            .filter(|_| answer.code() == 200)
+        {
             return Ok(v);
         }
         last = Some(answer);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    bail!("GET {path} kept failing: {}", last.map(|a| a.to_string()).unwrap_or_default())
+    bail!(
+        "GET {path} kept failing: {}",
+        last.map(|a| a.to_string()).unwrap_or_default()
+    )
 }
 
 /// What each kind of write's entity holds before a pass (updated after it).
@@ -153,7 +166,10 @@ impl Pass<'_> {
         ));
         let streams = [
             ("stock/add", format!("/stock/add/{}/1", self.entities.item)),
-            ("payment/add_funds", format!("/payment/add_funds/{}/1", self.entities.user)),
+            (
+                "payment/add_funds",
+                format!("/payment/add_funds/{}/1", self.entities.user),
+            ),
         ]
         .map(|(what, path)| Arc::new(Stream::new(what, path, args.per_pass)));
         let mut victims = Vec::new();
@@ -176,13 +192,15 @@ impl Pass<'_> {
                 .boxed(),
             })
             .collect();
-        let (start, killed) = writes::run(self.gateway, &streams, kills, self.pace(), self.log.0).await?;
+        let (start, killed) =
+            writes::run(self.gateway, &streams, kills, self.pace(), self.log.0).await?;
 
         let mut rows = Vec::new();
         for (stream, victim) in streams.iter().zip(killed) {
             let mut row = self.judge(stream, totals, tally).await?;
             row.0.insert(2, victim);
-            row.0.push(format!("{:.2}", stream.longest_pause(start).as_secs_f64()));
+            row.0
+                .push(format!("{:.2}", stream.longest_pause(start).as_secs_f64()));
             rows.push(row);
         }
         for victim in &victims {
@@ -193,7 +211,10 @@ impl Pass<'_> {
             let expected = totals.0[stream.what];
             tally.check(
                 got == expected,
-                format!("{label} {}: value {got} == {expected} after the victim is back", stream.what),
+                format!(
+                    "{label} {}: value {got} == {expected} after the victim is back",
+                    stream.what
+                ),
             );
             row.0.push(got.to_string());
         }
@@ -206,7 +227,12 @@ impl Pass<'_> {
     async fn judge(&self, stream: &Stream, totals: &mut Totals, tally: &mut Tally) -> Result<Row> {
         let (label, what) = (self.label, stream.what);
         let sent = stream.tally();
-        let refused: Vec<String> = sent.refused.iter().take(3).map(|(k, a)| format!("{k}: {a}")).collect();
+        let refused: Vec<String> = sent
+            .refused
+            .iter()
+            .take(3)
+            .map(|(k, a)| format!("{k}: {a}"))
+            .collect();
         tally.check(
             sent.refused.is_empty(),
             format!(
@@ -226,7 +252,8 @@ impl Pass<'_> {
         let repeats: Vec<&String> = stream.keys.choose_multiple(&mut rand::rng(), 5).collect();
         let mut answers = Vec::new();
         for key in &repeats {
-            let (_, answer) = acknowledged(self.gateway, &stream.path, key, self.pace().retry).await;
+            let (_, answer) =
+                acknowledged(self.gateway, &stream.path, key, self.pace().retry).await;
             answers.push(answer.code());
         }
         let after = self.entities.value(self.gateway, what).await?;
@@ -274,20 +301,36 @@ impl Pass<'_> {
 }
 
 pub fn print_table(rows: &[Row]) {
-    let head = Row(
-        [
-            "pass", "write", "victim (role)", "acked", "retried", "attempts", "value", "expected",
-            "pause s", "after restart",
-        ]
-        .map(String::from)
-        .to_vec(),
-    );
+    let head = Row([
+        "pass",
+        "write",
+        "victim (role)",
+        "acked",
+        "retried",
+        "attempts",
+        "value",
+        "expected",
+        "pause s",
+        "after restart",
+    ]
+    .map(String::from)
+    .to_vec());
     let all: Vec<&Row> = std::iter::once(&head).chain(rows).collect();
     let widths: Vec<usize> = (0..head.0.len())
-        .map(|i| all.iter().map(|r| r.0.get(i).map_or(0, String::len)).max().unwrap_or(0))
+        .map(|i| {
+            all.iter()
+                .map(|r| r.0.get(i).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for row in all {
-        let cells: Vec<String> = row.0.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect();
+        let cells: Vec<String> = row
+            .0
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
         println!("{}", cells.join("  ").trim_end());
     }
 }

@@ -28,7 +28,11 @@ use std::time::Instant;
 #[derive(Debug, Clone, clap::Args)]
 pub struct DurabilityArgs {
     /// The parts to run, in this order.
-    #[arg(long, value_delimiter = ',', default_value = "settings,redis,master,replica")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "settings,redis,master,replica"
+    )]
     passes: Vec<Pass>,
     /// Writes of each kind in a gateway pass.
     #[arg(long, env = "PER_PASS", default_value_t = 400)]
@@ -88,7 +92,10 @@ pub async fn run(
     let mut rows = Vec::new();
     let mut totals = gateway::Totals::default();
     // Created once the clusters are known to be whole, for both gateway passes.
-    let through_gateway = args.passes.iter().any(|p| matches!(p, Pass::Master | Pass::Replica));
+    let through_gateway = args
+        .passes
+        .iter()
+        .any(|p| matches!(p, Pass::Master | Pass::Replica));
     let entities = match through_gateway {
         true => Some(gateway::Entities::create(&gateway, stack, &log).await?),
         false => None,
@@ -104,7 +111,11 @@ pub async fn run(
             (Pass::Master | Pass::Replica, None) => unreachable!("created above"),
             (Pass::Master | Pass::Replica, Some(entities)) => {
                 let pass = gateway::Pass {
-                    label: if *pass == Pass::Master { "master" } else { "replica" },
+                    label: if *pass == Pass::Master {
+                        "master"
+                    } else {
+                        "replica"
+                    },
                     gateway: &gateway,
                     stack,
                     entities,

@@ -161,7 +161,12 @@ pub async fn run(
     pace: Pace,
     t0: Instant,
 ) -> anyhow::Result<(Instant, Vec<String>)> {
-    let longest = streams.iter().map(|s| s.keys.len()).max().unwrap_or(1).max(1);
+    let longest = streams
+        .iter()
+        .map(|s| s.keys.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let step = pace.pass.div_f64(longest as f64);
     let mut jobs: Vec<(Duration, usize, usize)> = streams
         .iter()
@@ -194,9 +199,9 @@ pub async fn run(
     let mut last_report: Option<Instant> = None;
     while !workers.is_empty() || !firing.is_empty() {
         for (n, slot) in pending.iter_mut().enumerate() {
-            let due = slot.as_ref().is_some_and(|k| {
-                k.stream.acked() as f64 >= k.share * k.stream.keys.len() as f64
-            });
+            let due = slot
+                .as_ref()
+                .is_some_and(|k| k.stream.acked() as f64 >= k.share * k.stream.keys.len() as f64);
             if let Some(kill) = due.then(|| slot.take()).flatten() {
                 let (at, what) = (kill.stream.acked(), kill.stream.what);
                 firing.push(async move { (n, what, at, kill.kill.await) });
