@@ -60,7 +60,11 @@ pub async fn create(cluster: &Cluster) -> Result<Created> {
     let layout = rules::layout(cluster.topology);
     for &(i, first, last) in &layout.slots {
         let (first, last) = (first.to_string(), last.to_string());
-        expect_ok(nodes[i].query(&["CLUSTER", "ADDSLOTSRANGE", &first, &last]).await?)?;
+        expect_ok(
+            nodes[i]
+                .query(&["CLUSTER", "ADDSLOTSRANGE", &first, &last])
+                .await?,
+        )?;
     }
     let (ip, port) = nodes[0].meet_addr().await?;
     let port = port.to_string();
@@ -68,17 +72,21 @@ pub async fn create(cluster: &Cluster) -> Result<Created> {
         expect_ok(node.query(&["CLUSTER", "MEET", &ip, &port]).await?)?;
     }
     // A replica can only follow a master it knows.
-    until(&format!("every node of {name} knows the others"), || async {
-        probe(cluster)
-            .await
-            .iter()
-            .all(|p| p.view().len() == nodes.len())
-    })
+    until(
+        &format!("every node of {name} knows the others"),
+        move || async move {
+            probe(cluster)
+                .await
+                .iter()
+                .all(|p| p.view().len() == nodes.len())
+        },
+    )
     .await?;
     for &(replica, master) in &layout.replicas {
         let id = nodes[master].query(&["CLUSTER", "MYID"]).await?;
         let id = id.trim();
-        until(&format!("{} follows {}", nodes[replica].name, nodes[master].name), || async {
+        let what = format!("{} follows {}", nodes[replica].name, nodes[master].name);
+        until(&what, move || async move {
             let answer = nodes[replica].query(&["CLUSTER", "REPLICATE", id]).await;
             answer.is_ok_and(|a| a.trim() == "OK")
         })
@@ -114,7 +122,10 @@ where
     let start = Instant::now();
     while !done().await {
         if start.elapsed() > BOUND {
-            return Err(Error::State(format!("not done after {}s: {what}", BOUND.as_secs())));
+            return Err(Error::State(format!(
+                "not done after {}s: {what}",
+                BOUND.as_secs()
+            )));
         }
         tokio::time::sleep(POLL).await;
     }

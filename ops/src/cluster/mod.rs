@@ -1,5 +1,5 @@
 //! The Redis Clusters of a stack: asking their nodes, and the `ops cluster` commands
-//! (create, wait, status, pick, master-of, check-node). The rules themselves are in
+//! (create, wait, status, pick, master-of, nodes, check-node). The rules themselves are in
 //! [`rules`]; this module only gathers the answers they judge and acts on the verdict.
 
 mod create;
@@ -35,6 +35,8 @@ pub enum Command {
     Pick { service: String, role: Role },
     /// Print the node that is the master of KEY's slot now.
     MasterOf { service: String, key: String },
+    /// Every node of the named clusters: its name and address, one per line.
+    Nodes { services: Vec<String> },
     /// One node's own health (answers, cluster ok, all slots served, a replica's link up):
     /// the health check of a compose Redis node.
     CheckNode {
@@ -77,6 +79,14 @@ impl Command {
                 Ok(())
             }
             Command::CheckNode { addr } => check_node(&addr).await,
+            Command::Nodes { services } => {
+                for cluster in clusters(stack, &services).await? {
+                    for node in &cluster.nodes {
+                        println!("{} {}", node.name, node.link);
+                    }
+                }
+                Ok(())
+            }
         }
     }
 }

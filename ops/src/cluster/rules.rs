@@ -102,7 +102,13 @@ impl NodeLine {
         let shown: Vec<String> = self
             .slots
             .iter()
-            .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+            .map(|&(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
             .collect();
         shown.join(" ")
     }
@@ -172,7 +178,9 @@ impl Probe {
         if !self.ping {
             return None;
         }
-        info_field(self.replication.as_deref()?, "role")?.parse().ok()
+        info_field(self.replication.as_deref()?, "role")?
+            .parse()
+            .ok()
     }
 
     fn info(&self, field: &str) -> Option<&str> {
@@ -200,7 +208,11 @@ impl Probe {
         match role {
             Role::Master => {
                 let slots = me.map(|m| m.slot_list()).unwrap_or_default();
-                let slots = if slots.is_empty() { "none".into() } else { slots };
+                let slots = if slots.is_empty() {
+                    "none".into()
+                } else {
+                    slots
+                };
                 format!("master, slots {slots}")
             }
             Role::Replica => {
@@ -229,7 +241,7 @@ impl Topology {
 
     /// The topology of `nodes` nodes with `replicas` replicas per master.
     pub fn of(nodes: usize, replicas: usize) -> Result<Topology, String> {
-        if nodes == 0 || nodes % (1 + replicas) != 0 {
+        if nodes == 0 || !nodes.is_multiple_of(1 + replicas) {
             return Err(format!(
                 "{nodes} nodes cannot form masters with {replicas} replica(s) each"
             ));
@@ -315,11 +327,7 @@ pub fn not_whole(probes: &[Probe], topology: Topology) -> Option<String> {
         .filter(|(p, _)| p.role() == Some(Role::Master))
         .collect();
     if masters.len() != topology.masters {
-        return Some(format!(
-            "{} of {} masters",
-            masters.len(),
-            topology.masters
-        ));
+        return Some(format!("{} of {} masters", masters.len(), topology.masters));
     }
     for (p, me) in masters {
         let followers = selves
@@ -343,7 +351,10 @@ pub fn master_of_slot(view: &[NodeLine], slot: u16) -> Option<&NodeLine> {
 }
 
 /// The replicas of the master `master_id` in this view, not failing.
-pub fn replicas_of<'a>(view: &'a [NodeLine], master_id: &'a str) -> impl Iterator<Item = &'a NodeLine> {
+pub fn replicas_of<'a>(
+    view: &'a [NodeLine],
+    master_id: &'a str,
+) -> impl Iterator<Item = &'a NodeLine> {
     view.iter()
         .filter(move |n| n.master.as_deref() == Some(master_id) && !n.failing())
 }

@@ -60,7 +60,15 @@ async fn docker_out(args: &[&str]) -> Result<String> {
 /// The project's networks.
 async fn networks(project: &Project) -> Result<Vec<String>> {
     let filter = format!("label=com.docker.compose.project={}", project.name);
-    let out = docker_out(&["network", "ls", "--filter", &filter, "--format", "{{.Name}}"]).await?;
+    let out = docker_out(&[
+        "network",
+        "ls",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Name}}",
+    ])
+    .await?;
     Ok(out.split_whitespace().map(str::to_string).collect())
 }
 

@@ -108,7 +108,10 @@ mod tests {
 
     #[test]
     fn children_of_a_process_are_read_from_proc() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let me = std::process::id() as i32;
         assert!(children(me).contains(&(child.id() as i32)));
         child.kill().unwrap();

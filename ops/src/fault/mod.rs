@@ -92,7 +92,9 @@ impl FromStr for Target {
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !plain {
-            return Err(format!("component name {s:?} must be letters, digits and '-'"));
+            return Err(format!(
+                "component name {s:?} must be letters, digits and '-'"
+            ));
         }
         Ok(Target::Component(s.to_string()))
     }

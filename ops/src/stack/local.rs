@@ -17,6 +17,8 @@ pub struct Local {
     pub run_dir: PathBuf,
     pub port_offset: u16,
     pub topology: Topology,
+    /// `env/local/stack.sh` (default: [`Local::script`] finds it).
+    pub script: Option<PathBuf>,
 }
 
 impl Local {
@@ -32,7 +34,17 @@ impl Local {
             run_dir,
             port_offset,
             topology,
+            script: None,
         })
+    }
+
+    /// The stack in `run_dir` as `PORT_OFFSET`, `REDIS_MASTERS` and `REDIS_REPLICAS` (0, 3
+    /// and 1 when unset) describe it.
+    pub fn from_env(run_dir: PathBuf) -> Result<Local> {
+        let port_offset = env_number("PORT_OFFSET", 0)?;
+        let masters = env_number("REDIS_MASTERS", 3)?;
+        let replicas = env_number("REDIS_REPLICAS", 1)?;
+        Local::new(run_dir, port_offset, Topology { masters, replicas })
     }
 
     /// Node `n` (from 1) of `service`'s cluster listens on this port: order 6400 + n - 1,
@@ -72,8 +84,8 @@ impl Local {
     /// Every component with a pid file, sorted.
     pub fn recorded(&self) -> Result<Vec<String>> {
         let dir = self.run_dir.join("pids");
-        let entries = std::fs::read_dir(&dir)
-            .map_err(Error::io(format!("reading {}", dir.display())))?;
+        let entries =
+            std::fs::read_dir(&dir).map_err(Error::io(format!("reading {}", dir.display())))?;
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter_map(|f| f.strip_suffix(".pid").map(str::to_string))
@@ -96,9 +108,13 @@ impl Local {
         cmdline.contains(program_of(name)).then_some(pid)
     }
 
-    /// The `env/local/stack.sh` that starts this stack's processes: `$STACK_SH`, else the
-    /// one of the repository this binary was built in (`target/*/ops`) or run from.
+    /// The `env/local/stack.sh` that starts this stack's processes: the one given,
+    /// `$STACK_SH`, else the one of the repository this binary was built in
+    /// (`target/*/ops`) or is run from.
     pub fn script(&self) -> Result<PathBuf> {
+        if let Some(path) = &self.script {
+            return Ok(path.clone());
+        }
         if let Ok(path) = std::env::var("STACK_SH") {
             return Ok(PathBuf::from(path));
         }
@@ -111,6 +127,15 @@ impl Local {
             .ok_or_else(|| {
                 Error::State("env/local/stack.sh not found (set STACK_SH to its path)".into())
             })
+    }
+}
+
+fn env_number<T: std::str::FromStr>(var: &str, default: T) -> Result<T> {
+    match std::env::var(var) {
+        Err(_) => Ok(default),
+        Ok(v) => v
+            .parse()
+            .map_err(|_| Error::Invalid(format!("{var} must be a whole number (got {v:?})"))),
     }
 }
 

@@ -212,10 +212,7 @@ pub fn node_index(name: &str) -> Option<(&'static str, usize)> {
         return None;
     }
     let n = n.parse().ok()?;
-    SERVICES
-        .into_iter()
-        .find(|s| *s == service)
-        .map(|s| (s, n))
+    SERVICES.into_iter().find(|s| *s == service).map(|s| (s, n))
 }
 
 #[cfg(test)]
@@ -243,7 +240,7 @@ mod tests {
 
     #[test]
     fn hosts_name_each_cluster_by_address() {
-        let h = Hosts::parse("order=a:1,b:2 stock=c:3", None, 1).unwrap();
+        let h = Hosts::parse("order=a:1,b:2 stock=c:3,d:4", None, 1).unwrap();
         let order = h.cluster("order");
         assert_eq!(order.topology, Topology::of(2, 1).unwrap());
         assert_eq!(order.nodes[1].name, "b");

@@ -27,6 +27,16 @@ pub enum Link {
     },
 }
 
+impl std::fmt::Display for Link {
+    /// `127.0.0.1:6400`, or the container's name.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Link::Tcp { host, port, .. } => write!(f, "{host}:{port}"),
+            Link::Exec { container, .. } => f.write_str(container),
+        }
+    }
+}
+
 /// A node: its component name (`redis-stock-3`, or its address for `--hosts`) and its link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
@@ -105,7 +115,10 @@ impl Node {
     /// Its answers to `PING`, `CLUSTER INFO`, `CLUSTER NODES` and `INFO replication`.
     pub async fn probe(&self) -> Probe {
         match &self.link {
-            Link::Tcp { .. } => self.probe_tcp().await.unwrap_or_else(|_| Probe::silent(&self.name)),
+            Link::Tcp { .. } => self
+                .probe_tcp()
+                .await
+                .unwrap_or_else(|_| Probe::silent(&self.name)),
             Link::Exec {
                 container,
                 password,

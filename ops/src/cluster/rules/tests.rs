@@ -24,7 +24,11 @@ fn seen_by(nodes: &str, port: u16) -> String {
         .lines()
         .map(|l| {
             let l = l.replace("myself,", "");
-            let mine = l.split_whitespace().nth(1).unwrap().starts_with(&format!("127.0.0.1:{port}@"));
+            let mine = l
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .starts_with(&format!("127.0.0.1:{port}@"));
             let l = if mine {
                 let f: Vec<&str> = l.split(' ').collect();
                 let mut f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
@@ -41,7 +45,10 @@ fn seen_by(nodes: &str, port: u16) -> String {
 /// The probe of the node on `port` of the cluster `nodes` describes.
 fn node(nodes: &str, port: u16) -> Probe {
     let view = seen_by(nodes, port);
-    let me = parse_nodes(&view).into_iter().find(NodeLine::is_myself).unwrap();
+    let me = parse_nodes(&view)
+        .into_iter()
+        .find(NodeLine::is_myself)
+        .unwrap();
     let replication = if me.is_master() {
         MASTER_REPL.to_string()
     } else {
@@ -115,16 +122,25 @@ fn a_master_killed_a_moment_ago_is_seen_disconnected() {
     let mut probes = cluster(PFAIL);
     probes[1] = Probe::silent("redis-stock-2");
     let why = not_whole(&probes, SIX).unwrap();
-    assert_eq!(why, "redis-stock-1 sees 127.0.0.1:8401@18401 as master (disconnected)");
+    assert_eq!(
+        why,
+        "redis-stock-1 sees 127.0.0.1:8401@18401 as master (disconnected)"
+    );
     // The node itself, when asked first, does not answer.
     probes.swap(0, 1);
-    assert_eq!(not_whole(&probes, SIX).unwrap(), "redis-stock-2 does not answer");
+    assert_eq!(
+        not_whole(&probes, SIX).unwrap(),
+        "redis-stock-2 does not answer"
+    );
 }
 
 #[test]
 fn after_the_failover_the_dead_node_is_failing() {
     let why = node_problem(&node(FAILED_OVER, 8400), None).unwrap();
-    assert_eq!(why, "redis-stock-1 sees 127.0.0.1:8401@18401 as master,fail (disconnected)");
+    assert_eq!(
+        why,
+        "redis-stock-1 sees 127.0.0.1:8401@18401 as master,fail (disconnected)"
+    );
 }
 
 #[test]
@@ -154,14 +170,19 @@ fn a_cluster_short_of_a_node_or_of_masters_is_not_whole() {
 #[test]
 fn a_master_short_of_its_replicas_keeps_it_unwhole() {
     let view = parse_nodes(WHOLE);
-    let id = |port| view.iter().find(|n| n.port() == Some(port)).unwrap().id.clone();
+    let id = |port| {
+        view.iter()
+            .find(|n| n.port() == Some(port))
+            .unwrap()
+            .id
+            .clone()
+    };
     let mut probes = cluster(WHOLE);
     // 8403 follows 8400 instead of 8401: 8401 (redis-stock-2) has none.
-    let moved = probes[3]
-        .nodes
-        .as_deref()
-        .unwrap()
-        .replace(&format!("slave {}", id(8401)), &format!("slave {}", id(8400)));
+    let moved = probes[3].nodes.as_deref().unwrap().replace(
+        &format!("slave {}", id(8401)),
+        &format!("slave {}", id(8400)),
+    );
     probes[3].nodes = Some(moved);
     assert_eq!(
         not_whole(&probes, SIX).unwrap(),
@@ -173,7 +194,10 @@ fn a_master_short_of_its_replicas_keeps_it_unwhole() {
 fn a_node_that_does_not_answer_or_is_not_ok_keeps_it_unwhole() {
     let mut probes = cluster(WHOLE);
     probes[1] = Probe::silent("redis-stock-2");
-    assert_eq!(not_whole(&probes, SIX).unwrap(), "redis-stock-2 does not answer");
+    assert_eq!(
+        not_whole(&probes, SIX).unwrap(),
+        "redis-stock-2 does not answer"
+    );
     let mut probes = cluster(WHOLE);
     probes[2].info = Some(OK_INFO.replace("cluster_state:ok", "cluster_state:fail"));
     assert_eq!(
@@ -186,7 +210,10 @@ fn a_node_that_does_not_answer_or_is_not_ok_keeps_it_unwhole() {
         not_whole(&probes, SIX).unwrap(),
         "redis-stock-3: 10923 of 16384 slots served"
     );
-    assert_eq!(not_whole(&probes[..5], SIX).unwrap(), "5 nodes, 3 masters x 1 replicas needs 6");
+    assert_eq!(
+        not_whole(&probes[..5], SIX).unwrap(),
+        "5 nodes, 3 masters x 1 replicas needs 6"
+    );
 }
 
 #[test]
@@ -223,32 +250,50 @@ fn a_cluster_of_masters_only_needs_no_replica() {
         replicas: 0,
     };
     assert_eq!(not_whole(&probes, three), None);
-    assert_eq!(not_whole(&probes, Topology::of(3, 2).unwrap()), None);
+    // The same three nodes as one master with two replicas: two masters too many.
+    let one_with_two = Topology::of(3, 2).unwrap();
+    assert_eq!(not_whole(&probes, one_with_two).unwrap(), "3 of 1 masters");
     assert!(Topology::of(3, 1).is_err());
 }
 
 #[test]
 fn the_master_of_a_slot_is_the_live_master_serving_it() {
     let view = parse_nodes(WHOLE);
-    assert_eq!(master_of_slot(&view, 0).and_then(NodeLine::port), Some(8400));
-    assert_eq!(master_of_slot(&view, 5461).and_then(NodeLine::port), Some(8401));
-    assert_eq!(master_of_slot(&view, 16383).and_then(NodeLine::port), Some(8402));
+    assert_eq!(
+        master_of_slot(&view, 0).and_then(NodeLine::port),
+        Some(8400)
+    );
+    assert_eq!(
+        master_of_slot(&view, 5461).and_then(NodeLine::port),
+        Some(8401)
+    );
+    assert_eq!(
+        master_of_slot(&view, 16383).and_then(NodeLine::port),
+        Some(8402)
+    );
     // Before the failover the dead master still holds its slots but is not their master.
     let pfail = parse_nodes(PFAIL);
     assert_eq!(master_of_slot(&pfail, 6000), None);
     let after = parse_nodes(FAILED_OVER);
-    assert_eq!(master_of_slot(&after, 6000).and_then(NodeLine::port), Some(8403));
+    assert_eq!(
+        master_of_slot(&after, 6000).and_then(NodeLine::port),
+        Some(8403)
+    );
 }
 
 #[test]
 fn the_replicas_of_a_master_are_its_live_followers() {
     let view = parse_nodes(WHOLE);
     let m = view.iter().find(|n| n.port() == Some(8401)).unwrap();
-    let ports: Vec<u16> = replicas_of(&view, &m.id).filter_map(NodeLine::port).collect();
+    let ports: Vec<u16> = replicas_of(&view, &m.id)
+        .filter_map(NodeLine::port)
+        .collect();
     assert_eq!(ports, vec![8403]);
     let back = parse_nodes(BACK);
     let m = back.iter().find(|n| n.port() == Some(8403)).unwrap();
-    let ports: Vec<u16> = replicas_of(&back, &m.id).filter_map(NodeLine::port).collect();
+    let ports: Vec<u16> = replicas_of(&back, &m.id)
+        .filter_map(NodeLine::port)
+        .collect();
     assert_eq!(ports, vec![8401]);
 }
 
@@ -256,10 +301,19 @@ fn the_replicas_of_a_master_are_its_live_followers() {
 fn nodes_in_a_role_are_those_that_say_so_and_answer() {
     let mut probes = cluster(WHOLE);
     probes[0] = Probe::silent("redis-stock-1");
-    let masters: Vec<&str> = in_role(&probes, Role::Master).iter().map(|p| p.name.as_str()).collect();
+    let masters: Vec<&str> = in_role(&probes, Role::Master)
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
     assert_eq!(masters, vec!["redis-stock-2", "redis-stock-3"]);
-    let replicas: Vec<&str> = in_role(&probes, Role::Replica).iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(replicas, vec!["redis-stock-4", "redis-stock-5", "redis-stock-6"]);
+    let replicas: Vec<&str> = in_role(&probes, Role::Replica)
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        replicas,
+        vec!["redis-stock-4", "redis-stock-5", "redis-stock-6"]
+    );
     assert_eq!("slave".parse(), Ok(Role::Replica));
     assert!("sentinel".parse::<Role>().is_err());
 }
@@ -274,7 +328,10 @@ fn status_names_a_replicas_master() {
             .map(|p| p.name.clone())
     };
     assert_eq!(probes[0].summary(name_of), "master, slots 0-5460");
-    assert_eq!(probes[1].summary(name_of), "replica of redis-stock-4 (link up)");
+    assert_eq!(
+        probes[1].summary(name_of),
+        "replica of redis-stock-4 (link up)"
+    );
     assert_eq!(Probe::silent("x").summary(name_of), "not answering");
 }
 
@@ -294,18 +351,30 @@ fn fresh_nodes_are_created_together_or_not_at_all() {
     mixed[5] = fresh("f");
     assert_eq!(freshness(&mixed), Freshness::Mixed { fresh: 1 });
     // A node that does not answer is not fresh.
-    assert_eq!(freshness(&[fresh("a"), Probe::silent("b")]), Freshness::Mixed { fresh: 1 });
+    assert_eq!(
+        freshness(&[fresh("a"), Probe::silent("b")]),
+        Freshness::Mixed { fresh: 1 }
+    );
 }
 
 #[test]
 fn a_layout_shares_the_slots_and_spreads_the_replicas() {
     let l = layout(SIX);
-    assert_eq!(l.slots, vec![(0, 0, 5460), (1, 5461, 10921), (2, 10922, 16383)]);
+    assert_eq!(
+        l.slots,
+        vec![(0, 0, 5460), (1, 5461, 10921), (2, 10922, 16383)]
+    );
     assert_eq!(l.replicas, vec![(3, 0), (4, 1), (5, 2)]);
-    let one = layout(Topology { masters: 1, replicas: 0 });
+    let one = layout(Topology {
+        masters: 1,
+        replicas: 0,
+    });
     assert_eq!(one.slots, vec![(0, 0, 16383)]);
     assert!(one.replicas.is_empty());
-    let two = layout(Topology { masters: 2, replicas: 2 });
+    let two = layout(Topology {
+        masters: 2,
+        replicas: 2,
+    });
     assert_eq!(two.slots, vec![(0, 0, 8191), (1, 8192, 16383)]);
     assert_eq!(two.replicas, vec![(2, 0), (3, 1), (4, 0), (5, 1)]);
 }
