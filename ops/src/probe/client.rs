@@ -148,3 +148,42 @@ impl Gateway {
         (1..500).contains(&answer.code())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(code: u16, raw: &str) -> Answer {
+        Answer::Status {
+            code,
+            body: serde_json::from_str(raw).unwrap_or(Value::Null),
+            raw: raw.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_field_is_a_string_as_it_is_and_any_other_value_as_json() {
+        let a = answer(
+            200,
+            r#"{"item_id":"a-1","stock":7,"paid":false,"none":null}"#,
+        );
+        assert_eq!(a.field("item_id").as_deref(), Some("a-1"));
+        assert_eq!(a.field("stock").as_deref(), Some("7"));
+        assert_eq!(a.field("paid").as_deref(), Some("false"));
+        assert_eq!(a.field("none"), None);
+        assert_eq!(a.field("missing"), None);
+        assert!(a.is_2xx() && !a.is_4xx());
+    }
+
+    #[test]
+    fn an_error_body_needs_a_non_empty_error() {
+        assert!(answer(400, r#"{"error":"amount \"-3\" must be"}"#).has_error());
+        assert!(!answer(400, r#"{"error":""}"#).has_error());
+        assert!(!answer(404, "not json").has_error());
+        let none = Answer::None("connection refused".into());
+        assert_eq!(none.code(), 0);
+        assert!(!none.has_error());
+        assert_eq!(none.body(), &Value::Null);
+        assert_eq!(none.to_string(), "no answer (connection refused)");
+    }
+}

@@ -46,3 +46,18 @@ impl Tally {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_failed_check_fails_the_probe() {
+        let mut tally = Tally::default();
+        assert!(tally.check(true, "fine"));
+        assert_eq!(tally.summary(), ExitCode::SUCCESS);
+        assert!(!tally.check_showing(false, "broken", "last answer: 500"));
+        assert_eq!((tally.passed, tally.failed), (1, 1));
+        assert_eq!(tally.summary(), ExitCode::FAILURE);
+    }
+}

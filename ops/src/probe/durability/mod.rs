@@ -131,3 +131,25 @@ pub async fn run(
     }
     Ok(tally.summary())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: DurabilityArgs,
+    }
+
+    #[test]
+    fn every_part_runs_by_default_and_a_list_picks_some() {
+        let all = Cli::parse_from(["durability"]).args;
+        let every = [Pass::Settings, Pass::Redis, Pass::Master, Pass::Replica];
+        assert_eq!(all.passes, every);
+        let some = Cli::parse_from(["durability", "--passes", "replica,settings"]).args;
+        assert_eq!(some.passes, [Pass::Replica, Pass::Settings]);
+        assert!(Cli::try_parse_from(["durability", "--passes", "everything"]).is_err());
+    }
+}

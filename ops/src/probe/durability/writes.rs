@@ -239,3 +239,21 @@ pub async fn run(
     }
     Ok((start, victims))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_pause_counts_from_the_start_to_each_acknowledgement() {
+        let stream = Stream::new("stock/add", "/stock/add/x/1".into(), 3);
+        assert_eq!(stream.keys.len(), 3);
+        assert_ne!(stream.keys[0], stream.keys[1]);
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        stream.tally.lock().unwrap().acks = vec![at(900), at(100), at(300)];
+        assert_eq!(stream.longest_pause(start), Duration::from_millis(600));
+        let none = Stream::new("payment/add_funds", "/p".into(), 0);
+        assert_eq!(none.longest_pause(start), Duration::ZERO);
+    }
+}
