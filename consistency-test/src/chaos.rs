@@ -1,4 +1,4 @@
-//! Kills and restarts components during every phase of a round.
+//! Kills and restarts components during every phase of a round (or the phases chosen).
 //!
 //! The kills are done by `ops`'s fault driver ([`Driver`]), the same code as `ops fault`:
 //! on the local stack it signals only the pids in the stack's pid files, on a compose
@@ -37,6 +37,8 @@ pub struct Kill {
 pub struct Control {
     start: Instant,
     phase: Mutex<Phase>,
+    /// The phases the driver kills in.
+    phases: Vec<Phase>,
     kills: Mutex<Vec<Kill>>,
     /// Number of kills so far, for phases that wait for one.
     kill_count: watch::Sender<usize>,
@@ -49,10 +51,12 @@ pub struct Control {
 const KILL_WAIT: Duration = Duration::from_secs(15);
 
 impl Control {
-    pub fn new() -> Arc<Control> {
+    /// Chaos in `phases` only.
+    pub fn new(phases: Vec<Phase>) -> Arc<Control> {
         Arc::new(Control {
             start: Instant::now(),
             phase: Mutex::new(Phase::CreateItems),
+            phases,
             kills: Mutex::new(Vec::new()),
             kill_count: watch::Sender::new(0),
             stop: AtomicBool::new(false),
@@ -64,12 +68,17 @@ impl Control {
         *self.phase.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Enters `phase` and, with `wait`, waits (bounded) for the driver's next kill, so that
-    /// the phase's first requests meet a component that is down, however short the phase
-    /// is. Returns the victim of that kill.
+    /// Whether the round is in a phase the driver kills in.
+    fn killing(&self) -> bool {
+        self.phases.contains(&self.phase())
+    }
+
+    /// Enters `phase` and, with `wait` in a phase of the chaos, waits (bounded) for the
+    /// driver's next kill, so that the phase's first requests meet a component that is
+    /// down, however short the phase is. Returns the victim of that kill.
     pub async fn enter(&self, phase: Phase, wait: bool) -> Option<String> {
         *self.phase.lock().unwrap_or_else(PoisonError::into_inner) = phase;
-        if !wait || self.stopped() {
+        if !wait || self.stopped() || !self.killing() {
             return None;
         }
         let mut count = self.kill_count.subscribe();
@@ -142,7 +151,8 @@ impl Pacing {
 
 /// Kills the next victim every 200–600 ms (the first after 50–150 ms) and restarts it
 /// 100–300 ms later (a Redis master `pacing.failover` later), until `control.stop()` or
-/// `pacing.max` has passed. A victim is restarted (and
+/// `pacing.max` has passed; in a phase outside the chaos's phases it only waits. A victim
+/// is restarted (and
 /// healthy) before the next kill, so at most one component is down at a time; a failed
 /// restart is retried before anything else is killed. Returns the driver for `restore_all`.
 pub async fn drive(mut chaos: Driver, control: Arc<Control>, pacing: Pacing) -> Driver {
@@ -179,6 +189,9 @@ pub async fn drive(mut chaos: Driver, control: Arc<Control>, pacing: Pacing) -> 
         pause = Duration::from_millis(rng.random_range(200..=600));
         if control.stopped() {
             break;
+        }
+        if !control.killing() {
+            continue;
         }
         match chaos.kill_next().await {
             Ok(victim) => {

@@ -14,10 +14,11 @@
 #   4. `ops probe gateway-wait`: with both stock replicas killed and one started a second
 #      later, a request in flight waits for it (the gateway's retry passes) and gets a 200
 #   5. the consistency test with its own docker chaos (--chaos-docker): one container at a
-#      time (never the gateway) killed and started again during every phase of the run,
-#      every answer judged, every write checked to be there once; once with the default
-#      scenario, once as the graders' failure test (FAILURE_USERS orders over FAILURE_ITEMS
-#      items, most of them paid, so that every checkout runs a whole saga)
+#      time (never the gateway) killed and started again (a Redis master once its replica
+#      took over), every answer judged, every write checked to be there once: during every
+#      phase of the default scenario, then as the graders' failure test, during the
+#      checkouts (--chaos-phases checkout) of FAILURE_USERS orders over FAILURE_ITEMS items,
+#      most of them paid, so that every checkout runs a whole saga
 #   6. the gateway killed and started again, between runs (killing it drops the clients'
 #      connections), and a last consistency run through the new gateway
 #   7. after every step that kills: every container still has the address it started with
@@ -210,7 +211,7 @@ same_addresses gateway-wait
 step chaos-every-phase "$CT" --url "$GATEWAY" --chaos-docker --docker-project "$PROJECT"
 wait_healthy
 same_addresses chaos-every-phase
-step failure "$CT" --url "$GATEWAY" --chaos-docker --docker-project "$PROJECT" \
+step failure "$CT" --url "$GATEWAY" --chaos-docker --docker-project "$PROJECT" --chaos-phases checkout \
     --users "$FAILURE_USERS" --items "$FAILURE_ITEMS" --stock-per-item "$FAILURE_STOCK" \
     --max-in-flight "$FAILURE_IN_FLIGHT" --settle-secs 12
 wait_healthy
