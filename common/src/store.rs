@@ -16,7 +16,7 @@
 //!   write is sent in one round trip with `WAIT 1` after it, and answered only when a
 //!   replica has it, or when its master has no replica online at all (then the
 //!   master's `appendfsync always` AOF holds it, and the one failure the topology
-//!   survives has already happened). See README.md, "Storage".
+//!   survives has already happened). See docs/design.md, "Storage".
 //!
 //! The service keeps one cluster connection (the `redis` crate's async cluster client):
 //! one multiplexed socket per node, shared by every request, so the commands of

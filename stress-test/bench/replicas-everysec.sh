@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # An experiment for ab.sh (AB_HOOK=stress-test/bench/replicas-everysec.sh): sets
 # `appendfsync everysec` on every node of the local stack that is a replica now. This is
-# not a setting of the stack. It weakens what survives (README "Storage": every node runs
+# not a setting of the stack. It weakens what survives (docs/design.md, "Storage": every node runs
 # `appendfsync always`), and it is here to measure what the replicas' fsyncs cost
 # (stress-test/README.md, "What bounds the ratio").
 # Environment: PORT_OFFSET (0), as the stack's.
