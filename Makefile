@@ -36,7 +36,7 @@ STACK := env/local/stack.sh
 export RUN_DIR ORDER_REPLICAS STOCK_REPLICAS PAYMENT_REPLICAS NGINX_ECHO_MODULE GATEWAY PORT_OFFSET
 export REDIS_MASTERS REDIS_REPLICAS REDIS_NODE_TIMEOUT_MS
 
-.PHONY: help up down build test lint unit e2e crash-test durability-test gateway-test consistency status logs tools rust-tools
+.PHONY: help up down build test lint unit e2e crash-test durability-test gateway-wait gateway-test consistency status logs tools rust-tools
 .PHONY: bench bench-smoke stress chaos-report api-test api-tools openapi
 
 help:
@@ -122,6 +122,12 @@ crash-test:
 # running stack; kills and restarts Redis nodes of it. PER_PASS (400) writes of each kind.
 durability-test:
 	$(OPS) probe durability
+
+# With both stock replicas killed and one started a second later, a request in flight waits
+# for it (the gateway's retry passes) and answers 200 (ops/src/probe/gateway_wait.rs).
+# Against the running stack; kills and restarts its stock replicas.
+gateway-wait:
+	$(OPS) probe gateway-wait
 
 # The gateway's retry policy (docs/design.md, "Retries through the gateway"): the real gateway
 # configuration in front of fake replicas on free ports (ops/tests/gateway); needs no stack.
