@@ -137,6 +137,8 @@ pub struct Pacing {
     /// again before the cluster noticed is simply the master again, and no failover is
     /// ever tested. Zero: like every other victim.
     pub failover: Duration,
+    /// The chaos ends after this many kills (each restored), if given.
+    pub kills: Option<usize>,
 }
 
 impl Pacing {
@@ -151,7 +153,8 @@ impl Pacing {
 
 /// Kills the next victim every 200–600 ms (the first after 50–150 ms) and restarts it
 /// 100–300 ms later (a Redis master `pacing.failover` later), until `control.stop()` or
-/// `pacing.max` has passed; in a phase outside the chaos's phases it only waits. A victim
+/// `pacing.max` has passed or `pacing.kills` were done; in a phase outside the chaos's
+/// phases it only waits. A victim
 /// is restarted (and
 /// healthy) before the next kill, so at most one component is down at a time; a failed
 /// restart is retried before anything else is killed. Returns the driver for `restore_all`.
@@ -161,6 +164,7 @@ pub async fn drive(mut chaos: Driver, control: Arc<Control>, pacing: Pacing) -> 
     let mut down: Option<String> = None;
     // The first kill comes early: the first phase can be over in milliseconds.
     let mut pause = Duration::from_millis(rng.random_range(50..=150));
+    let mut killed = 0;
     loop {
         if let Some(name) = down.take() {
             match chaos.restore(&name).await {
@@ -179,7 +183,10 @@ pub async fn drive(mut chaos: Driver, control: Arc<Control>, pacing: Pacing) -> 
                 }
             }
         }
-        if control.stopped() || start.elapsed() >= pacing.max {
+        if control.stopped()
+            || start.elapsed() >= pacing.max
+            || pacing.kills.is_some_and(|k| killed >= k)
+        {
             break;
         }
         tokio::select! {
@@ -195,6 +202,7 @@ pub async fn drive(mut chaos: Driver, control: Arc<Control>, pacing: Pacing) -> 
         }
         match chaos.kill_next().await {
             Ok(victim) => {
+                killed += 1;
                 control.record_kill(&victim);
                 println!("{} killed {victim}", control.stamp());
                 tokio::time::sleep(pacing.down(&victim, &mut rng)).await;
@@ -221,6 +229,7 @@ mod tests {
         let pacing = Pacing {
             max: Duration::from_secs(600),
             failover: Duration::from_secs(3),
+            kills: None,
         };
         let mut rng = StdRng::seed_from_u64(3);
         let kill = |role| Hit {

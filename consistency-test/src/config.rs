@@ -38,6 +38,9 @@ usage: consistency-test [OPTIONS]
                              create-items,add-stock,create-users,add-funds,create-orders,
                              additem,checkout,verify); e.g. checkout for the graders'
                              failure test (kills only while the checkouts run)
+  --chaos-passes N           stop the chaos after N passes over the victims (each pass
+                             kills every victim once, in a random order; default: no
+                             bound but --chaos-max-secs)
   --failover-secs N          a killed Redis Cluster master stays down this long, so that
                              its replica takes over, before it is started again (default 3;
                              0: restarted after 100-300 ms like every other victim)
@@ -75,6 +78,8 @@ pub struct Config {
     pub chaos_max_secs: u64,
     /// The phases the chaos kills in.
     pub chaos_phases: Vec<Phase>,
+    /// The chaos ends after this many passes over its victims.
+    pub chaos_passes: Option<usize>,
     pub failover_secs: u64,
 }
 
@@ -103,6 +108,7 @@ impl Config {
         let (mut settle, mut recovery, mut chaos_max) = (None, 0u64, 600u64);
         let mut failover = 3u64;
         let mut chaos_phases = Phase::ALL.to_vec();
+        let mut chaos_passes = None;
         let (mut request_timeout, mut keys, mut repeat_percent) = (60u64, false, 10u8);
         let (mut local, mut docker) = (false, false);
         let mut run_dir = PathBuf::from("run");
@@ -127,6 +133,7 @@ impl Config {
                 "--chaos-max-secs" => chaos_max = number(&flag, &value()?)?,
                 "--failover-secs" => failover = number(&flag, &value()?)?,
                 "--chaos-phases" => chaos_phases = phases(&value()?)?,
+                "--chaos-passes" => chaos_passes = Some(number(&flag, &value()?)?),
                 "--request-timeout-secs" => request_timeout = number(&flag, &value()?)?,
                 "--idempotency-keys" => keys = true,
                 "--repeat-percent" => repeat_percent = number(&flag, &value()?)?,
@@ -179,6 +186,7 @@ impl Config {
             chaos,
             chaos_max_secs: chaos_max,
             chaos_phases,
+            chaos_passes,
             failover_secs: failover,
         }))
     }
@@ -233,6 +241,9 @@ mod tests {
             .unwrap();
         assert_eq!(c.chaos_phases, vec![Phase::Checkout, Phase::AddFunds]);
         assert!(parse(&["--chaos-phases", "checkouts"]).is_err());
+        assert_eq!(parse(&[]).unwrap().unwrap().chaos_passes, None);
+        let c = parse(&["--chaos-passes", "1"]).unwrap().unwrap();
+        assert_eq!(c.chaos_passes, Some(1));
         assert_eq!(parse(&[]).unwrap().unwrap().failover_secs, 3);
         let c = parse(&["--failover-secs", "0"]).unwrap().unwrap();
         assert_eq!(c.failover_secs, 0);

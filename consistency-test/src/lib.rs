@@ -100,6 +100,7 @@ async fn run_round(api: &Api, config: &Config) -> Result<Vec<Check>> {
         let pacing = chaos::Pacing {
             max: Duration::from_secs(config.chaos_max_secs),
             failover: Duration::from_secs(config.failover_secs),
+            kills: config.chaos_passes.map(|passes| passes * driver.victims()),
         };
         let task = tokio::spawn(chaos::drive(driver, control.clone(), pacing));
         RunningChaos { control, task }

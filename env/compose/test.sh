@@ -16,9 +16,10 @@
 #   5. the consistency test with its own docker chaos (--chaos-docker): one container at a
 #      time (never the gateway) killed and started again (a Redis master once its replica
 #      took over), every answer judged, every write checked to be there once: during every
-#      phase of the default scenario, then as the graders' failure test, during the
-#      checkouts (--chaos-phases checkout) of FAILURE_USERS orders over FAILURE_ITEMS items,
-#      most of them paid, so that every checkout runs a whole saga
+#      phase of the default scenario, then as the graders' failure test: one pass over the
+#      victims (every service replica, a master and a replica of each cluster, each once;
+#      --chaos-passes 1) during the checkouts (--chaos-phases checkout) of FAILURE_USERS
+#      orders over FAILURE_ITEMS items, most of them paid, so that every checkout runs a saga
 #   6. the gateway killed and started again, between runs (killing it drops the clients'
 #      connections), and a last consistency run through the new gateway
 #   7. after every step that kills: every container still has the address it started with
@@ -211,7 +212,7 @@ same_addresses gateway-wait
 step chaos-every-phase "$CT" --url "$GATEWAY" --chaos-docker --docker-project "$PROJECT"
 wait_healthy
 same_addresses chaos-every-phase
-step failure "$CT" --url "$GATEWAY" --chaos-docker --docker-project "$PROJECT" --chaos-phases checkout \
+step failure "$CT" --url "$GATEWAY" --chaos-docker --docker-project "$PROJECT" --chaos-phases checkout --chaos-passes 1 \
     --users "$FAILURE_USERS" --items "$FAILURE_ITEMS" --stock-per-item "$FAILURE_STOCK" \
     --max-in-flight "$FAILURE_IN_FLIGHT" --settle-secs 12
 wait_healthy
