@@ -195,7 +195,7 @@ pub async fn recorded(
     entity_key: &str,
 ) -> Result<Option<Answer>, StoreError> {
     let seen: Option<String> = redis
-        .query(redis::cmd("GET").arg(key.record_key(entity_key)))
+        .query_retrying(redis::cmd("GET").arg(key.record_key(entity_key)))
         .await?;
     let Some(seen) = seen else { return Ok(None) };
     let corrupt = || StoreError::Corrupt(format!("idempotency record {seen:?}"));
@@ -222,7 +222,7 @@ pub async fn record(
     let json = serde_json::to_string(parts)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode an answer: {e}")))?;
     redis
-        .write(
+        .write_retrying(
             redis::cmd("SET")
                 .arg(key.record_key(entity_key))
                 .arg(format!("{}\n{json}", key.request))

@@ -4,6 +4,8 @@
 //! - [`app`]: binding and running a service's public and internal servers.
 //! - [`backoff`]: the pauses of every retry loop.
 //! - [`config`]: typed configuration read from the environment once at start.
+//! - [`entity`]: creating an entity's hash once per idempotency key, and batch_init's
+//!   writing of many, for all three services.
 //! - [`store`]: the Redis pool with bounded waits, and Lua script invocation.
 //! - [`error`]: the JSON error body and its mapping to 4xx/5xx.
 //! - [`idempotency`]: idempotency keys of public writes and the record of their answers.
@@ -21,6 +23,7 @@ pub mod api;
 pub mod app;
 pub mod backoff;
 pub mod config;
+pub mod entity;
 pub mod error;
 pub mod fault;
 pub mod http;

@@ -27,13 +27,13 @@ async fn increment(store: &RedisStore, key: &IdempotencyKey) -> Result<(), Store
     let mut inv = Invocation::new(&script);
     inv.key(COUNTER).arg(1);
     key.bind(&mut inv, COUNTER, Duration::from_secs(3600));
-    let reply: Vec<String> = store.run_script(&inv).await?;
+    let reply: Vec<String> = store.run_script_retrying(&inv).await?;
     idempotency::answer("test increment", key, reply).map(drop)
 }
 
 async fn counter(store: &RedisStore) -> i64 {
     let value: Option<i64> = store
-        .query(redis::cmd("GET").arg(COUNTER))
+        .query_retrying(redis::cmd("GET").arg(COUNTER))
         .await
         .expect("GET");
     value.unwrap_or(0)

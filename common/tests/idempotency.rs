@@ -26,7 +26,7 @@ async fn increment(
     let mut inv = common::store::Invocation::new(&script);
     inv.key("{counter}").arg(by);
     key.bind(&mut inv, "{counter}", ttl);
-    let reply: Vec<String> = store.run_script(&inv).await?;
+    let reply: Vec<String> = store.run_script_retrying(&inv).await?;
     idempotency::answer("test increment", key, reply)
 }
 

@@ -19,7 +19,7 @@ async fn a_write_sent_while_redis_restarts_is_applied_once_it_is_back() {
     let mut redis = RedisServer::start();
     let store = store_waiting(&redis, Duration::from_secs(10));
     let _: () = store
-        .query(redis::cmd("SET").arg("k").arg("before"))
+        .query_retrying(redis::cmd("SET").arg("k").arg("before"))
         .await
         .expect("first write");
     redis.kill();
@@ -30,13 +30,16 @@ async fn a_write_sent_while_redis_restarts_is_applied_once_it_is_back() {
     });
     let start = Instant::now();
     let _: () = store
-        .query(redis::cmd("SET").arg("k").arg("after"))
+        .query_retrying(redis::cmd("SET").arg("k").arg("after"))
         .await
         .expect("the write waits for Redis and then succeeds");
     let waited = start.elapsed();
     let _redis = restarter.await.expect("restarted");
     assert!(waited >= Duration::from_millis(600), "it waited {waited:?}");
-    let value: String = store.query(redis::cmd("GET").arg("k")).await.expect("GET");
+    let value: String = store
+        .query_retrying(redis::cmd("GET").arg("k"))
+        .await
+        .expect("GET");
     assert_eq!(value, "after");
 }
 
@@ -45,12 +48,12 @@ async fn an_error_answer_fails_at_once_without_retrying() {
     let redis = RedisServer::start();
     let store = store_waiting(&redis, Duration::from_secs(10));
     let _: () = store
-        .query(redis::cmd("SET").arg("s").arg("a string"))
+        .query_retrying(redis::cmd("SET").arg("s").arg("a string"))
         .await
         .expect("SET");
     let start = Instant::now();
     let err = store
-        .query::<Option<String>>(redis::cmd("HGET").arg("s").arg("field"))
+        .query_retrying::<Option<String>>(redis::cmd("HGET").arg("s").arg("field"))
         .await
         .expect_err("WRONGTYPE");
     assert!(start.elapsed() < Duration::from_secs(1), "it retried");
@@ -64,7 +67,7 @@ async fn past_the_bound_a_redis_that_stays_down_is_unavailable() {
     redis.kill();
     let start = Instant::now();
     let err = store
-        .query::<String>(redis::cmd("GET").arg("k"))
+        .query_retrying::<String>(redis::cmd("GET").arg("k"))
         .await
         .expect_err("down");
     let waited = start.elapsed();

@@ -117,46 +117,6 @@ impl Peers {
         self.count("stock", "find", price)
     }
 
-    #[tracing::instrument(level = "debug", name = "stock reserve", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
-    pub async fn reserve(
-        &self,
-        saga_id: &str,
-        req: ReserveRequest,
-    ) -> Result<StepReply, PeerError> {
-        let reply = self.reserves.call(saga_call(saga_id, req)).await;
-        self.count("stock", "reserve", reply)
-    }
-
-    #[tracing::instrument(level = "debug", name = "stock release", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
-    pub async fn release(
-        &self,
-        saga_id: &str,
-        req: ReserveRequest,
-    ) -> Result<StepReply, PeerError> {
-        let path = format!("/saga/{saga_id}/release");
-        let reply = step(&self.stock, |base| {
-            self.client.post(format!("{base}{path}")).json(&req)
-        })
-        .await;
-        self.count("stock", "release", reply)
-    }
-
-    #[tracing::instrument(level = "debug", name = "payment charge", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
-    pub async fn charge(&self, saga_id: &str, req: ChargeRequest) -> Result<StepReply, PeerError> {
-        let reply = self.charges.call(saga_call(saga_id, req)).await;
-        self.count("payment", "charge", reply)
-    }
-
-    #[tracing::instrument(level = "debug", name = "payment refund", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
-    pub async fn refund(&self, saga_id: &str, req: ChargeRequest) -> Result<StepReply, PeerError> {
-        let path = format!("/saga/{saga_id}/refund");
-        let reply = step(&self.payment, |base| {
-            self.client.post(format!("{base}{path}")).json(&req)
-        })
-        .await;
-        self.count("payment", "refund", reply)
-    }
-
     fn count<T>(
         &self,
         peer: &'static str,
@@ -173,25 +133,41 @@ impl Peers {
 impl Participants for Peers {
     type Error = PeerError;
 
-    async fn reserve(&self, saga: &Id, req: ReserveRequest) -> Result<StepReply, PeerError> {
-        Peers::reserve(self, saga.as_str(), req).await
+    #[tracing::instrument(level = "debug", name = "stock reserve", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
+    async fn reserve(&self, saga_id: &Id, req: ReserveRequest) -> Result<StepReply, PeerError> {
+        let reply = self.reserves.call(saga_call(saga_id, req)).await;
+        self.count("stock", "reserve", reply)
     }
 
-    async fn charge(&self, saga: &Id, req: ChargeRequest) -> Result<StepReply, PeerError> {
-        Peers::charge(self, saga.as_str(), req).await
+    #[tracing::instrument(level = "debug", name = "stock release", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
+    async fn release(&self, saga_id: &Id, req: ReserveRequest) -> Result<StepReply, PeerError> {
+        let path = format!("/saga/{saga_id}/release");
+        let reply = step(&self.stock, |base| {
+            self.client.post(format!("{base}{path}")).json(&req)
+        })
+        .await;
+        self.count("stock", "release", reply)
     }
 
-    async fn release(&self, saga: &Id, req: ReserveRequest) -> Result<StepReply, PeerError> {
-        Peers::release(self, saga.as_str(), req).await
+    #[tracing::instrument(level = "debug", name = "payment charge", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
+    async fn charge(&self, saga_id: &Id, req: ChargeRequest) -> Result<StepReply, PeerError> {
+        let reply = self.charges.call(saga_call(saga_id, req)).await;
+        self.count("payment", "charge", reply)
     }
 
-    async fn refund(&self, saga: &Id, req: ChargeRequest) -> Result<StepReply, PeerError> {
-        Peers::refund(self, saga.as_str(), req).await
+    #[tracing::instrument(level = "debug", name = "payment refund", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
+    async fn refund(&self, saga_id: &Id, req: ChargeRequest) -> Result<StepReply, PeerError> {
+        let path = format!("/saga/{saga_id}/refund");
+        let reply = step(&self.payment, |base| {
+            self.client.post(format!("{base}{path}")).json(&req)
+        })
+        .await;
+        self.count("payment", "refund", reply)
     }
 }
 
 /// One saga's entry in a batch, carrying the current span's trace context.
-fn saga_call<T>(saga_id: &str, step: T) -> SagaCall<T> {
+fn saga_call<T>(saga_id: &Id, step: T) -> SagaCall<T> {
     SagaCall {
         saga_id: saga_id.to_string(),
         traceparent: otel::current_traceparent(),

@@ -9,6 +9,7 @@
 //! script, the batch-init writes and the step-reply mapping are the participant
 //! skeleton's (`common::participant`), called with this module's keys.
 
+use common::entity;
 use common::idempotency::IdempotencyKey;
 use common::params::{Amount, Id, Quantity};
 use common::participant::{self, parse_int, step_reply, Adjust, Adjusted, Change, StepReply};
@@ -49,22 +50,15 @@ impl PaymentStore {
 
     /// Creates a user with credit 0 and returns its id (the same for a repeat of the key).
     pub async fn create(&self, idem: &IdempotencyKey) -> Result<Id, StoreError> {
-        self.adjust
-            .create(
-                &self.redis,
-                "payment create_user",
-                idem,
-                user_key,
-                &[("credit", 0)],
-            )
-            .await
+        let fields = [("credit", 0)];
+        entity::create(&self.redis, "payment create_user", idem, user_key, &fields).await
     }
 
     /// The user's credit, or `None` if there is no such user.
     pub async fn credit(&self, id: &Id) -> Result<Option<i64>, StoreError> {
         let mut cmd = redis::cmd("HGET");
         cmd.arg(user_key(id)).arg("credit");
-        let value: Option<String> = self.redis.query(&cmd).await?;
+        let value: Option<String> = self.redis.query_retrying(&cmd).await?;
         value.as_deref().map(parse_int).transpose()
     }
 
@@ -112,7 +106,7 @@ impl PaymentStore {
             .key(user_key(user))
             .arg(user.as_str())
             .arg(amount.get());
-        let reply: Vec<String> = self.redis.invoke(&invocation).await?;
+        let reply: Vec<String> = self.redis.run_script_once(&invocation).await?;
         step_reply("charge", &reply)
     }
 
@@ -121,7 +115,7 @@ impl PaymentStore {
     pub async fn refund(&self, saga: &Id, user: &Id) -> Result<StepReply, StoreError> {
         let mut invocation = Invocation::new(&self.refund);
         invocation.key(saga_key(user, saga)).key(user_key(user));
-        let reply: Vec<String> = self.redis.invoke(&invocation).await?;
+        let reply: Vec<String> = self.redis.run_script_once(&invocation).await?;
         step_reply("refund", &reply)
     }
 }

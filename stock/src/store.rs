@@ -16,6 +16,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use common::entity;
 use common::idempotency::IdempotencyKey;
 use common::params::{Amount, Id, Quantity};
 use common::participant::{self, parse_int, Adjust, Adjusted, Change, Outcome, StepReply};
@@ -102,15 +103,13 @@ impl StockStore {
     /// Creates an item with stock 0 and returns its id (the same for a repeat of the key).
     pub async fn create(&self, idem: &IdempotencyKey, price: Amount) -> Result<Id, StoreError> {
         let fields = [("stock", 0), ("price", price.get())];
-        self.adjust
-            .create(&self.redis, "stock create", idem, item_key, &fields)
-            .await
+        entity::create(&self.redis, "stock create", idem, item_key, &fields).await
     }
 
     pub async fn find(&self, id: &Id) -> Result<Option<Item>, StoreError> {
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(item_key(id)).arg("stock").arg("price");
-        let values: Vec<Option<String>> = self.redis.query(&cmd).await?;
+        let values: Vec<Option<String>> = self.redis.query_retrying(&cmd).await?;
         match values.as_slice() {
             [None, None] => Ok(None),
             [Some(stock), Some(price)] => Ok(Some(Item {
@@ -178,7 +177,7 @@ impl StockStore {
             for (id, qty) in group {
                 invocation.arg(id.as_str()).arg(qty.get());
             }
-            let reply: Vec<String> = self.redis.invoke(&invocation).await?;
+            let reply: Vec<String> = self.redis.run_script_once(&invocation).await?;
             let reply = step_reply("reserve", &reply)?;
             match reply.outcome {
                 Outcome::Done => continue,
@@ -209,7 +208,7 @@ impl StockStore {
         for group in groups {
             let mut invocation = on_group(&self.refuse, saga, group);
             invocation.arg(reason);
-            let reply: Vec<String> = self.redis.invoke(&invocation).await?;
+            let reply: Vec<String> = self.redis.run_script_once(&invocation).await?;
             step_reply("refuse", &reply)?;
         }
         Ok(())
@@ -228,7 +227,7 @@ impl StockStore {
         };
         for group in groups(lines) {
             let invocation = on_group(&self.release, saga, &group);
-            let reply: Vec<String> = self.redis.invoke(&invocation).await?;
+            let reply: Vec<String> = self.redis.run_script_once(&invocation).await?;
             last = step_reply("release", &reply)?;
         }
         Ok(last)

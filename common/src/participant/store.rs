@@ -1,8 +1,8 @@
-//! The Redis pieces every participant's public API shares: creating an entity, a
-//! balance (an item's stock, a user's credit) changed by one atomic script that
-//! never lets it go below zero, and `batch_init`'s chunked writes. Each is applied
-//! once per idempotency key and answers a repeat as it answered the first time
-//! (`crate::idempotency`).
+//! The Redis pieces every participant's public API shares: a balance (an item's
+//! stock, a user's credit) changed by one atomic script that never lets it go below
+//! zero, and `batch_init` of `n` equal hashes (through [`crate::entity`], which also
+//! creates one). Each is applied once per idempotency key and answers a repeat as it
+//! answered the first time (`crate::idempotency`).
 //!
 //! The participant's own `store.rs` still owns every key: it builds them and
 //! passes them in. Nothing here may build a key of its own or read a value,
@@ -11,6 +11,8 @@
 use redis::Script;
 
 use super::reply::{parse_int, unexpected};
+use crate::entity;
+use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyKey};
 use crate::params::{Amount, Id, Quantity};
 use crate::store::{Invocation, RedisStore, StoreError};
@@ -36,12 +38,22 @@ pub enum Change {
     Subtract(Amount),
 }
 
+impl Change {
+    /// The entity and amount of a change's path (`.../{id}/{amount}`), `id_param`
+    /// naming the id in errors.
+    pub fn parse_path(id_param: &str, path: &(String, String)) -> Result<(Id, Amount), ApiError> {
+        Ok((
+            Id::parse(id_param, &path.0)?,
+            Amount::parse("amount", &path.1)?,
+        ))
+    }
+}
+
 /// The participant's write scripts for one balance field (`"stock"`, `"credit"`):
-/// `scripts/adjust.lua` and `scripts/create.lua`, each after the idempotency prelude.
+/// `scripts/adjust.lua` after the idempotency prelude.
 #[derive(Clone)]
 pub struct Adjust {
     adjust: Script,
-    create: Script,
     field: &'static str,
     /// The names of an add and of a subtract in the metrics (`"stock add"`).
     writes: (&'static str, &'static str),
@@ -51,34 +63,8 @@ impl Adjust {
     pub fn new(field: &'static str, writes: (&'static str, &'static str)) -> Self {
         Adjust {
             adjust: idempotency::script(include_str!("scripts/adjust.lua")),
-            create: idempotency::script(include_str!("scripts/create.lua")),
             field,
             writes,
-        }
-    }
-
-    /// Creates the hash `key_of(id)` with `fields`, where `id` is the key's own
-    /// ([`IdempotencyKey::derived_id`]), so that a repeat names the same entity.
-    pub async fn create(
-        &self,
-        redis: &RedisStore,
-        write: &'static str,
-        idem: &IdempotencyKey,
-        key_of: impl Fn(&Id) -> String,
-        fields: &[(&str, i64)],
-    ) -> Result<Id, StoreError> {
-        let id = idem.derived_id(write);
-        let key = key_of(&id);
-        let mut invocation = Invocation::new(&self.create);
-        invocation.key(&key);
-        for (field, value) in fields {
-            invocation.arg(*field).arg(*value);
-        }
-        idem.bind(&mut invocation, &key, redis.idempotency_ttl());
-        let reply: Vec<String> = redis.run_script(&invocation).await?;
-        match idempotency::answer(write, idem, reply)?.parts.as_slice() {
-            [tag] if tag == "created" => Ok(id),
-            other => Err(unexpected("create", other)),
         }
     }
 
@@ -109,7 +95,7 @@ impl Adjust {
         let mut invocation = Invocation::new(&self.adjust);
         invocation.key(&key).arg(self.field).arg(delta).arg(-delta);
         idem.bind(&mut invocation, &key, redis.idempotency_ttl());
-        let reply: Vec<String> = redis.run_script(&invocation).await?;
+        let reply: Vec<String> = redis.run_script_retrying(&invocation).await?;
         match idempotency::answer(write, idem, reply)?.parts.as_slice() {
             [tag, value] if tag == "ok" => Ok(Adjusted::Done(parse_int(value)?)),
             [tag, value] if tag == "insufficient" => Ok(Adjusted::Insufficient(parse_int(value)?)),
@@ -120,11 +106,9 @@ impl Adjust {
     }
 }
 
-/// Writes the hashes `key_of("0")`..`key_of("{n-1}")`, each with `fields`, spread over
-/// the cluster's masters (one pipeline per master and chunk, see
-/// [`RedisStore::write_spread`]), once per idempotency key: the key's record is written
-/// after the last write, and a repeat finds it and writes nothing. A repeat that comes
-/// while the first is half done writes the same values again, which changes nothing.
+/// Writes the hashes `key_of("0")`..`key_of("{n-1}")`, each with `fields`, once per
+/// idempotency key ([`entity::batch_init`]). A repeat that comes while the first is half
+/// done writes the same values again, which changes nothing.
 pub async fn batch_init(
     redis: &RedisStore,
     write: &'static str,
@@ -135,25 +119,9 @@ pub async fn batch_init(
 ) -> Result<(), StoreError> {
     // `*` is in no id, so this record can never be an entity's (an item may be "batch_init").
     let record = key_of("*batch_init");
-    if idempotency::recorded(write, redis, idem, &record)
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let writes = (0..n.get())
-        .map(|i| {
-            let key = key_of(&i.to_string());
-            let mut hset = redis::cmd("HSET");
-            hset.arg(&key);
-            for (field, value) in fields {
-                hset.arg(*field).arg(value.get());
-            }
-            (key, hset)
-        })
-        .collect();
-    redis.write_spread(writes).await?;
-    idempotency::record(redis, idem, &record, &["done"], redis.idempotency_ttl()).await?;
-    crate::fault::write_applied(write);
-    Ok(())
+    let hashes = (0..n.get()).map(|i| {
+        let fields = fields.iter().map(|(field, value)| (*field, value.get()));
+        (key_of(&i.to_string()), fields)
+    });
+    entity::batch_init(redis, write, idem, &record, hashes).await
 }

@@ -1,5 +1,6 @@
-//! When a write may be acknowledged: once a replica has it, or once its master is
-//! known to have no replica online.
+//! How writes travel so that each is acknowledged by the rule of [`super::acknowledgement`]:
+//! the replica acknowledgement writer, with its own state (which masters are alone, one
+//! writer task per master) and its own counters.
 //!
 //! Redis replicates asynchronously, and a failover promotes a replica with whatever
 //! it has received: a write acknowledged by the master alone can vanish when the
@@ -10,33 +11,38 @@
 //! The writes to one master go through one task (a group commit): it sends whatever
 //! writes are waiting as one pipeline with one `WAIT` at its end, and the next
 //! pipeline when that one is answered (while the writes come several at a time, after
-//! lingering `REDIS_WRITE_LINGER_MS` for more: see [`write_loop`]). A blocked `WAIT` holds up every later command
-//! of its connection, so one `WAIT` per write would queue the writes behind each
-//! other's waits; one per pipeline costs a round trip per batch, and a replica that
-//! dies stalls one batch, not every write in flight.
+//! lingering `REDIS_WRITE_LINGER_MS` for more: see [`write_loop`]). A blocked `WAIT`
+//! holds up every later command of its connection, so one `WAIT` per write would queue
+//! the writes behind each other's waits; one per pipeline costs a round trip per batch,
+//! and a replica that dies stalls one batch, not every write in flight.
 //!
 //! When the `WAIT` counts none, the master is asked with `ROLE` which replicas are
 //! online. None online: the replica is the node that failed (or is still syncing
 //! after coming back). The write is then on the master's `appendfsync always` AOF, and
 //! under one failure at a time the master outlives that write's exposure (a replica
 //! that comes back syncs from the master before the cluster counts as whole again),
-//! so it is acknowledged, and the master is remembered as alone for a second: its
+//! so it is acknowledged, and the master is remembered as alone for a while: its
 //! next writes carry `ROLE` instead of `WAIT`, which costs no wait. A replica online
 //! that did not acknowledge in time: the write is not acknowledged, and the store
 //! sends it again (every write of ours is safe to repeat) within `REDIS_WAIT_MS`.
+//!
+//! It knows nothing of the store that uses it: it is given the connection, the master
+//! and how many replicas the slot map lists beside it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
-
+use prometheus::core::Collector;
+use prometheus::IntCounter;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, ServerErrorKind, Value};
+use tokio::sync::{mpsc, oneshot};
 
+use super::acknowledgement::{check_cmd, judge, judge_role, Verdict};
 use super::topology::Node;
-use super::{int, RedisStore};
+use crate::metrics::checked;
 
 /// How many writes one pipeline carries at most.
 const BATCH: usize = 512;
@@ -54,6 +60,10 @@ pub(crate) struct Replicas {
     alone: Mutex<HashMap<Node, Instant>>,
     /// The writer task of each master.
     writers: Mutex<HashMap<Node, mpsc::UnboundedSender<Job>>>,
+    /// `redis_unreplicated_writes_total`.
+    unreplicated: IntCounter,
+    /// `redis_replica_lag_total`.
+    lagging: IntCounter,
 }
 
 /// One write waiting for its master's writer.
@@ -67,13 +77,92 @@ struct Job {
 }
 
 impl Replicas {
-    pub(crate) fn new(wait: Duration, linger: Duration) -> Self {
-        Replicas {
+    pub(crate) fn new(wait: Duration, linger: Duration) -> Arc<Self> {
+        Arc::new(Replicas {
             wait,
             linger,
             alone: Mutex::new(HashMap::new()),
             writers: Mutex::new(HashMap::new()),
+            unreplicated: checked(IntCounter::new(
+                "redis_unreplicated_writes_total",
+                "Writes acknowledged with no replica online for their master (on the \
+                 master's fsynced AOF only, while its replica is down).",
+            )),
+            lagging: checked(IntCounter::new(
+                "redis_replica_lag_total",
+                "Writes whose master has a replica online that did not acknowledge them \
+                 within REDIS_REPLICA_WAIT_MS (not acknowledged: the write is retried).",
+            )),
+        })
+    }
+
+    pub(crate) fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.unreplicated.clone()),
+            Box::new(self.lagging.clone()),
+        ]
+    }
+
+    /// Sends `cmd` (a write to `slot`, served by `node` with `listed` replicas beside
+    /// it) through the master's writer and answers its reply once it is acknowledged.
+    pub(crate) async fn write(
+        self: &Arc<Self>,
+        conn: ClusterConnection,
+        node: Node,
+        slot: u16,
+        listed: usize,
+        cmd: Cmd,
+    ) -> RedisResult<Value> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            cmd,
+            slot,
+            conn,
+            listed,
+            reply,
+        };
+        self.writer(node).send(job).map_err(|_| {
+            RedisError::from((ErrorKind::Io, "the writer of a redis master stopped"))
+        })?;
+        answer.await.map_err(|_| {
+            RedisError::from((
+                ErrorKind::Server(ServerErrorKind::TryAgain),
+                "the writer of a redis master dropped a write",
+            ))
+        })?
+    }
+
+    /// Sends a pipeline of writes to `node` (writes to slots it served a moment ago;
+    /// `listed` replicas beside it) and answers once they are acknowledged.
+    pub(crate) async fn write_pipeline(
+        &self,
+        conn: ClusterConnection,
+        node: Node,
+        slot: u16,
+        listed: usize,
+        pipe: Pipeline,
+    ) -> RedisResult<()> {
+        let alone = listed == 0 || self.is_alone(&node);
+        let (values, acked) = self.send_checked(conn, &node, slot, alone, pipe).await?;
+        for value in values {
+            if let Value::ServerError(e) = value {
+                return Err(e.into());
+            }
         }
+        acked
+    }
+
+    /// The writer task of `node`, started on first use.
+    fn writer(self: &Arc<Self>, node: Node) -> mpsc::UnboundedSender<Job> {
+        let mut writers = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        writers
+            .entry(node.clone())
+            .or_insert_with(|| {
+                let (send, receive) = mpsc::unbounded_channel();
+                tokio::spawn(write_loop(self.clone(), node, receive));
+                send
+            })
+            .clone()
     }
 
     fn is_alone(&self, node: &Node) -> bool {
@@ -92,29 +181,72 @@ impl Replicas {
         }
     }
 
-    fn wait_cmd(&self) -> Cmd {
-        let mut cmd = redis::cmd("WAIT");
-        cmd.arg(1).arg(self.wait.as_millis() as u64);
-        cmd
+    /// Sends `pipe` (writes to slots of `node`) with the replication check after it, and
+    /// answers the writes' replies and whether they may be acknowledged.
+    async fn send_checked(
+        &self,
+        conn: ClusterConnection,
+        node: &Node,
+        slot: u16,
+        alone: bool,
+        mut pipe: Pipeline,
+    ) -> RedisResult<(Vec<Value>, RedisResult<()>)> {
+        pipe.add_command(check_cmd(alone, self.wait));
+        let count = pipe.cmd_iter().count();
+        let mut values = conn
+            .clone()
+            .route_pipeline(pipe, 0, count, master_of(slot))
+            .await?;
+        if values.len() != count {
+            return Err(short_reply());
+        }
+        let check = values.pop().ok_or_else(short_reply)?;
+        let acked = self.acknowledge(conn, node, slot, alone, &check).await;
+        Ok((values, acked))
     }
-}
 
-/// How many replicas a `ROLE` answer lists as online (`None`: the node is no master).
-fn online_replicas(role: &Value) -> Option<usize> {
-    let Value::Array(fields) = role else {
-        return None;
-    };
-    let is_master = match fields.first()? {
-        Value::BulkString(b) => b.as_slice() == b"master",
-        Value::SimpleString(s) => s == "master",
-        _ => false,
-    };
-    if !is_master {
-        return None;
-    }
-    match fields.get(2)? {
-        Value::Array(replicas) => Some(replicas.len()),
-        _ => None,
+    /// Applies the rule to a pipeline's last answer (asking `ROLE` when it says so), and
+    /// remembers whether the master is alone.
+    async fn acknowledge(
+        &self,
+        mut conn: ClusterConnection,
+        node: &Node,
+        slot: u16,
+        alone: bool,
+        check: &Value,
+    ) -> RedisResult<()> {
+        let verdict = match judge(alone, check) {
+            Verdict::AskRole => {
+                let role = conn
+                    .route_command(redis::cmd("ROLE"), RoutingInfo::SingleNode(master_of(slot)))
+                    .await?;
+                judge_role(&role)
+            }
+            verdict => verdict,
+        };
+        match verdict {
+            Verdict::Replicated => Ok(()),
+            Verdict::Alone => {
+                self.unreplicated.inc();
+                if !self.is_alone(node) {
+                    tracing::warn!(master = %node, "no replica online: writes are acknowledged on the master's AOF alone");
+                }
+                self.set_alone(node.clone(), true);
+                Ok(())
+            }
+            Verdict::Lagging(n) => {
+                // A replica is (back) online: the next pipeline waits for it.
+                self.set_alone(node.clone(), false);
+                self.lagging.inc();
+                Err(not_acknowledged(format!(
+                    "{n} replica(s) of {node} online, none acknowledged within {} ms",
+                    self.wait.as_millis()
+                )))
+            }
+            Verdict::NotMaster | Verdict::AskRole => {
+                Err(not_acknowledged(format!("{node} is no master any more")))
+            }
+        }
     }
 }
 
@@ -138,154 +270,6 @@ fn short_reply() -> RedisError {
     RedisError::from((ErrorKind::Parse, "short pipeline reply"))
 }
 
-impl RedisStore {
-    /// Sends `cmd` (a write to `slot`) through its master's writer and answers its
-    /// reply once it is acknowledged.
-    pub(crate) async fn durable_write(
-        &self,
-        conn: ClusterConnection,
-        slot: u16,
-        cmd: Cmd,
-    ) -> RedisResult<Value> {
-        let map = match self.topology.cached_or_refresh(&conn) {
-            Some(map) => map,
-            None => self.topology.current(conn.clone(), false).await?,
-        };
-        let owner = map.owner(slot);
-        let node = map.nodes[owner].clone();
-        let (reply, answer) = oneshot::channel();
-        let job = Job {
-            cmd,
-            slot,
-            conn,
-            listed: map.replicas[owner],
-            reply,
-        };
-        self.writer(node).send(job).map_err(|_| {
-            RedisError::from((ErrorKind::Io, "the writer of a redis master stopped"))
-        })?;
-        answer.await.map_err(|_| {
-            RedisError::from((
-                ErrorKind::Server(ServerErrorKind::TryAgain),
-                "the writer of a redis master dropped a write",
-            ))
-        })?
-    }
-
-    /// The writer task of `node`, started on first use.
-    fn writer(&self, node: Node) -> mpsc::UnboundedSender<Job> {
-        let mut writers = self
-            .replicas
-            .writers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        writers
-            .entry(node.clone())
-            .or_insert_with(|| {
-                let (send, receive) = mpsc::unbounded_channel();
-                tokio::spawn(write_loop(self.clone(), node, receive));
-                send
-            })
-            .clone()
-    }
-
-    /// Sends a pipeline of writes to `node` (writes to slots it served a moment ago;
-    /// `listed` replicas beside it) and answers once they are acknowledged.
-    pub(crate) async fn durable_pipeline_on(
-        &self,
-        conn: ClusterConnection,
-        node: Node,
-        slot: u16,
-        listed: usize,
-        pipe: Pipeline,
-    ) -> RedisResult<()> {
-        let alone = listed == 0 || self.replicas.is_alone(&node);
-        let (values, acked) = self.send_checked(conn, &node, slot, alone, pipe).await?;
-        for value in values {
-            if let Value::ServerError(e) = value {
-                return Err(e.into());
-            }
-        }
-        acked
-    }
-
-    /// Sends `pipe` (writes to slots of `node`) with the replication check after it, and
-    /// answers the writes' replies and whether they may be acknowledged.
-    async fn send_checked(
-        &self,
-        conn: ClusterConnection,
-        node: &Node,
-        slot: u16,
-        alone: bool,
-        mut pipe: Pipeline,
-    ) -> RedisResult<(Vec<Value>, RedisResult<()>)> {
-        pipe.add_command(self.check_cmd(alone));
-        let count = pipe.cmd_iter().count();
-        let mut values = conn
-            .clone()
-            .route_pipeline(pipe, 0, count, master_of(slot))
-            .await?;
-        if values.len() != count {
-            return Err(short_reply());
-        }
-        let check = values.pop().ok_or_else(short_reply)?;
-        let acked = self.acknowledge(conn, node, slot, alone, &check).await;
-        Ok((values, acked))
-    }
-
-    /// What ends a pipeline: `WAIT 1 <ms>`, or `ROLE` for a master taken to be alone.
-    fn check_cmd(&self, alone: bool) -> Cmd {
-        if alone {
-            redis::cmd("ROLE")
-        } else {
-            self.replicas.wait_cmd()
-        }
-    }
-
-    /// Decides from a pipeline's last answer (`WAIT`'s count, or `ROLE`) whether the
-    /// writes before it may be acknowledged.
-    async fn acknowledge(
-        &self,
-        mut conn: ClusterConnection,
-        node: &Node,
-        slot: u16,
-        alone: bool,
-        check: &Value,
-    ) -> RedisResult<()> {
-        let online = if alone {
-            online_replicas(check)
-        } else if int(check).unwrap_or(0) >= 1 {
-            return Ok(());
-        } else {
-            // No replica acknowledged: is one online at all?
-            let role = conn
-                .route_command(redis::cmd("ROLE"), RoutingInfo::SingleNode(master_of(slot)))
-                .await?;
-            online_replicas(&role)
-        };
-        match online {
-            Some(0) => {
-                self.metrics.unreplicated.inc();
-                if !self.replicas.is_alone(node) {
-                    tracing::warn!(master = %node, "no replica online: writes are acknowledged on the master's AOF alone");
-                }
-                self.replicas.set_alone(node.clone(), true);
-                Ok(())
-            }
-            Some(n) => {
-                // A replica is (back) online: the next pipeline waits for it.
-                self.replicas.set_alone(node.clone(), false);
-                self.metrics.lagging.inc();
-                Err(not_acknowledged(format!(
-                    "{n} replica(s) of {node} online, none acknowledged within {} ms",
-                    self.replicas.wait.as_millis()
-                )))
-            }
-            None => Err(not_acknowledged(format!("{node} is no master any more"))),
-        }
-    }
-}
-
 /// A master's writer: takes every write waiting, sends them as one pipeline ending in
 /// the replication check, answers each, and starts over.
 ///
@@ -294,11 +278,11 @@ impl RedisStore {
 /// several to a pipeline (the service is busy), the writer lingers
 /// `REDIS_WRITE_LINGER_MS` after the first of the next one, for more to join it; a
 /// lone write (a quiet service) goes at once.
-async fn write_loop(store: RedisStore, node: Node, mut jobs: mpsc::UnboundedReceiver<Job>) {
+async fn write_loop(replicas: Arc<Replicas>, node: Node, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let mut busy = false;
     while let Some(first) = jobs.recv().await {
-        if busy && !store.replicas.linger.is_zero() {
-            tokio::time::sleep(store.replicas.linger).await;
+        if busy && !replicas.linger.is_zero() {
+            tokio::time::sleep(replicas.linger).await;
         }
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -313,13 +297,13 @@ async fn write_loop(store: RedisStore, node: Node, mut jobs: mpsc::UnboundedRece
         if batch.is_empty() {
             continue;
         }
-        let alone = batch.iter().any(|job| job.listed == 0) || store.replicas.is_alone(&node);
+        let alone = batch.iter().any(|job| job.listed == 0) || replicas.is_alone(&node);
         let mut pipe = Pipeline::with_capacity(batch.len() + 1);
         for job in &batch {
             pipe.add_command(job.cmd.clone());
         }
         let (conn, slot) = (batch[0].conn.clone(), batch[0].slot);
-        let answers = match store.send_checked(conn, &node, slot, alone, pipe).await {
+        let answers = match replicas.send_checked(conn, &node, slot, alone, pipe).await {
             Ok((values, acked)) => values
                 .into_iter()
                 .map(|value| match (value, &acked) {
@@ -333,29 +317,5 @@ async fn write_loop(store: RedisStore, node: Node, mut jobs: mpsc::UnboundedRece
         for (job, answer) in batch.into_iter().zip(answers) {
             let _ = job.reply.send(answer);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
-
-    #[test]
-    fn role_answers_count_online_replicas() {
-        let replica = Value::Array(vec![bulk("127.0.0.1"), bulk("7001"), bulk("42")]);
-        let master =
-            |replicas| Value::Array(vec![bulk("master"), Value::Int(42), Value::Array(replicas)]);
-        assert_eq!(online_replicas(&master(vec![])), Some(0));
-        assert_eq!(
-            online_replicas(&master(vec![replica.clone(), replica])),
-            Some(2)
-        );
-        let slave = Value::Array(vec![bulk("slave"), bulk("127.0.0.1"), Value::Int(7000)]);
-        assert_eq!(online_replicas(&slave), None);
-        assert_eq!(online_replicas(&Value::Nil), None);
     }
 }

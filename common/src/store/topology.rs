@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use redis::cluster_async::ClusterConnection;
 use redis::{RedisResult, Value};
 
+use super::reply::{int, text};
+
 /// Redis Cluster's number of hash slots.
 pub const SLOTS: u16 = 16384;
 
@@ -101,21 +103,6 @@ impl Map {
         }
         map.ranges.sort_unstable();
         (!map.nodes.is_empty()).then_some(map)
-    }
-}
-
-fn int(value: &Value) -> Option<i64> {
-    match value {
-        Value::Int(n) => Some(*n),
-        _ => None,
-    }
-}
-
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
-        Value::SimpleString(s) => Some(s.clone()),
-        _ => None,
     }
 }
 

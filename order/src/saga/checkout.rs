@@ -19,6 +19,7 @@ use common::params::Id;
 use common::telemetry::otel;
 use tokio::time::Instant;
 
+use super::log::SagaLog;
 use super::machine::{ending, Ending};
 use super::runner;
 use super::SagaContext;

@@ -218,7 +218,3 @@ fn answered(reply: StepReply, done: Event, refused: Event) -> (Event, Option<Str
         ),
     }
 }
-
-#[cfg(test)]
-#[path = "machine_tests.rs"]
-mod tests;

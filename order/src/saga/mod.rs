@@ -9,13 +9,13 @@
 //! does not need (beginning a saga, claiming expired leases).
 
 pub mod checkout;
-#[cfg(test)]
-mod fakes;
 pub mod log;
 pub mod machine;
 pub mod participants;
 pub mod recovery;
 pub mod runner;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 

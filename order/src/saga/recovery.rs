@@ -8,6 +8,7 @@
 
 use tokio::time::Instant;
 
+use super::log::SagaLog;
 use super::runner;
 use super::SagaContext;
 use crate::metrics::Recovery;

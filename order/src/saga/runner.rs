@@ -17,7 +17,7 @@
 //!
 //! The runner is generic over the participants and the log it drives (resolved
 //! at compile time), and reads time only from tokio's clock, so its tests run it
-//! against in-memory fakes with the clock paused (`runner_tests.rs`).
+//! against in-memory fakes with the clock paused (`tests/runner.rs`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -64,7 +64,7 @@ pub async fn drive<P: Participants, L: SagaLog>(
     }
 }
 
-const LOST: &str = "another driver took over the saga's lease";
+pub(super) const LOST: &str = "another driver took over the saga's lease";
 
 /// Renews the lease every third of its length; returns only once it is lost.
 async fn keep_lease<P, L: SagaLog>(ctx: &SagaContext<P, L>, saga: &SagaRecord, owner: &str) {
@@ -207,7 +207,3 @@ where
         }
     }
 }
-
-#[cfg(test)]
-#[path = "runner_tests.rs"]
-mod tests;

@@ -1,9 +1,11 @@
-//! The order store's records (orders, their lines, the edit scripts' answers)
-//! and how Redis' answers are read back into them and into sagas.
+//! The order store's records (orders, their lines, the edit scripts' answers): how
+//! an order is encoded in its hash's fields, and how Redis' answers are read back
+//! into them and into sagas.
 //!
-//! Pure parsing of what `store.rs` read: it never talks to Redis and never
-//! builds a key, and anything our own scripts would never write is
-//! [`StoreError::Corrupt`].
+//! The one place in Rust that knows the stored format (`lines` as
+//! "item|qty|cost;...", a saga's `items` as "item|qty;..."; the Lua scripts know it
+//! too). Pure: it never talks to Redis and never builds a key, and anything our own
+//! scripts would never write is [`StoreError::Corrupt`].
 
 use std::collections::BTreeMap;
 
@@ -27,6 +29,33 @@ pub struct Order {
     pub paid: bool,
     pub cost: i64,
     pub lines: Vec<Line>,
+}
+
+impl Order {
+    /// An empty, unpaid order of `user`.
+    pub fn new(user: Id) -> Self {
+        Order {
+            user,
+            paid: false,
+            cost: 0,
+            lines: Vec::new(),
+        }
+    }
+}
+
+/// The fields of an order's hash, as written (a `busy` saga is the scripts' only).
+pub(super) fn order_fields(order: &Order) -> [(&'static str, String); 4] {
+    let lines: Vec<String> = order
+        .lines
+        .iter()
+        .map(|l| format!("{}|{}|{}", l.item, l.qty, l.cost))
+        .collect();
+    [
+        ("user", order.user.as_str().to_string()),
+        ("paid", if order.paid { "1" } else { "0" }.to_string()),
+        ("cost", order.cost.to_string()),
+        ("lines", lines.join(";")),
+    ]
 }
 
 /// Why an order cannot be edited.
@@ -61,7 +90,7 @@ pub(super) fn stored_id(raw: String) -> Id {
     Id::generated(raw)
 }
 
-pub(super) fn int(what: &str, raw: Option<&String>) -> Result<i64, StoreError> {
+pub(super) fn stored_int(what: &str, raw: Option<&String>) -> Result<i64, StoreError> {
     raw.and_then(|v| v.parse().ok())
         .ok_or_else(|| StoreError::Corrupt(format!("{what} is {raw:?}")))
 }
@@ -80,14 +109,14 @@ pub(super) fn parse_order(id: &Id, f: &BTreeMap<String, String>) -> Result<Order
         };
         lines.push(Line {
             item: stored_id(item.to_string()),
-            qty: int("line quantity", qty.map(str::to_string).as_ref())?,
-            cost: int("line cost", cost.map(str::to_string).as_ref())?,
+            qty: stored_int("line quantity", qty.map(str::to_string).as_ref())?,
+            cost: stored_int("line cost", cost.map(str::to_string).as_ref())?,
         });
     }
     Ok(Order {
         user: stored_id(f.get("user").cloned().unwrap_or_default()),
         paid: f.get("paid").is_some_and(|p| p == "1"),
-        cost: int("order cost", f.get("cost"))?,
+        cost: stored_int("order cost", f.get("cost"))?,
         lines,
     })
 }
@@ -121,10 +150,52 @@ pub(super) fn parse_saga(
         id: id.clone(),
         order: stored_id(fields.get("order").cloned().unwrap_or_default()),
         user: stored_id(fields.get("user").cloned().unwrap_or_default()),
-        amount: int("saga amount", fields.get("amount"))?,
+        amount: stored_int("saga amount", fields.get("amount"))?,
         items,
         state,
         reason: fields.get("reason").cloned(),
         fields,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(raw: &str) -> Id {
+        Id::generated(raw.to_string())
+    }
+
+    #[test]
+    fn an_order_reads_back_as_it_was_written() {
+        let line = |item: &str, qty, cost| Line {
+            item: id(item),
+            qty,
+            cost,
+        };
+        let order = Order {
+            user: id("u1"),
+            paid: true,
+            cost: 12,
+            lines: vec![line("a", 1, 5), line("b", 2, 7)],
+        };
+        let fields: BTreeMap<String, String> = order_fields(&order)
+            .into_iter()
+            .map(|(field, value)| (field.to_string(), value))
+            .collect();
+        assert_eq!(fields["lines"], "a|1|5;b|2|7");
+        assert_eq!(fields["paid"], "1");
+        let read = parse_order(&id("o1"), &fields).expect("parsed");
+        assert_eq!((read.user, read.paid, read.cost), (id("u1"), true, 12));
+        assert_eq!(read.lines, order.lines);
+    }
+
+    #[test]
+    fn a_new_order_is_stored_empty_and_unpaid() {
+        let fields = order_fields(&Order::new(id("u1")));
+        let expected = [("user", "u1"), ("paid", "0"), ("cost", "0"), ("lines", "")];
+        for ((field, value), (want_field, want)) in fields.iter().zip(expected) {
+            assert_eq!((*field, value.as_str()), (want_field, want));
+        }
+    }
 }

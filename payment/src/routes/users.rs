@@ -99,7 +99,7 @@ pub async fn add_funds(
     idem: IdempotencyKey,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, amount) = parse_change(&path)?;
+    let (id, amount) = Change::parse_path("user_id", &path)?;
     match store.adjust(&idem, &id, Change::Add(amount)).await? {
         Adjusted::Done(_) => Ok(HttpResponse::Ok().json(Done { done: true })),
         other => Err(refusal(&id, amount, other)),
@@ -130,7 +130,7 @@ pub async fn pay(
     idem: IdempotencyKey,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, amount) = parse_change(&path)?;
+    let (id, amount) = Change::parse_path("user_id", &path)?;
     match store.adjust(&idem, &id, Change::Subtract(amount)).await? {
         Adjusted::Done(credit) => Ok(HttpResponse::Ok().json(UserView {
             user_id: id.to_string(),
@@ -172,13 +172,6 @@ pub async fn batch_init(
             credit.get()
         ),
     }))
-}
-
-fn parse_change(path: &(String, String)) -> Result<(Id, Amount), ApiError> {
-    Ok((
-        Id::parse("user_id", &path.0)?,
-        Amount::parse("amount", &path.1)?,
-    ))
 }
 
 /// The error for every outcome but success.

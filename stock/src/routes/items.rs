@@ -110,7 +110,7 @@ pub async fn add(
     idem: IdempotencyKey,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, amount) = parse_change(&path)?;
+    let (id, amount) = Change::parse_path("item_id", &path)?;
     let adjusted = store.adjust(&idem, &id, Change::Add(amount)).await?;
     respond(&id, amount, adjusted)
 }
@@ -139,7 +139,7 @@ pub async fn subtract(
     idem: IdempotencyKey,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, amount) = parse_change(&path)?;
+    let (id, amount) = Change::parse_path("item_id", &path)?;
     let adjusted = store.adjust(&idem, &id, Change::Subtract(amount)).await?;
     respond(&id, amount, adjusted)
 }
@@ -179,13 +179,6 @@ pub async fn batch_init(
             price.get()
         ),
     }))
-}
-
-fn parse_change(path: &(String, String)) -> Result<(Id, Amount), ApiError> {
-    Ok((
-        Id::parse("item_id", &path.0)?,
-        Amount::parse("amount", &path.1)?,
-    ))
 }
 
 fn respond(id: &Id, amount: Amount, adjusted: Adjusted) -> Result<HttpResponse, ApiError> {

@@ -2,15 +2,20 @@
 //! free ports, stock and payment (public and internal ports), and order, all on
 //! port 0. Everything stops when the [`TestSystem`] is dropped.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use common::params::Id;
 use common::testing::RedisServer;
-use common::Config;
+use common::{Config, RedisStore};
 use order::config::OrderConfig;
+use order::store::OrderStore;
 use serde_json::Value;
+
+/// The order store over `redis`, as a replica of the order service has it (for the
+/// tests that drive sagas by hand).
+pub fn order_store(redis: &RedisServer) -> OrderStore {
+    OrderStore::new(RedisStore::new(&redis.config()).expect("a redis pool"))
+}
 
 /// An id for the order store's API, from a test's literal or a service's answer.
 pub fn id(raw: &str) -> Id {
@@ -148,6 +153,20 @@ impl TestSystem {
             assert!((200..300).contains(&s), "addItem: {s} {body}");
         }
         id
+    }
+
+    /// `qty` of a new item of `(price, stock)` ordered by a new user with `credit`:
+    /// `(item, user, order)`.
+    pub async fn one_line_order(
+        &self,
+        (price, stock): (i64, i64),
+        credit: i64,
+        qty: i64,
+    ) -> (String, String, String) {
+        let item = self.new_item(price, stock).await;
+        let user = self.new_user(credit).await;
+        let order = self.new_order(&user, &[(&item, qty)]).await;
+        (item, user, order)
     }
 
     pub async fn stock_of(&self, item: &str) -> i64 {

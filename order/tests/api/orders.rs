@@ -1,9 +1,7 @@
 //! The order endpoints through real HTTP against real Redis: shapes, and every
 //! refusal leaving the order as it was.
 
-mod helpers;
-
-use helpers::TestSystem;
+use crate::helpers::TestSystem;
 use serde_json::json;
 
 #[tokio::test]

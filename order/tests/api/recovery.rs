@@ -1,128 +1,22 @@
-//! Checkout end to end: the course template's flow, concurrency on one order,
-//! and recovery of sagas whose driver died or whose participant's Redis did.
+//! Recovery of sagas whose driver died, slowed down or lost its lease: the recovery
+//! loop finishes them, and only the lease holder writes a saga's log.
 
-mod helpers;
-
-use common::idempotency::IdempotencyKey;
 use std::time::{Duration, Instant};
 
-use common::RedisStore;
-use helpers::{id, TestSystem};
+use common::idempotency::IdempotencyKey;
+use order::saga::log::SagaLog;
 use order::saga::machine::State;
-use order::store::{Advance, Begin, Edit, OrderStore};
+use order::store::{Advance, Begin, Edit};
 
-#[tokio::test]
-async fn course_flow_failed_checkout_changes_nothing_then_succeeds_once() {
-    let sys = TestSystem::start().await;
-    let a = sys.new_item(5, 10).await;
-    let b = sys.new_item(7, 0).await; // out of stock
-    let user = sys.new_user(100).await;
-    let order = sys.new_order(&user, &[(&a, 1), (&b, 1)]).await;
-
-    let (s, body) = sys.checkout(&order).await;
-    assert_eq!(s, 409, "{body}");
-    assert!(
-        body["error"].as_str().expect("error").contains(&b),
-        "{body}"
-    );
-    assert_eq!((sys.stock_of(&a).await, sys.stock_of(&b).await), (10, 0));
-    assert_eq!(sys.credit_of(&user).await, 100);
-    assert_eq!(sys.order(&order).await["paid"], false);
-
-    sys.call("POST", format!("{}/add/{b}/3", sys.stock_url))
-        .await;
-    let (s, body) = sys.checkout(&order).await;
-    assert_eq!(s, 200, "{body}");
-    assert_eq!((sys.stock_of(&a).await, sys.stock_of(&b).await), (9, 2));
-    assert_eq!(sys.credit_of(&user).await, 88);
-    assert_eq!(sys.order(&order).await["paid"], true);
-
-    let (s, _) = sys.checkout(&order).await;
-    assert_eq!(s, 200, "a second checkout of a paid order answers 2xx");
-    assert_eq!(sys.credit_of(&user).await, 88, "and charges nothing");
-    assert_eq!((sys.stock_of(&a).await, sys.stock_of(&b).await), (9, 2));
-}
-
-#[tokio::test]
-async fn not_enough_credit_releases_the_reserved_stock() {
-    let sys = TestSystem::start().await;
-    let a = sys.new_item(50, 4).await;
-    let user = sys.new_user(99).await;
-    let order = sys.new_order(&user, &[(&a, 2)]).await;
-    let (s, body) = sys.checkout(&order).await;
-    assert_eq!(s, 409, "{body}");
-    assert_eq!(sys.stock_of(&a).await, 4);
-    assert_eq!(sys.credit_of(&user).await, 99);
-    // After an aborted saga a new checkout may start a new one.
-    sys.call("POST", format!("{}/add_funds/{user}/1", sys.payment_url))
-        .await;
-    assert_eq!(sys.checkout(&order).await.0, 200);
-    assert_eq!((sys.stock_of(&a).await, sys.credit_of(&user).await), (2, 0));
-}
-
-#[tokio::test]
-async fn quantities_of_repeated_items_are_summed_at_checkout() {
-    let sys = TestSystem::start().await;
-    let a = sys.new_item(1, 3).await;
-    let user = sys.new_user(10).await;
-    let order = sys.new_order(&user, &[(&a, 2), (&a, 2)]).await;
-    assert_eq!(
-        sys.checkout(&order).await.0,
-        409,
-        "4 units of an item with 3 in stock"
-    );
-    assert_eq!(sys.stock_of(&a).await, 3);
-}
-
-#[tokio::test]
-async fn concurrent_checkouts_of_one_order_join_one_saga_and_charge_once() {
-    let sys = TestSystem::start().await;
-    let a = sys.new_item(3, 10).await;
-    let user = sys.new_user(100).await;
-    let order = sys.new_order(&user, &[(&a, 2)]).await;
-    let answers = futures::future::join_all((0..20).map(|_| sys.checkout(&order))).await;
-    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
-    assert_eq!(sys.credit_of(&user).await, 94);
-    assert_eq!(sys.stock_of(&a).await, 8);
-}
-
-#[tokio::test]
-async fn concurrent_checkouts_for_scarce_stock_sell_exactly_what_there_is() {
-    let sys = TestSystem::start().await;
-    let a = sys.new_item(1, 10).await;
-    let mut orders = Vec::new();
-    for _ in 0..40 {
-        let user = sys.new_user(1).await;
-        orders.push((sys.new_order(&user, &[(&a, 1)]).await, user));
-    }
-    let answers = futures::future::join_all(orders.iter().map(|(o, _)| sys.checkout(o))).await;
-    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
-    assert_eq!(ok, 10);
-    assert!(
-        answers.iter().all(|(s, _)| *s == 200 || *s == 409),
-        "{answers:?}"
-    );
-    assert_eq!(sys.stock_of(&a).await, 0);
-    for ((order, user), (status, _)) in orders.iter().zip(&answers) {
-        let paid = sys.order(order).await["paid"] == true;
-        assert_eq!(paid, *status == 200, "order {order}");
-        assert_eq!(
-            sys.credit_of(user).await,
-            if paid { 0 } else { 1 },
-            "user {user}"
-        );
-    }
-}
+use crate::helpers::{id, order_store, TestSystem};
 
 #[tokio::test]
 async fn a_saga_abandoned_after_logging_is_finished_by_recovery() {
     let sys = TestSystem::start_with(Duration::from_millis(300)).await;
-    let a = sys.new_item(4, 5).await;
-    let user = sys.new_user(10).await;
-    let order = sys.new_order(&user, &[(&a, 2)]).await;
+    let (a, user, order) = sys.one_line_order((4, 5), 10, 2).await;
 
     // Log a saga as a replica would, then "die" before driving it.
-    let store = OrderStore::new(RedisStore::new(&sys.order_redis.config()).expect("pool"));
+    let store = order_store(&sys.order_redis);
     let begun = store
         .begin(
             &id("abandoned-saga"),
@@ -178,7 +72,7 @@ async fn a_saga_whose_driver_died_after_its_steps_is_finished_without_repeating_
     }
 
     let sys = TestSystem::start_with(Duration::from_millis(300)).await;
-    let store = OrderStore::new(RedisStore::new(&sys.order_redis.config()).expect("pool"));
+    let store = order_store(&sys.order_redis);
     let step = |path: String, body: serde_json::Value| {
         let http = sys.http.clone();
         async move {
@@ -268,9 +162,7 @@ async fn a_slow_driver_keeps_its_lease_and_nobody_else_drives_its_saga() {
     // Payment's Redis is down for five leases: the checkout's driver keeps retrying the
     // charge and renewing its lease, so the recovery loop (every 100 ms) never takes over.
     let mut sys = TestSystem::start_with(Duration::from_millis(300)).await;
-    let a = sys.new_item(2, 5).await;
-    let user = sys.new_user(10).await;
-    let order = sys.new_order(&user, &[(&a, 1)]).await;
+    let (a, user, order) = sys.one_line_order((2, 5), 10, 1).await;
     sys.payment_redis.kill();
     let pending = sys.checkout_in_background(&order);
 
@@ -304,7 +196,7 @@ async fn a_slow_driver_keeps_its_lease_and_nobody_else_drives_its_saga() {
 async fn only_the_lease_holder_writes_the_saga_log() {
     // The store alone against its own Redis: no service whose recovery loop would race us.
     let redis = common::testing::RedisServer::start();
-    let store = OrderStore::new(RedisStore::new(&redis.config()).expect("pool"));
+    let store = order_store(&redis);
     let s1 = &id("s1");
     let key = |k: &str| IdempotencyKey::new(k, "test");
     let order = &store.create(&key("c"), &id("u1")).await.expect("created");
@@ -333,113 +225,18 @@ async fn only_the_lease_holder_writes_the_saga_log() {
     );
 
     // The old holder can neither renew nor write; the new one can.
-    assert!(!store.renew(&saga, "old", lease).await.expect("renew"));
-    let old = store
-        .advance(&saga, State::Started, State::Reserved, None, lease, "old")
-        .await
-        .expect("advance");
-    assert!(matches!(old, Advance::Lost));
-    assert_eq!(
-        store
-            .saga(order, s1)
-            .await
-            .expect("read")
-            .expect("logged")
-            .state,
-        State::Started
-    );
-    assert!(store.renew(&saga, "new", lease).await.expect("renew"));
-    let new = store
-        .advance(&saga, State::Started, State::Reserved, None, lease, "new")
-        .await
-        .expect("advance");
-    assert!(matches!(new, Advance::Ok));
-    assert_eq!(
-        store
-            .saga(order, s1)
-            .await
-            .expect("read")
-            .expect("logged")
-            .state,
-        State::Reserved
-    );
-}
-
-#[tokio::test]
-async fn checkout_waits_out_a_payment_redis_crash_and_answers_the_truth() {
-    let mut sys = TestSystem::start().await;
-    let a = sys.new_item(2, 5).await;
-    let user = sys.new_user(10).await;
-    let order = sys.new_order(&user, &[(&a, 1)]).await;
-    sys.payment_redis.kill();
-    let pending = sys.checkout_in_background(&order);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    sys.payment_redis.restart();
-    let resp = pending.await.expect("task").expect("answered");
-    assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!((sys.stock_of(&a).await, sys.credit_of(&user).await), (4, 8));
-    assert_eq!(sys.order(&order).await["paid"], true);
-}
-
-#[tokio::test]
-async fn checkout_sums_huge_quantities_exactly_and_refuses_an_overflowing_sum() {
-    let sys = TestSystem::start().await;
-    let a = sys.new_item(0, 5).await;
-    let user = sys.new_user(10).await;
-    let redis = RedisStore::new(&sys.order_redis.config()).expect("pool");
-    let mut conn = redis.conn().await.expect("connection");
-    let order_with = |id: &str, lines: String| {
-        redis::cmd("HSET")
-            .arg(order::store::order_key(
-                &common::params::Id::parse("order_id", id).expect("id"),
-            ))
-            .arg(&[("user", user.as_str()), ("paid", "0"), ("cost", "0")])
-            .arg("lines")
-            .arg(lines)
-            .to_owned()
+    let logged_state = || async {
+        let saga = store.saga(order, s1).await.expect("read");
+        saga.expect("logged").state
     };
-
-    // 2^62 + (2^62 - 1) = i64::MAX exactly (a double would round it): logged exactly,
-    // then refused by stock (only 5 units).
-    let exact = order_with(
-        "exact",
-        format!("{a}|4611686018427387904|0;{a}|4611686018427387903|0"),
-    );
-    let () = exact.query_async(&mut conn).await.expect("written");
-    let (s, _) = sys
-        .call("POST", format!("{}/checkout/exact", sys.order_url))
-        .await;
-    assert_eq!(s, 409, "refused for lack of stock");
-    let (_, body) = sys
-        .call("GET", format!("{}/saga/exact", sys.order_url))
-        .await;
-    assert_eq!(body["sagas"][0]["state"], "aborted");
-    assert_eq!(
-        body["sagas"][0]["log"]["items"],
-        format!("{a}|9223372036854775807")
-    );
-
-    // One more unit does not fit: a 400 naming the item, and no saga at all.
-    let over = order_with(
-        "over",
-        format!("{a}|4611686018427387904|0;{a}|4611686018427387904|0"),
-    );
-    let () = over.query_async(&mut conn).await.expect("written");
-    let (s, body) = sys
-        .call("POST", format!("{}/checkout/over", sys.order_url))
-        .await;
-    assert_eq!(s, 400);
-    assert!(
-        body["error"].as_str().is_some_and(|e| e.contains(&a)),
-        "{body}"
-    );
-    let (_, body) = sys
-        .call("GET", format!("{}/saga/over", sys.order_url))
-        .await;
-    assert_eq!(body["sagas"], serde_json::json!([]));
-    assert_eq!(sys.order("over").await["paid"], false);
-    assert_eq!(
-        (sys.stock_of(&a).await, sys.credit_of(&user).await),
-        (5, 10)
-    );
+    let advance_as =
+        |owner| store.advance(&saga, State::Started, State::Reserved, None, lease, owner);
+    assert!(!store.renew(&saga, "old", lease).await.expect("renew"));
+    let old = advance_as("old").await.expect("advance");
+    assert!(matches!(old, Advance::Lost));
+    assert_eq!(logged_state().await, State::Started);
+    assert!(store.renew(&saga, "new", lease).await.expect("renew"));
+    let new = advance_as("new").await.expect("advance");
+    assert!(matches!(new, Advance::Ok));
+    assert_eq!(logged_state().await, State::Reserved);
 }

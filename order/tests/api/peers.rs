@@ -1,13 +1,13 @@
 //! The order service's client for stock and payment, against the real services:
 //! how saga steps are grouped into batches.
 
-mod helpers;
-
 use std::time::Duration;
 
 use common::participant::{Outcome, ReserveRequest};
-use helpers::TestSystem;
 use order::peers::Peers;
+use order::saga::participants::Participants;
+
+use crate::helpers::{id, TestSystem};
 
 #[tokio::test]
 async fn reserves_asked_while_a_batch_is_in_flight_go_out_together_in_the_next() {
@@ -27,7 +27,7 @@ async fn reserves_asked_while_a_batch_is_in_flight_go_out_together_in_the_next()
             let req = ReserveRequest {
                 items: vec![(item, 1)],
             };
-            peers.reserve(&saga, req).await
+            peers.reserve(&id(&saga), req).await
         })
     };
 
@@ -83,7 +83,7 @@ async fn a_failed_batch_answers_each_of_its_calls_with_the_error_and_frees_its_s
     };
     let calls = (0..5).map(|i| {
         let (peers, req) = (peers.clone(), req.clone());
-        async move { peers.reserve(&format!("s{i}"), req).await }
+        async move { peers.reserve(&id(&format!("s{i}")), req).await }
     });
     let replies = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(calls))
         .await
@@ -93,7 +93,7 @@ async fn a_failed_batch_answers_each_of_its_calls_with_the_error_and_frees_its_s
         assert!(error.starts_with("stock is unreachable"), "{error}");
     }
     // The slot was given back: a later call is sent (and fails) instead of waiting forever.
-    let later = tokio::time::timeout(Duration::from_secs(10), peers.reserve("s9", req))
+    let later = tokio::time::timeout(Duration::from_secs(10), peers.reserve(&id("s9"), req))
         .await
         .expect("a later call is answered");
     assert!(later.is_err());

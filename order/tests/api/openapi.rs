@@ -7,12 +7,10 @@
 //! handlers generate. Stock and payment are dev-dependencies here, for their
 //! route tables and to run them: the order binary links neither.
 
-mod helpers;
-
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::helpers::TestSystem;
 use common::api::RouteList;
-use helpers::TestSystem;
 use serde_json::Value;
 
 /// A `location` of the gateway that proxies to one of our upstreams.

@@ -2,9 +2,7 @@
 //! HINCRBY refuses "-0", so charging 0 was refused (a checkout that could never succeed)
 //! and removing a line of price 0 failed with a 503 half-way through the script.
 
-mod helpers;
-
-use helpers::TestSystem;
+use crate::helpers::TestSystem;
 use serde_json::json;
 
 #[tokio::test]

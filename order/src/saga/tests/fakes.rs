@@ -18,9 +18,9 @@ use common::participant::{ChargeRequest, Outcome, ReserveRequest, StepReply};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::log::{Advance, SagaLog, SagaRecord};
-use super::machine::State;
-use super::participants::Participants;
+use crate::saga::log::{Advance, SagaLog, SagaRecord};
+use crate::saga::machine::State;
+use crate::saga::participants::Participants;
 
 /// How long a call that gets no answer takes to fail (reqwest's and Redis' timeout).
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(2000);

@@ -1,19 +1,24 @@
 //! The real runner loop ([`drive`], its retries, its lease heartbeat) against
-//! the in-memory participants and log of `fakes.rs`, on tokio's paused clock:
+//! the in-memory participants and log of `tests/fakes.rs`, on tokio's paused clock:
 //! a checkout's driver and the recovery loop's drivers, through failures,
 //! timeouts, late deliveries, crashes, deadlines and lost leases. The checks
 //! are the chaos test's: all or nothing, never both, and a final log.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use common::params::Id;
 use proptest::prelude::*;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
-use super::*;
+use super::fakes::{lock, Fault, Handle, Shared, World, CALL_TIMEOUT};
 use crate::metrics::SagaMetrics;
-use crate::saga::fakes::{lock, Fault, Handle, Shared, World, CALL_TIMEOUT};
-use crate::saga::machine::State;
+use crate::saga::log::SagaRecord;
+use crate::saga::machine::{ending, Ending, State};
+use crate::saga::runner::{drive, LOST};
+use crate::saga::SagaContext;
 
 const LEASE: Duration = Duration::from_millis(2000);
 const RECOVERY_INTERVAL: Duration = Duration::from_millis(500);
@@ -345,5 +350,4 @@ proptest! {
     }
 }
 
-#[path = "runner_cases.rs"]
 mod cases;

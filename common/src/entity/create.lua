@@ -1,4 +1,4 @@
--- Creates a hash (an item, a user) once per idempotency key; runs after the idempotency
+-- Creates a hash (an order, an item, a user) once per idempotency key; runs after the idempotency
 -- prelude (common/src/idempotency.lua), whose key and two arguments come after these:
 -- KEYS[1]: the new hash, whose id is derived from the idempotency key
 -- ARGV[1..]: field, value, field, value, ...

@@ -1,14 +1,11 @@
 //! `GET /metrics` of all three services, scraped after real checkouts: the request,
 //! saga, recovery, participant and Redis series move as the system works.
 
-mod helpers;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::RedisStore;
-use helpers::{id, TestSystem};
-use order::store::{Begin, OrderStore};
+use crate::helpers::{id, order_store, TestSystem};
+use order::store::Begin;
 
 /// One scrape: every sample line as (metric name, labels, value).
 struct Scrape {
@@ -217,9 +214,7 @@ async fn checkouts_move_the_request_and_saga_metrics_of_all_three_services() {
 #[tokio::test]
 async fn participant_retries_and_redis_errors_are_counted() {
     let mut sys = TestSystem::start().await;
-    let a = sys.new_item(2, 5).await;
-    let user = sys.new_user(10).await;
-    let order = sys.new_order(&user, &[(&a, 1)]).await;
+    let (_, _, order) = sys.one_line_order((2, 5), 10, 1).await;
     sys.payment_redis.kill();
     let pending = sys.checkout_in_background(&order);
 
@@ -266,10 +261,8 @@ async fn participant_retries_and_redis_errors_are_counted() {
 #[tokio::test]
 async fn recovery_of_an_abandoned_saga_is_counted() {
     let sys = TestSystem::start_with(Duration::from_millis(300)).await;
-    let a = sys.new_item(4, 5).await;
-    let user = sys.new_user(10).await;
-    let order = sys.new_order(&user, &[(&a, 2)]).await;
-    let store = OrderStore::new(RedisStore::new(&sys.order_redis.config()).expect("pool"));
+    let (_, _, order) = sys.one_line_order((4, 5), 10, 2).await;
+    let store = order_store(&sys.order_redis);
     let lease = Duration::from_millis(300);
     let begun = store
         .begin(

@@ -1,9 +1,9 @@
 //! Exhaustive tests of the machine's rules: every transition, what is logged,
 //! what a final state means, what a participant's answer means. The property
 //! test of the saga through crashes, duplicates and late deliveries drives the
-//! real runner loop, which follows these rules (`runner_tests.rs`).
+//! real runner loop, which follows these rules (`tests/runner.rs`).
 
-use super::*;
+use crate::saga::machine::*;
 use common::participant::{Outcome, StepReply};
 use std::collections::HashMap;
 
