@@ -36,7 +36,7 @@ STACK := env/local/stack.sh
 export RUN_DIR ORDER_REPLICAS STOCK_REPLICAS PAYMENT_REPLICAS NGINX_ECHO_MODULE GATEWAY PORT_OFFSET
 export REDIS_MASTERS REDIS_REPLICAS REDIS_NODE_TIMEOUT_MS
 
-.PHONY: help up down build test lint unit e2e crash-test durability-test gateway-test consistency status logs tools rust-tools
+.PHONY: help up down build test lint unit e2e crash-test durability-test gateway-wait gateway-test consistency status logs tools rust-tools
 .PHONY: bench bench-smoke stress chaos-report api-test api-tools openapi
 
 help:
@@ -45,7 +45,7 @@ help:
 ## Tools --------------------------------------------------------------------
 
 # redis-server and redis-cli (Debian's redis-tools, which redis-server pulls in) and nginx
-# (with the echo module, which Debian's nginx-light pulls in) for the stack; curl for stack.sh and the e2e test, python3 for the e2e test and the Python scripts; wrk for the benchmark.
+# (with the echo module, which Debian's nginx-light pulls in) for the stack; curl for stack.sh, python3 for the Python scripts; wrk for the benchmark.
 tools:
 	@missing=""; \
 	for t in redis-server redis-cli nginx curl python3 wrk; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
@@ -99,23 +99,34 @@ lint: tools rust-tools
 
 unit: tools
 	cargo test --workspace
-	env/local/tests/test_durability.py
 
+OPS := $(TARGET_DIR)/release/ops
+
+# The public API's flow, its errors and the paths the gateway must not route, through the
+# running stack's gateway (ops/src/probe/e2e.rs).
 e2e:
-	env/local/e2e.sh
+	$(OPS) probe e2e
 
 # Every kind of public write with the replica that applies it aborting before it answers
 # (CRASH_AFTER_WRITES): applied once, answered 2xx (docs/design.md, "Exactly-once writes").
-# Against the running stack; restarts replicas of it.
+# Against the running stack; restarts replicas of it (ops/src/probe/crash.rs).
 crash-test:
-	env/local/crash_test.py
+	$(OPS) probe crash
 
-# No acknowledged write is lost when the Redis master that owns it is SIGKILLed (then a
-# replica of it): keyed stock/add and add_funds retried with their key until answered, each
-# there exactly once, the victims back as replicas (env/local/durability_test.py). Against the
+# No acknowledged write is lost when a Redis master is SIGKILLed: every node's persistence
+# settings; in each cluster INCRs acknowledged by a replica (WAIT 1) survive the kill of their
+# master; keyed stock/add and add_funds through the gateway, retried with their key until
+# answered, survive the kill of the master owning their slot, then of a replica of it, each
+# there exactly once, the victims back as replicas (ops/src/probe/durability/). Against the
 # running stack; kills and restarts Redis nodes of it. PER_PASS (400) writes of each kind.
 durability-test:
-	env/local/durability_test.py
+	$(OPS) probe durability
+
+# With both stock replicas killed and one started a second later, a request in flight waits
+# for it (the gateway's retry passes) and answers 200 (ops/src/probe/gateway_wait.rs).
+# Against the running stack; kills and restarts its stock replicas.
+gateway-wait:
+	$(OPS) probe gateway-wait
 
 # The gateway's retry policy (docs/design.md, "Retries through the gateway"): the real gateway
 # configuration in front of fake replicas on free ports (ops/tests/gateway); needs no stack.

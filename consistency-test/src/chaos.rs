@@ -1,4 +1,4 @@
-//! Kills and restarts components during every phase of a round.
+//! Kills and restarts components during every phase of a round (or the phases chosen).
 //!
 //! The kills are done by `ops`'s fault driver ([`Driver`]), the same code as `ops fault`:
 //! on the local stack it signals only the pids in the stack's pid files, on a compose
@@ -37,6 +37,8 @@ pub struct Kill {
 pub struct Control {
     start: Instant,
     phase: Mutex<Phase>,
+    /// The phases the driver kills in.
+    phases: Vec<Phase>,
     kills: Mutex<Vec<Kill>>,
     /// Number of kills so far, for phases that wait for one.
     kill_count: watch::Sender<usize>,
@@ -49,10 +51,12 @@ pub struct Control {
 const KILL_WAIT: Duration = Duration::from_secs(15);
 
 impl Control {
-    pub fn new() -> Arc<Control> {
+    /// Chaos in `phases` only.
+    pub fn new(phases: Vec<Phase>) -> Arc<Control> {
         Arc::new(Control {
             start: Instant::now(),
             phase: Mutex::new(Phase::CreateItems),
+            phases,
             kills: Mutex::new(Vec::new()),
             kill_count: watch::Sender::new(0),
             stop: AtomicBool::new(false),
@@ -64,12 +68,17 @@ impl Control {
         *self.phase.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Enters `phase` and, with `wait`, waits (bounded) for the driver's next kill, so that
-    /// the phase's first requests meet a component that is down, however short the phase
-    /// is. Returns the victim of that kill.
+    /// Whether the round is in a phase the driver kills in.
+    fn killing(&self) -> bool {
+        self.phases.contains(&self.phase())
+    }
+
+    /// Enters `phase` and, with `wait` in a phase of the chaos, waits (bounded) for the
+    /// driver's next kill, so that the phase's first requests meet a component that is
+    /// down, however short the phase is. Returns the victim of that kill.
     pub async fn enter(&self, phase: Phase, wait: bool) -> Option<String> {
         *self.phase.lock().unwrap_or_else(PoisonError::into_inner) = phase;
-        if !wait || self.stopped() {
+        if !wait || self.stopped() || !self.killing() {
             return None;
         }
         let mut count = self.kill_count.subscribe();
@@ -128,6 +137,8 @@ pub struct Pacing {
     /// again before the cluster noticed is simply the master again, and no failover is
     /// ever tested. Zero: like every other victim.
     pub failover: Duration,
+    /// The chaos ends after this many kills (each restored), if given.
+    pub kills: Option<usize>,
 }
 
 impl Pacing {
@@ -142,7 +153,9 @@ impl Pacing {
 
 /// Kills the next victim every 200–600 ms (the first after 50–150 ms) and restarts it
 /// 100–300 ms later (a Redis master `pacing.failover` later), until `control.stop()` or
-/// `pacing.max` has passed. A victim is restarted (and
+/// `pacing.max` has passed or `pacing.kills` were done; in a phase outside the chaos's
+/// phases it only waits. A victim
+/// is restarted (and
 /// healthy) before the next kill, so at most one component is down at a time; a failed
 /// restart is retried before anything else is killed. Returns the driver for `restore_all`.
 pub async fn drive(mut chaos: Driver, control: Arc<Control>, pacing: Pacing) -> Driver {
@@ -151,6 +164,7 @@ pub async fn drive(mut chaos: Driver, control: Arc<Control>, pacing: Pacing) -> 
     let mut down: Option<String> = None;
     // The first kill comes early: the first phase can be over in milliseconds.
     let mut pause = Duration::from_millis(rng.random_range(50..=150));
+    let mut killed = 0;
     loop {
         if let Some(name) = down.take() {
             match chaos.restore(&name).await {
@@ -169,7 +183,10 @@ pub async fn drive(mut chaos: Driver, control: Arc<Control>, pacing: Pacing) -> 
                 }
             }
         }
-        if control.stopped() || start.elapsed() >= pacing.max {
+        if control.stopped()
+            || start.elapsed() >= pacing.max
+            || pacing.kills.is_some_and(|k| killed >= k)
+        {
             break;
         }
         tokio::select! {
@@ -180,8 +197,12 @@ pub async fn drive(mut chaos: Driver, control: Arc<Control>, pacing: Pacing) -> 
         if control.stopped() {
             break;
         }
+        if !control.killing() {
+            continue;
+        }
         match chaos.kill_next().await {
             Ok(victim) => {
+                killed += 1;
                 control.record_kill(&victim);
                 println!("{} killed {victim}", control.stamp());
                 tokio::time::sleep(pacing.down(&victim, &mut rng)).await;
@@ -208,6 +229,7 @@ mod tests {
         let pacing = Pacing {
             max: Duration::from_secs(600),
             failover: Duration::from_secs(3),
+            kills: None,
         };
         let mut rng = StdRng::seed_from_u64(3);
         let kill = |role| Hit {

@@ -29,7 +29,7 @@ pub async fn fire_all(
     exchanges
 }
 
-/// The line scripts wait for (`env/compose/test.sh`): every checkout has answered.
+/// Every checkout has answered: how, in one line.
 fn print_answers(exchanges: &[Exchange]) {
     let count = |f: &dyn Fn(&Answer) -> bool| exchanges.iter().filter(|e| f(&e.answer)).count();
     println!(

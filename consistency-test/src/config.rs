@@ -2,6 +2,7 @@
 //!
 //! Hand-rolled (no clap) so the crate only uses the workspace's dependencies.
 
+use crate::phase::Phase;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::PathBuf;
 
@@ -33,6 +34,13 @@ usage: consistency-test [OPTIONS]
   --chaos-docker             kill/restart docker compose containers instead
   --docker-project NAME      compose project for --chaos-docker
   --chaos-max-secs N         stop the chaos after this long at the latest (default 600)
+  --chaos-phases LIST        the phases the chaos kills in, comma-separated (default all:
+                             create-items,add-stock,create-users,add-funds,create-orders,
+                             additem,checkout,verify); e.g. checkout for the graders'
+                             failure test (kills only while the checkouts run)
+  --chaos-passes N           stop the chaos after N passes over the victims (each pass
+                             kills every victim once, in a random order; default: no
+                             bound but --chaos-max-secs)
   --failover-secs N          a killed Redis Cluster master stays down this long, so that
                              its replica takes over, before it is started again (default 3;
                              0: restarted after 100-300 ms like every other victim)
@@ -68,6 +76,10 @@ pub struct Config {
     pub recovery_secs: u64,
     pub chaos: ChaosMode,
     pub chaos_max_secs: u64,
+    /// The phases the chaos kills in.
+    pub chaos_phases: Vec<Phase>,
+    /// The chaos ends after this many passes over its victims.
+    pub chaos_passes: Option<usize>,
     pub failover_secs: u64,
 }
 
@@ -75,6 +87,16 @@ fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T> {
     value
         .parse()
         .map_err(|_| anyhow!("{flag} \"{value}\" must be a non-negative integer"))
+}
+
+/// `checkout,verify`: phases by name, `-` for a space.
+fn phases(list: &str) -> Result<Vec<Phase>> {
+    list.split(',')
+        .map(|name| {
+            Phase::from_name(name.trim())
+                .with_context(|| format!("--chaos-phases: \"{name}\" is no phase"))
+        })
+        .collect()
 }
 
 impl Config {
@@ -85,6 +107,8 @@ impl Config {
         let (mut timeout, mut max_in_flight, mut rounds) = (300u64, 0usize, 1usize);
         let (mut settle, mut recovery, mut chaos_max) = (None, 0u64, 600u64);
         let mut failover = 3u64;
+        let mut chaos_phases = Phase::ALL.to_vec();
+        let mut chaos_passes = None;
         let (mut request_timeout, mut keys, mut repeat_percent) = (60u64, false, 10u8);
         let (mut local, mut docker) = (false, false);
         let mut run_dir = PathBuf::from("run");
@@ -108,6 +132,8 @@ impl Config {
                 "--recovery-secs" => recovery = number(&flag, &value()?)?,
                 "--chaos-max-secs" => chaos_max = number(&flag, &value()?)?,
                 "--failover-secs" => failover = number(&flag, &value()?)?,
+                "--chaos-phases" => chaos_phases = phases(&value()?)?,
+                "--chaos-passes" => chaos_passes = Some(number(&flag, &value()?)?),
                 "--request-timeout-secs" => request_timeout = number(&flag, &value()?)?,
                 "--idempotency-keys" => keys = true,
                 "--repeat-percent" => repeat_percent = number(&flag, &value()?)?,
@@ -159,6 +185,8 @@ impl Config {
             recovery_secs: recovery,
             chaos,
             chaos_max_secs: chaos_max,
+            chaos_phases,
+            chaos_passes,
             failover_secs: failover,
         }))
     }
@@ -204,6 +232,18 @@ mod tests {
 
     #[test]
     fn a_killed_master_stays_down_3_s_unless_told() {
+        assert_eq!(
+            parse(&[]).unwrap().unwrap().chaos_phases,
+            Phase::ALL.to_vec()
+        );
+        let c = parse(&["--chaos-phases", "checkout,add-funds"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.chaos_phases, vec![Phase::Checkout, Phase::AddFunds]);
+        assert!(parse(&["--chaos-phases", "checkouts"]).is_err());
+        assert_eq!(parse(&[]).unwrap().unwrap().chaos_passes, None);
+        let c = parse(&["--chaos-passes", "1"]).unwrap().unwrap();
+        assert_eq!(c.chaos_passes, Some(1));
         assert_eq!(parse(&[]).unwrap().unwrap().failover_secs, 3);
         let c = parse(&["--failover-secs", "0"]).unwrap().unwrap();
         assert_eq!(c.failover_secs, 0);

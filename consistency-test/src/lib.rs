@@ -96,10 +96,11 @@ impl RunningChaos {
 
 async fn run_round(api: &Api, config: &Config) -> Result<Vec<Check>> {
     let chaos = chaos_driver(&config.chaos).await?.map(|driver| {
-        let control = Control::new();
+        let control = Control::new(config.chaos_phases.clone());
         let pacing = chaos::Pacing {
             max: Duration::from_secs(config.chaos_max_secs),
             failover: Duration::from_secs(config.failover_secs),
+            kills: config.chaos_passes.map(|passes| passes * driver.victims()),
         };
         let task = tokio::spawn(chaos::drive(driver, control.clone(), pacing));
         RunningChaos { control, task }
@@ -116,10 +117,15 @@ async fn run_round(api: &Api, config: &Config) -> Result<Vec<Check>> {
         config.stock_per_item,
         config.users,
         config.users,
-        if chaos.is_some() {
-            ", every phase under chaos"
-        } else {
-            ""
+        match &chaos {
+            None => String::new(),
+            Some(_) if Phase::ALL.iter().all(|p| config.chaos_phases.contains(p)) => {
+                ", every phase under chaos".to_string()
+            }
+            Some(_) => {
+                let names: Vec<&str> = config.chaos_phases.iter().map(|p| p.name()).collect();
+                format!(", chaos during {}", names.join(", "))
+            }
         }
     );
     let setup = setup::build(&runner, config.items, config.users, config.stock_per_item).await;

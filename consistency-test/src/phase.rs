@@ -48,6 +48,13 @@ impl Phase {
         }
     }
 
+    /// The phase named `name` as printed, with `-` for a space (`add-funds`, `checkout`).
+    pub fn from_name(name: &str) -> Option<Phase> {
+        Phase::ALL
+            .into_iter()
+            .find(|p| p.name().replace(' ', "-").eq_ignore_ascii_case(name))
+    }
+
     /// The writes that build the fixture (everything before the checkouts).
     pub fn is_setup_write(self) -> bool {
         self < Phase::Checkout

@@ -110,9 +110,7 @@ impl Runner {
     }
 }
 
-/// A progress line every second. The checkout phase keeps the line scripts already read
-/// (`env/compose/test.sh` waits for `answered N/N,` on the last line starting `  [`), so
-/// the other phases must not start theirs with `  [`.
+/// A progress line every second (`  [` for the checkouts, `  <phase> [` for the others).
 async fn tick(phase: Phase, total: usize, start: Instant, progress: Arc<Progress>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;

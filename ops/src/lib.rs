@@ -7,6 +7,7 @@
 //! - [`cluster`]: asking the nodes, creating and waiting for clusters (`ops cluster`);
 //! - [`fault`]: faults as data and the two back ends that do them (`ops fault`);
 //! - [`stack`]: which stack, and how its components and nodes are reached;
+//! - [`probe`]: tests of a running stack (`ops probe`), built on the above.
 //! - [`chaos_report`]: the availability report (`ops chaos-report`), which breaks the
 //!   stack through [`fault`] while it measures the load.
 //!
@@ -17,6 +18,7 @@ pub mod chaos_report;
 pub mod cluster;
 pub mod error;
 pub mod fault;
+pub mod probe;
 pub mod stack;
 
 pub use error::{Error, Result};

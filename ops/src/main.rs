@@ -1,10 +1,10 @@
 //! `ops`: the command line of the operations library (see `lib.rs`). Each command group is
 //! a module of the library with its own `clap` type; this file only parses and dispatches.
 //!
-//!   ops [--run-dir DIR | --docker PROJECT | --hosts SPEC] cluster|fault|chaos-report ...
+//!   ops [--run-dir DIR | --docker PROJECT | --hosts SPEC] cluster|fault|probe|chaos-report ...
 
 use clap::{Parser, Subcommand};
-use ops::{chaos_report, cluster, fault, stack};
+use ops::{chaos_report, cluster, fault, probe, stack};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -26,6 +26,8 @@ enum Command {
     Fault(fault::Fault),
     /// The availability picture: steady load, one kill at a time, report.md and timeline.png.
     ChaosReport(chaos_report::Args),
+    /// Test a running stack: ops probe e2e|crash|durability|gateway-wait.
+    Probe(probe::ProbeArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -50,6 +52,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let code = chaos_report::run(args, stack, &cli.stack.run_dir).await?;
             return Ok(ExitCode::from(code));
         }
+        Command::Probe(p) => return p.run(&stack).await,
     }
     Ok(ExitCode::SUCCESS)
 }

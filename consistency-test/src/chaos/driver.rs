@@ -71,7 +71,7 @@ impl Driver {
         Ok(())
     }
 
-    #[cfg(test)]
+    /// How many victims one pass of the deck kills.
     pub fn victims(&self) -> usize {
         self.deck.victims().len()
     }

@@ -201,6 +201,22 @@ pub async fn master_of(cluster: &Cluster, key: &str) -> Result<Node> {
     })
 }
 
+/// The replicas of `master` now (as `master` itself sees its cluster), none failing.
+pub async fn replicas_of(cluster: &Cluster, master: &Node) -> Result<Vec<Node>> {
+    let probes = probe(cluster).await;
+    let own = probes
+        .iter()
+        .zip(&cluster.nodes)
+        .find(|(_, n)| n.name == master.name)
+        .and_then(|(p, _)| Some((p.view(), p.myself()?)));
+    let Some((view, me)) = own else {
+        return Err(Error::State(format!("{} does not answer", master.name)));
+    };
+    Ok(rules::replicas_of(&view, &me.id)
+        .filter_map(|r| node_with_id(&probes, &cluster.nodes, &r.id))
+        .collect())
+}
+
 /// The node whose own `CLUSTER NODES` line has `id`.
 fn node_with_id(probes: &[Probe], nodes: &[Node], id: &str) -> Option<Node> {
     probes

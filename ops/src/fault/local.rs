@@ -18,7 +18,7 @@ pub async fn act(stack: &Local, action: Action, name: &str) -> Result<()> {
         Action::Kill => kill(stack, name).await,
         Action::Pause => signal(stack, name, libc::SIGSTOP),
         Action::Resume => signal(stack, name, libc::SIGCONT),
-        Action::Start => start(stack, name).await,
+        Action::Start => start_with(stack, name, &[]).await,
         Action::Isolate | Action::Heal => Err(Error::Unsupported {
             what: "a network partition",
             backend: "local",
@@ -79,12 +79,14 @@ fn children(pid: i32) -> Vec<i32> {
         .collect()
 }
 
-/// `stack.sh start NAME` with this stack's settings.
-async fn start(stack: &Local, name: &str) -> Result<()> {
+/// `stack.sh start NAME` with this stack's settings and `env` on top (the crash probe
+/// starts replicas with `CRASH_AFTER_WRITES`).
+pub async fn start_with(stack: &Local, name: &str, env: &[(&str, &str)]) -> Result<()> {
     let script = stack.script()?;
     let what = format!("{} start {name}", script.display());
     let status = Command::new(&script)
         .args(["start", name])
+        .envs(env.iter().copied())
         .env("RUN_DIR", &stack.run_dir)
         .env("PORT_OFFSET", stack.port_offset.to_string())
         .env("REDIS_MASTERS", stack.topology.masters.to_string())

@@ -79,6 +79,41 @@ impl Node {
         }
     }
 
+    /// Sends `commands` over one connection, each answered before the next, and returns
+    /// their answers: what `WAIT` needs, which counts the replicas that have this
+    /// connection's writes. Every answer must be one line (no arrays), and no argument may
+    /// hold a space (they go to `redis-cli`'s standard input in a container).
+    pub async fn session(&self, commands: &[Vec<String>], bound: Duration) -> Result<Vec<String>> {
+        let what = format!("{}: a session of {} commands", self.name, commands.len());
+        match &self.link {
+            Link::Tcp { .. } => {
+                bounded(&what, bound, async {
+                    let mut con = self.connect().await?;
+                    let mut answers = Vec::with_capacity(commands.len());
+                    for args in commands {
+                        let v: Value = redis::cmd(&args[0])
+                            .arg(&args[1..])
+                            .query_async(&mut con)
+                            .await
+                            .map_err(Error::redis(what.clone()))?;
+                        answers.push(text(v));
+                    }
+                    Ok(answers)
+                })
+                .await
+            }
+            Link::Exec {
+                container,
+                password,
+            } => {
+                let script: String = commands.iter().map(|c| c.join(" ") + "\n").collect();
+                let mut cmd = exec(container, password);
+                cmd.arg("redis-cli");
+                bounded(&what, bound, piped(cmd, script, &what)).await
+            }
+        }
+    }
+
     /// Its answers to `PING`, `CLUSTER INFO`, `CLUSTER NODES` and `INFO replication`.
     pub async fn probe(&self) -> Probe {
         match &self.link {
@@ -181,14 +216,47 @@ impl Node {
     }
 }
 
-/// `docker exec` in `container` with the password `redis-cli` reads.
+/// `docker exec` in `container` with the password `redis-cli` reads (and standard input,
+/// for a session; `output()` gives the others none).
 fn exec(container: &str, password: &str) -> Command {
     let mut cmd = Command::new("docker");
-    cmd.args(["exec", "-e"])
+    cmd.args(["exec", "-i", "-e"])
         .arg(format!("REDISCLI_AUTH={password}"))
         .arg(container)
         .kill_on_drop(true);
     cmd
+}
+
+/// Runs `cmd` with `input` on its standard input; its output's lines.
+async fn piped(mut cmd: Command, input: String, what: &str) -> Result<Vec<String>> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(Error::io(what.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .await
+            .map_err(Error::io(what.to_string()))?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(Error::io(what.to_string()))?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            what: what.to_string(),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
 }
 
 /// Splits the output of the probe script (`None`: the exec failed).

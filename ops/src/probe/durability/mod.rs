@@ -1,0 +1,155 @@
+//! The durability probe: no acknowledged write is lost when the Redis node that holds it
+//! dies, on the local stack or a compose project alike.
+//!
+//! 1. Settings: every node of the three clusters runs in cluster mode with AOF and the
+//!    expected `appendfsync`.
+//! 2. "redis" (`redis.rs`): in each cluster a burst of INCRs, each acknowledged by a
+//!    replica (WAIT 1), survives a SIGKILL of the master holding the key.
+//! 3. "master", then "replica" (`gateway.rs`): keyed `POST /stock/add/<item>/1` and
+//!    `POST /payment/add_funds/<user>/1` through the gateway, each sent again with its key
+//!    until answered, while the master owning the item's (the user's) slot, then a replica
+//!    of it, is SIGKILLed: each acknowledged write there exactly once, a repeat of a few
+//!    keys changes nothing, the victims back as replicas of their whole cluster.
+//!
+//! Kills and starts are `crate::fault`'s, the master of a key and a node's role
+//! `crate::cluster`'s.
+
+mod gateway;
+mod redis;
+mod writes;
+
+use super::client::Gateway;
+use super::nodes;
+use super::tally::Tally;
+use crate::stack::Stack;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DurabilityArgs {
+    /// The parts to run, in this order.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "settings,redis,master,replica"
+    )]
+    passes: Vec<Pass>,
+    /// Writes of each kind in a gateway pass.
+    #[arg(long, env = "PER_PASS", default_value_t = 400)]
+    per_pass: usize,
+    /// Writes in flight at once in a gateway pass.
+    #[arg(long, default_value_t = 8)]
+    writers: usize,
+    /// One write is sent again with its key until answered, at most this long.
+    #[arg(long, env = "RETRY_SECS", default_value_t = 30)]
+    retry_secs: u64,
+    /// The writes of a gateway pass are paced over this long, so that the kills come
+    /// while they run.
+    #[arg(long, env = "PASS_SECS", default_value_t = 6)]
+    pass_secs: u64,
+    /// INCRs (each with WAIT 1) in each cluster in the "redis" pass.
+    #[arg(long, default_value_t = 300)]
+    redis_writes: usize,
+    /// The `appendfsync` every node must run with.
+    #[arg(long, env = "REDIS_FSYNC", default_value = "always")]
+    fsync: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Pass {
+    Settings,
+    Redis,
+    Master,
+    Replica,
+}
+
+/// The clusters whose nodes are checked and killed.
+const SERVICES: [&str; 3] = ["order", "stock", "payment"];
+
+/// Progress lines, stamped with the time since the probe began.
+struct Log(Instant);
+
+impl Log {
+    fn line(&self, message: &str) {
+        println!(
+            "[durability {:6.1}s] {message}",
+            self.0.elapsed().as_secs_f64()
+        );
+    }
+}
+
+pub async fn run(
+    gateway: Gateway,
+    stack: &Stack,
+    args: &DurabilityArgs,
+) -> anyhow::Result<ExitCode> {
+    let log = Log(Instant::now());
+    let mut tally = Tally::default();
+    for service in SERVICES {
+        nodes::wait_whole(stack, service).await?;
+    }
+    log.line("clusters whole");
+    let mut rows = Vec::new();
+    let mut totals = gateway::Totals::default();
+    // Created once the clusters are known to be whole, for both gateway passes.
+    let through_gateway = args
+        .passes
+        .iter()
+        .any(|p| matches!(p, Pass::Master | Pass::Replica));
+    let entities = match through_gateway {
+        true => Some(gateway::Entities::create(&gateway, stack, &log).await?),
+        false => None,
+    };
+    for pass in &args.passes {
+        match (pass, &entities) {
+            (Pass::Settings, _) => redis::settings(stack, &args.fsync, &mut tally).await?,
+            (Pass::Redis, _) => {
+                for service in SERVICES {
+                    redis::burst(stack, service, args.redis_writes, &log, &mut tally).await?;
+                }
+            }
+            (Pass::Master | Pass::Replica, None) => unreachable!("created above"),
+            (Pass::Master | Pass::Replica, Some(entities)) => {
+                let pass = gateway::Pass {
+                    label: if *pass == Pass::Master {
+                        "master"
+                    } else {
+                        "replica"
+                    },
+                    gateway: &gateway,
+                    stack,
+                    entities,
+                    args,
+                    log: &log,
+                };
+                rows.extend(pass.run(&mut totals, &mut tally).await?);
+            }
+        }
+    }
+    if !rows.is_empty() {
+        gateway::print_table(&rows);
+    }
+    Ok(tally.summary())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: DurabilityArgs,
+    }
+
+    #[test]
+    fn every_part_runs_by_default_and_a_list_picks_some() {
+        let all = Cli::parse_from(["durability"]).args;
+        let every = [Pass::Settings, Pass::Redis, Pass::Master, Pass::Replica];
+        assert_eq!(all.passes, every);
+        let some = Cli::parse_from(["durability", "--passes", "replica,settings"]).args;
+        assert_eq!(some.passes, [Pass::Replica, Pass::Settings]);
+        assert!(Cli::try_parse_from(["durability", "--passes", "everything"]).is_err());
+    }
+}
