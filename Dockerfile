@@ -11,12 +11,15 @@
 #                 layer shared by the three builds, cached until a manifest or Cargo.lock changes)
 #   build         compiles the workspace sources
 #   runtime       runtime-base + the binary from `build` (the default target)
+#   redis-node    the Redis image + the ops binary from `build` (SERVICE=ops); the same
+#                 with bin/ops of images.sh's context: redis-node-prebuilt (after prebuilt)
 #
 # Inside a container every service listens on 0.0.0.0:8080 (public) and 0.0.0.0:8081
 # (internal saga endpoints, never routed by a gateway).
 
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
+ARG REDIS_IMAGE=redis:7.0.15-bookworm
 
 # checkov:skip=CKV_DOCKER_7:the tag comes from ARG RUNTIME_IMAGE, pinned to debian:bookworm-slim above
 FROM ${RUNTIME_IMAGE} AS runtime-base
@@ -54,6 +57,14 @@ RUN ln -s "/opt/wdm/${SERVICE}" /usr/local/bin/service
 USER 10001:10001
 LABEL org.opencontainers.image.title="wdm-${SERVICE}"
 
+# The compose Redis nodes: ops checks a node's health and creates the clusters (bin/ops of
+# images.sh's context, as in prebuilt).
+# checkov:skip=CKV_DOCKER_2:docker-compose.yml defines the health check (ops cluster check-node)
+# checkov:skip=CKV_DOCKER_3:the Redis image's entrypoint drops to user redis
+FROM ${REDIS_IMAGE} AS redis-node-prebuilt
+COPY Cargo.toml bi[n] /opt/wdm/
+RUN ln -s /opt/wdm/ops /usr/local/bin/ops
+
 FROM ${RUST_IMAGE} AS deps
 WORKDIR /src
 # The image gets no debug info (the workspace profile keeps some for the host's profilers).
@@ -69,18 +80,19 @@ COPY order/Cargo.toml order/
 COPY api-doc/Cargo.toml api-doc/
 COPY consistency-test/Cargo.toml consistency-test/
 COPY k8s/Cargo.toml k8s/
-RUN for d in common stock payment order api-doc consistency-test k8s; do \
+COPY ops/Cargo.toml ops/
+RUN for d in common stock payment order api-doc consistency-test k8s ops; do \
         mkdir -p "$d/src" && touch "$d/src/lib.rs" && echo 'fn main() {}' > "$d/src/main.rs"; \
     done \
     && cargo build --release --locked -p order -p stock -p payment \
-    && rm -rf common/src stock/src payment/src order/src api-doc/src consistency-test/src k8s/src
+    && rm -rf common/src stock/src payment/src order/src api-doc/src consistency-test/src k8s/src ops/src
 
 FROM deps AS build
 ARG SERVICE=order
 # The sources, with order/openapi.json (the API document the order binary embeds).
 COPY . .
 # Newer mtimes than the stubs', so cargo rebuilds the workspace crates.
-RUN find common stock payment order api-doc consistency-test k8s -name '*.rs' -exec touch {} + \
+RUN find common stock payment order api-doc consistency-test k8s ops -name '*.rs' -exec touch {} + \
     && cargo build --release --locked -p "${SERVICE}" --bin "${SERVICE}" \
     && cp "target/release/${SERVICE}" /service
 
@@ -88,3 +100,6 @@ FROM runtime-base AS runtime
 ARG SERVICE=order
 COPY --from=build /service /usr/local/bin/service
 LABEL org.opencontainers.image.title="wdm-${SERVICE}"
+
+FROM ${REDIS_IMAGE} AS redis-node
+COPY --from=build /service /usr/local/bin/ops

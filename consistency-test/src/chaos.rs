@@ -1,66 +1,35 @@
 //! Kills and restarts components during every phase of a round.
 //!
-//! `Chaos` is the seam: `LocalStack` goes through `env/local/stack.sh` (which only signals
-//! the pids in its own pid files), `DockerCompose` through `docker kill`/`docker start` on the
-//! containers of one compose project. Nothing here ever kills by name pattern, and the
-//! gateway is never a victim (its death would only turn answers into connection errors).
-//! Victims are dealt by `victim::Deck`: service replicas by name, and each service's Redis
-//! Cluster as "a master" and "a replica", resolved to a node by its role at kill time.
-//! At most one component is down at any time: the next kill waits until the last victim is
-//! back and healthy, and a Redis node until its cluster is whole again (every node up,
-//! every master with its replica), as the course's failure test kills one container at a
-//! time.
+//! The kills are done by `ops`'s fault driver ([`Driver`]), the same code as `ops fault`:
+//! on the local stack it signals only the pids in the stack's pid files, on a compose
+//! project it uses `docker kill`/`docker start` on that project's containers. Victims are
+//! dealt by [`deck::Deck`]: service replicas by name, and each service's Redis Cluster as
+//! "a master" and "a replica", resolved to a node by its role at kill time. At most one
+//! component is down at any time: the next kill waits until the last victim is back and
+//! healthy, and a Redis node until its cluster is whole again, as the course's failure
+//! test kills one container at a time.
 
-pub mod cluster;
-mod docker;
-mod local;
-pub mod victim;
+pub mod deck;
+mod driver;
 
-pub use docker::DockerCompose;
-pub use local::LocalStack;
-pub use victim::Killed;
+pub use driver::Driver;
+pub use ops::fault::Hit;
 
 use crate::phase::Phase;
-use anyhow::{bail, Context, Result};
-use futures::future::BoxFuture;
+use ops::cluster::rules::Role;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::process::Command;
 use tokio::sync::{watch, Notify};
-
-pub trait Chaos: Send {
-    /// Kills the next victim and returns what it hit (`None`: nothing to kill).
-    fn kill_random(&mut self) -> BoxFuture<'_, Result<Option<Killed>>>;
-    /// Starts one victim again and waits until it is healthy.
-    fn restore(&mut self, name: String) -> BoxFuture<'_, Result<()>>;
-    /// Starts everything that may be down and waits until it is healthy.
-    fn restore_all(&mut self) -> BoxFuture<'_, Result<()>>;
-}
-
-async fn output(cmd: &mut Command, what: &str) -> Result<String> {
-    let out = cmd
-        .output()
-        .await
-        .with_context(|| format!("running {what}"))?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 /// One kill, stamped with the phase the round was in.
 #[derive(Debug, Clone)]
 pub struct Kill {
     pub at: Duration,
     pub phase: Phase,
-    pub victim: Killed,
+    pub victim: Hit,
 }
 
 /// What the round and the driver share: the current phase (to stamp kills), the kills so far,
@@ -137,7 +106,7 @@ impl Control {
         )
     }
 
-    fn record_kill(&self, victim: &Killed) {
+    fn record_kill(&self, victim: &Hit) {
         let kill = Kill {
             at: self.start.elapsed(),
             phase: self.phase(),
@@ -163,9 +132,9 @@ pub struct Pacing {
 
 impl Pacing {
     /// How long the victim of `kill` stays down: 100–300 ms, a master `failover`.
-    fn down(&self, kill: &Killed, rng: &mut impl Rng) -> Duration {
+    fn down(&self, kill: &Hit, rng: &mut impl Rng) -> Duration {
         match kill.role {
-            Some(victim::Role::Master) if !self.failover.is_zero() => self.failover,
+            Some(Role::Master) if !self.failover.is_zero() => self.failover,
             _ => Duration::from_millis(rng.random_range(100..=300)),
         }
     }
@@ -176,11 +145,7 @@ impl Pacing {
 /// `pacing.max` has passed. A victim is restarted (and
 /// healthy) before the next kill, so at most one component is down at a time; a failed
 /// restart is retried before anything else is killed. Returns the driver for `restore_all`.
-pub async fn drive(
-    mut chaos: Box<dyn Chaos>,
-    control: Arc<Control>,
-    pacing: Pacing,
-) -> Box<dyn Chaos> {
+pub async fn drive(mut chaos: Driver, control: Arc<Control>, pacing: Pacing) -> Driver {
     let start = Instant::now();
     let mut rng = StdRng::from_os_rng();
     let mut down: Option<String> = None;
@@ -188,7 +153,7 @@ pub async fn drive(
     let mut pause = Duration::from_millis(rng.random_range(50..=150));
     loop {
         if let Some(name) = down.take() {
-            match chaos.restore(name.clone()).await {
+            match chaos.restore(&name).await {
                 Ok(()) => println!("{} restarted {name}", control.stamp()),
                 Err(e) => {
                     println!(
@@ -215,14 +180,13 @@ pub async fn drive(
         if control.stopped() {
             break;
         }
-        match chaos.kill_random().await {
-            Ok(Some(victim)) => {
+        match chaos.kill_next().await {
+            Ok(victim) => {
                 control.record_kill(&victim);
                 println!("{} killed {victim}", control.stamp());
                 tokio::time::sleep(pacing.down(&victim, &mut rng)).await;
                 down = Some(victim.name);
             }
-            Ok(None) => println!("{} nothing to kill", control.stamp()),
             Err(e) => println!("{} kill failed: {e:#}", control.stamp()),
         }
     }
@@ -237,7 +201,6 @@ pub async fn drive(
 
 #[cfg(test)]
 mod tests {
-    use super::victim::Role;
     use super::*;
 
     #[test]
@@ -247,7 +210,7 @@ mod tests {
             failover: Duration::from_secs(3),
         };
         let mut rng = StdRng::seed_from_u64(3);
-        let kill = |role| Killed {
+        let kill = |role| Hit {
             name: "redis-stock-1".into(),
             role,
         };

@@ -3,7 +3,7 @@
 //! back, optionally while components are being killed and restarted during every one of
 //! those phases, then check that every answer was a success and that stock, credit and
 //! orders hold exactly what the client wrote, once. Talks to nothing but the gateway URL
-//! (and, for chaos, the stack script or docker).
+//! (and, for chaos, the `ops` fault driver on the local stack or a compose project).
 
 pub mod api;
 pub mod chaos;
@@ -18,9 +18,12 @@ pub mod verify;
 
 use anyhow::Result;
 use api::{Api, Exchange};
-use chaos::{Chaos, Control, DockerCompose, LocalStack};
+use chaos::{Control, Driver};
 use config::{ChaosMode, Config};
 use observe::Pass;
+use ops::stack::docker::Project;
+use ops::stack::local::Local;
+use ops::stack::{Stack, DEFAULT_PASSWORD};
 use phase::Phase;
 use runner::Runner;
 use setup::Fixture;
@@ -49,22 +52,30 @@ pub async fn run(config: Config) -> Result<bool> {
     Ok(failed == 0)
 }
 
-async fn chaos_driver(mode: &ChaosMode) -> Result<Option<Box<dyn Chaos>>> {
-    Ok(match mode {
-        ChaosMode::None => None,
+async fn chaos_driver(mode: &ChaosMode) -> Result<Option<Driver>> {
+    let stack = match mode {
+        ChaosMode::None => return Ok(None),
         ChaosMode::Local {
             run_dir,
             stack_script,
-        } => Some(Box::new(
-            LocalStack::new(stack_script.clone(), run_dir.clone()).await?,
-        )),
-        ChaosMode::Docker { project } => Some(Box::new(DockerCompose::new(project).await?)),
-    })
+        } => {
+            let mut local = Local::from_env(run_dir.clone())?;
+            local.script = Some(stack_script.clone());
+            Stack::Local(local)
+        }
+        ChaosMode::Docker { project } => {
+            let password =
+                std::env::var("REDIS_PASSWORD").unwrap_or_else(|_| DEFAULT_PASSWORD.into());
+            let replicas = std::env::var("REDIS_REPLICAS").map_or(Ok(1), |r| r.parse())?;
+            Stack::Docker(Project::new(project, password, replicas))
+        }
+    };
+    Ok(Some(Driver::new(stack).await?))
 }
 
 struct RunningChaos {
     control: Arc<Control>,
-    task: JoinHandle<Box<dyn Chaos>>,
+    task: JoinHandle<Driver>,
 }
 
 impl RunningChaos {

@@ -10,6 +10,8 @@
 #   4. wdm-{order,stock,payment}:latest
 #                              ./Dockerfile's `prebuilt` stage (the same runtime stage as the
 #                              full build) around binaries built here with cargo
+#   5. wdm-redis-node:latest   image 2 with the ops binary built here (./Dockerfile's
+#                              `redis-node-prebuilt` stage): the compose Redis nodes
 #
 # Images 1 and 2 are kept when they exist (REBUILD_BASE=1 rebuilds them); the gateway and the
 # service images are always rebuilt (cheap: docker's layer cache keeps what did not change).
@@ -28,6 +30,7 @@ case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
 BASE_TAG=debian:bookworm-slim
 REDIS_TAG=redis:7.0.15-bookworm
 GATEWAY_TAG=wdm-gateway:latest
+NODE_TAG=wdm-redis-node:latest
 SERVICES=(order stock payment)
 # The classic builder (no buildx here); it runs the Dockerfile's stages up to --target only.
 export DOCKER_BUILDKIT=0
@@ -124,8 +127,8 @@ service_images() {
         log "cargo build --release --bins"
         (cd "$REPO" && cargo build --release --bins)
     fi
-    local svc ctx
-    for svc in "${SERVICES[@]}"; do
+    local svc ctx target tag
+    for svc in "${SERVICES[@]}" ops; do
         [ -x "$TARGET_DIR/release/$svc" ] || { log "missing $TARGET_DIR/release/$svc"; exit 1; }
         ctx="$CACHE/context-$svc"
         rm -rf "$ctx" && mkdir -p "$ctx/bin"
@@ -137,8 +140,10 @@ service_images() {
         else
             cp "$TARGET_DIR/release/$svc" "$ctx/bin/$svc"
         fi
-        log "building wdm-$svc:latest (Dockerfile --target prebuilt)"
-        build "wdm-$svc:latest" --target prebuilt --build-arg SERVICE="$svc" -f "$REPO/Dockerfile" "$ctx"
+        target=prebuilt tag="wdm-$svc:latest"
+        [ "$svc" != ops ] || target=redis-node-prebuilt tag="$NODE_TAG"
+        log "building $tag (Dockerfile --target $target)"
+        build "$tag" --target "$target" --build-arg SERVICE="$svc" -f "$REPO/Dockerfile" "$ctx"
     done
 }
 
@@ -149,4 +154,4 @@ log "building $GATEWAY_TAG"
 build "$GATEWAY_TAG" -f "$REPO/env/compose/images/gateway.Dockerfile" "$REPO/env/compose/images"
 service_images
 for old in "${REPLACED[@]}"; do docker rmi "$old" >/dev/null 2>&1 || true; done
-log "done in $((SECONDS - start))s: $BASE_TAG $REDIS_TAG $GATEWAY_TAG $(printf 'wdm-%s:latest ' "${SERVICES[@]}")"
+log "done in $((SECONDS - start))s: $BASE_TAG $REDIS_TAG $GATEWAY_TAG $(printf 'wdm-%s:latest ' "${SERVICES[@]}")$NODE_TAG"

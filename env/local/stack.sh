@@ -14,17 +14,19 @@
 #   stack.sh wait           wait until every component is healthy and every cluster whole
 #   stack.sh status         one line per component (a Redis node's current role)
 #   stack.sh pick SVC master|replica
-#                           the name of one node of SVC's cluster in that role now (random)
+#                           the name of one node of SVC's cluster in that role now (random;
+#                           the same as ops cluster pick)
 #   stack.sh logs [NAME]    tail the logs
 #
 # NAMEs: redis-order-1 .. redis-order-N, redis-stock-1 .., redis-payment-1 .. (N =
 #        REDIS_MASTERS * (1 + REDIS_REPLICAS), default 6), stock-1 stock-2 payment-1
 #        payment-2 order-1 order-2 gateway
 #
-# A whole cluster: every node answers, cluster_state:ok, all 16384 slots served, and every
-# master has its REDIS_REPLICAS replicas online. A killed master's replica takes over (within
-# about two REDIS_NODE_TIMEOUT_MS); the killed node, started again, rejoins as a replica.
-# Node settings, ports and cluster creation: env/local/redis-cluster.sh.
+# The clusters are created, judged whole, and their nodes picked by role by the ops binary
+# ($BIN_DIR/ops cluster create|wait|status|pick, ops/src/cluster), which also kills
+# (ops fault kill). A killed master's replica takes over (within about two
+# REDIS_NODE_TIMEOUT_MS); the killed node, started again, rejoins as a replica.
+# Node settings: env/local/redis-cluster.sh.
 #
 # Replicas of a service share its Redis Cluster (REDIS_URL lists every node of it). The
 # gateway balances over them and retries a
@@ -130,12 +132,6 @@ known() {
     local n
     for n in $ALL_NAMES; do [ "$n" = "$1" ] && return 0; done
     return 1
-}
-
-# What `wait` checks beyond each process's health: every cluster whole.
-clusters() {
-    local svc
-    for svc in $REDIS_SERVICES; do echo "cluster:$svc"; done
 }
 
 # Public and internal port of a service replica.
@@ -357,7 +353,6 @@ healthy() {
             port="$(node_port "$name")"
             [ "$(rcli "$port" ping 2>/dev/null)" = PONG ]
             ;;
-        cluster:*) cluster_whole "${name#cluster:}" >/dev/null ;;
         stock-* | payment-*)
             curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$(public_port "$name")/health/ready" 2>/dev/null &&
                 curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$(internal_port "$name")/health/ready" 2>/dev/null
@@ -371,20 +366,14 @@ healthy() {
     esac
 }
 
-# Waits (bounded by WAIT_TIMEOUT) until every named component is running and healthy
-# (cluster:SVC: until that cluster is whole). Fails at once when a process died, with its
-# log tail.
+# Waits (bounded by WAIT_TIMEOUT) until every named component is running and healthy.
+# Fails at once when a process died, with its log tail.
 wait_for() {
-    local deadline=$((SECONDS + WAIT_TIMEOUT)) pending name next last_report="" why
+    local deadline=$((SECONDS + WAIT_TIMEOUT)) pending name next last_report=""
     pending="$*"
     while :; do
         next=""
-        WHY=""
         for name in $pending; do
-            if [[ "$name" == cluster:* ]]; then
-                why="$(cluster_whole "${name#cluster:}")" || { next="$next $name"; WHY="$WHY; $why"; }
-                continue
-            fi
             if ! running_pid "$name" >/dev/null; then
                 if just_forked "$name"; then
                     next="$next $name"
@@ -402,13 +391,13 @@ wait_for() {
             return 0
         fi
         if [ "$SECONDS" -ge "$deadline" ]; then
-            log "not healthy after ${WAIT_TIMEOUT}s: $pending${WHY:+ (${WHY#; })}"
-            for name in $pending; do [[ "$name" == cluster:* ]] || tail_log "$name"; done
+            log "not healthy after ${WAIT_TIMEOUT}s: $pending"
+            for name in $pending; do tail_log "$name"; done
             return 1
         fi
         if [ "$SECONDS" != "${last_report:-}" ]; then
             last_report="$SECONDS"
-            log "waiting for: $pending${WHY:+ (${WHY#; })} ($((deadline - SECONDS))s left)"
+            log "waiting for: $pending ($((deadline - SECONDS))s left)"
         fi
         sleep 0.1
     done
@@ -423,43 +412,17 @@ just_forked() {
         ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
 }
 
-# Direct children (nginx workers, a Redis rewrite child): they must not outlive a SIGKILL.
-children_of() {
-    local pid="$1" p
-    # The kernel's list of each thread's children, where it keeps one (CONFIG_PROC_CHILDREN):
-    # one read instead of a scan of every process.
-    if [ -r "/proc/$pid/task/$pid/children" ]; then
-        cat /proc/"$pid"/task/*/children 2>/dev/null | tr ' ' '\n' | grep . || true
-        return
-    fi
-    for p in /proc/[0-9]*; do
-        [ -r "$p/stat" ] || continue
-        # Field 4 of /proc/PID/stat is the parent pid (the command name may contain spaces).
-        if [ "$(sed -E 's/^.*\) [A-Za-z] ([0-9]+) .*$/\1/' "$p/stat" 2>/dev/null)" = "$pid" ]; then
-            echo "${p#/proc/}"
-        fi
-    done
-}
+# Waits (bounded by WAIT_TIMEOUT) until each named cluster (default: all) is whole.
+wait_clusters() { ops cluster wait --timeout "$WAIT_TIMEOUT" "$@"; }
 
+# SIGKILL of NAME and its children (ops fault kill, which removes its pid file).
 kill_one() {
-    local name="$1" pid kids
-    if pid="$(running_pid "$name")"; then
-        kids="$(children_of "$pid" | tr '\n' ' ')"
-        kill -KILL "$pid" 2>/dev/null || true
-        # shellcheck disable=SC2086
-        [ -z "$kids" ] || kill -KILL $kids 2>/dev/null || true
-        # Reap the process if it is our child and wait until the port is free.
-        local i=0
-        while [ "$i" -lt 200 ] && kill -0 "$pid" 2>/dev/null &&
-            ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; do
-            sleep 0.05
-            i=$((i + 1))
-        done
-        log "killed $name (pid $pid)"
+    if running_pid "$1" >/dev/null; then
+        ops fault kill "$1" >/dev/null && log "killed $1"
     else
-        log "$name is not running"
+        log "$1 is not running"
+        rm -f "$(pid_file "$1")"
     fi
-    rm -f "$(pid_file "$name")"
 }
 
 # SIGTERM every named component, wait up to STOP_TIMEOUT, then SIGKILL what is left.
@@ -493,7 +456,7 @@ stop_group() {
 # Nodes first; each cluster is created once its nodes answer (only when they are all
 # fresh) and must be whole before the services start.
 cmd_up() {
-    local name svc only="${1:-}" names
+    local name only="${1:-}" names
     case "$only" in '' | --redis-only) ;; *) echo "usage: $0 up [--redis-only]" >&2; exit 2 ;; esac
     if [ -n "$only" ]; then names="$(all_nodes)"; else names="$(components)"; fi
     for name in $names; do
@@ -502,16 +465,16 @@ cmd_up() {
     for name in $(all_nodes); do start_one "$name"; done
     # shellcheck disable=SC2046
     wait_for $(all_nodes)
-    for svc in $REDIS_SERVICES; do ensure_cluster "$svc"; done
-    # shellcheck disable=SC2046
-    wait_for $(clusters)
+    ops cluster create | while read -r line; do log "$line"; done
+    wait_clusters
     if [ -n "$only" ]; then
         log "Redis Clusters are up"
         return 0
     fi
     for name in $(services); do start_one "$name"; done
     # shellcheck disable=SC2046
-    wait_for $(components) $(clusters)
+    wait_for $(components)
+    wait_clusters
     log "stack is up: gateway http://$GATEWAY_ADDR"
 }
 
@@ -523,24 +486,6 @@ recorded_nodes() {
         f="${f##*/}"
         echo "${f%.pid}"
     done
-}
-
-# pick SVC master|replica: one node of SVC in that role right now, at random.
-cmd_pick() {
-    local svc="${1:-}" want="${2:-}" name found=()
-    case "$svc:$want" in
-        order:master | stock:master | payment:master | order:replica | stock:replica | payment:replica) ;;
-        *) echo "usage: $0 pick order|stock|payment master|replica" >&2; exit 2 ;;
-    esac
-    for name in $(nodes_of "$svc"); do
-        running_pid "$name" >/dev/null || continue
-        [ "$(node_role "$name")" = "$want" ] && found+=("$name")
-    done
-    if [ "${#found[@]}" = 0 ]; then
-        log "no $want of cluster $svc is running"
-        return 1
-    fi
-    echo "${found[RANDOM % ${#found[@]}]}"
 }
 
 cmd_down() {
@@ -559,11 +504,7 @@ cmd_status() {
     for name in $ALL_NAMES; do
         if pid="$(running_pid "$name")"; then
             if healthy "$name"; then state="healthy"; else state="unhealthy"; rc=1; fi
-            if [[ "$name" == redis-* ]]; then
-                printf '%-16s %-10s pid %-8s %s\n' "$name" "$state" "$pid" "$(node_summary "$name")"
-            else
-                printf '%-16s %-10s pid %s\n' "$name" "$state" "$pid"
-            fi
+            printf '%-16s %-10s pid %s\n' "$name" "$state" "$pid"
         elif [ -f "$(pid_file "$name")" ]; then
             printf '%-16s %-10s (stale pid file)\n' "$name" "dead"
             rc=1
@@ -573,15 +514,8 @@ cmd_status() {
             rc=1
         fi
     done
-    local svc why
-    for svc in $REDIS_SERVICES; do
-        if why="$(cluster_whole "$svc")"; then
-            printf '%-16s %s\n' "cluster:$svc" "whole ($REDIS_MASTERS masters x $REDIS_REPLICAS replicas)"
-        else
-            printf '%-16s %s\n' "cluster:$svc" "NOT whole: $why"
-            rc=1
-        fi
-    done
+    # Each node's role, each cluster whole or not.
+    ops cluster status || rc=1
     return "$rc"
 }
 
@@ -598,9 +532,11 @@ cmd_logs() {
     fi
 }
 
-# A Redis node's cluster (what `start` of it waits for besides the node), else nothing.
-cluster_of() {
-    case "$1" in redis-*) echo "cluster:$(node_svc "$1")" ;; esac
+# start NAME: it, and its cluster whole when it is a Redis node.
+start_and_wait() {
+    start_one "$1"
+    wait_for "$1"
+    case "$1" in redis-*) wait_clusters "$(node_svc "$1")" ;; esac
 }
 
 need_name() {
@@ -626,16 +562,12 @@ shift || true
 case "$CMD" in
     up) cmd_up "$@" ;;
     down) cmd_down ;;
-    start) need_configured "$@"; start_one "$1";
-        # shellcheck disable=SC2046
-        wait_for "$1" $(cluster_of "$1") ;;
+    start) need_configured "$@"; start_and_wait "$1" ;;
     kill) need_name "$@"; kill_one "$1" ;;
-    restart) need_configured "$@"; kill_one "$1"; start_one "$1";
-        # shellcheck disable=SC2046
-        wait_for "$1" $(cluster_of "$1") ;;
+    restart) need_configured "$@"; kill_one "$1"; start_and_wait "$1" ;;
     wait) # shellcheck disable=SC2046
-        wait_for $(components) $(clusters) ;;
-    pick) cmd_pick "$@" ;;
+        wait_for $(components); wait_clusters ;;
+    pick) ops cluster pick "$@" ;;
     status) cmd_status ;;
     logs) cmd_logs "$@" ;;
     *)

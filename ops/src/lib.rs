@@ -3,5 +3,17 @@
 //! stack or of a docker compose project. The shell scripts, the tests and CI call the `ops`
 //! binary or this library instead of carrying their own copies.
 //!
+//! - [`cluster::rules`]: the cluster rules, pure functions over what the nodes answer;
+//! - [`cluster`]: asking the nodes, creating and waiting for clusters (`ops cluster`);
+//! - [`fault`]: faults as data and the two back ends that do them (`ops fault`);
+//! - [`stack`]: which stack, and how its components and nodes are reached.
+//!
 //! It never signals a process it did not find in the stack's own pid files, and never
 //! touches a container outside the compose project it was given.
+
+pub mod cluster;
+pub mod error;
+pub mod fault;
+pub mod stack;
+
+pub use error::{Error, Result};

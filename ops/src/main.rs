@@ -1,6 +1,37 @@
 //! `ops`: the command line of the operations library (see `lib.rs`). Each command group is
-//! a module of the library with its own `clap::Args`; this file only parses and dispatches.
+//! a module of the library with its own `clap` type; this file only parses and dispatches.
+//!
+//!   ops [--run-dir DIR | --docker PROJECT | --hosts SPEC] cluster|fault ...
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("usage: ops <command> (no commands yet)")
+use clap::{Parser, Subcommand};
+use ops::{cluster, fault, stack};
+
+#[derive(Parser, Debug)]
+#[command(name = "ops", about = "Runs, probes and breaks the stack", version)]
+struct Cli {
+    #[command(flatten)]
+    stack: stack::Args,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// One variant per command group.
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The Redis Clusters: create, wait, status, pick, master-of, check-node.
+    #[command(subcommand)]
+    Cluster(cluster::Command),
+    /// Do a fault: ops fault kill|pause|resume|start|isolate|heal TARGET.
+    Fault(fault::Fault),
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let stack = cli.stack.stack()?;
+    match cli.command {
+        Command::Cluster(c) => c.run(&stack).await?,
+        Command::Fault(f) => f.run(&stack).await?,
+    }
+    Ok(())
 }

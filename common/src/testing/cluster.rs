@@ -1,100 +1,63 @@
 //! A Redis Cluster of several masters, each with replicas, on free loopback ports:
 //! the production topology, for the tests that kill a master and count what survives.
+//! Creating it, judging it whole and finding a key's master are the `ops` library's rules
+//! (the same as the stacks'), run here on a thread of their own so that a test may call
+//! them from inside its async runtime.
 
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::time::Duration;
 
-use super::{redis_cli, RedisServer};
+use ops::cluster::rules::{self, NodeLine, Topology};
+use ops::stack::{Cluster, Link, Node};
+
+use super::RedisServer;
 use crate::config::{Config, RedisConfig};
+
+/// How long the cluster may take to be whole.
+const WHOLE_BOUND: Duration = Duration::from_secs(30);
 
 pub struct RedisCluster {
     /// Nodes `0..masters` started as the masters; the rest as their replicas.
     pub nodes: Vec<RedisServer>,
-    replicas: usize,
-}
-
-/// One line of `CLUSTER NODES`.
-struct NodeLine {
-    port: u16,
-    master: bool,
-    failed: bool,
-    slots: Vec<(u16, u16)>,
-}
-
-fn parse_nodes(text: &str) -> Vec<NodeLine> {
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let addr = fields.get(1)?.split('@').next()?;
-            let port = addr.rsplit(':').next()?.parse().ok()?;
-            let flags = fields.get(2)?;
-            let slots = fields
-                .iter()
-                .skip(8)
-                .filter(|s| !s.starts_with('['))
-                .filter_map(|s| match s.split_once('-') {
-                    Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
-                    None => s.parse().ok().map(|n| (n, n)),
-                })
-                .collect();
-            Some(NodeLine {
-                port,
-                master: flags.contains("master"),
-                failed: flags.contains("fail"),
-                slots,
-            })
-        })
-        .collect()
+    topology: Topology,
 }
 
 impl RedisCluster {
     /// Starts `masters` masters, each with `replicas` replicas, and waits until the
-    /// cluster serves every slot and every replica is in sync.
+    /// cluster is whole.
     pub fn start(masters: usize, replicas: usize) -> Self {
         assert!(masters >= 1);
-        let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
+        let topology = Topology { masters, replicas };
+        let nodes: Vec<RedisServer> = (0..topology.nodes())
             .map(|_| RedisServer::start_node())
             .collect();
-        let per = 16384 / masters;
-        for (i, node) in nodes[..masters].iter().enumerate() {
-            let first = i * per;
-            let last = if i + 1 == masters {
-                16383
-            } else {
-                first + per - 1
-            };
-            let out = node.cli(&[
-                "cluster",
-                "addslotsrange",
-                &first.to_string(),
-                &last.to_string(),
-            ]);
-            assert!(
-                out.contains("OK"),
-                "addslotsrange on {}: {out}",
-                node.port()
-            );
-        }
-        let first = nodes[0].port().to_string();
-        for node in &nodes[1..] {
-            node.cli(&["cluster", "meet", "127.0.0.1", &first]);
-        }
-        let cluster = RedisCluster { nodes, replicas };
-        cluster.wait_until("every node knows every other", |c| {
-            c.nodes
-                .iter()
-                .all(|n| parse_nodes(&n.cli(&["cluster", "nodes"])).len() == c.nodes.len())
-        });
-        for r in 0..masters * replicas {
-            let master_id = cluster.id_of(r % masters);
-            let replica = &cluster.nodes[masters + r];
-            cluster.wait_until("a replica accepted its master", |_| {
-                replica
-                    .cli(&["cluster", "replicate", &master_id])
-                    .contains("OK")
-            });
-        }
+        let cluster = RedisCluster { nodes, topology };
+        let spec = cluster.spec();
+        run_aside(async move { ops::cluster::create(&spec).await.map(|_| ()) })
+            .unwrap_or_else(|e| panic!("creating the cluster: {e}"));
         cluster.wait_whole();
         cluster
+    }
+
+    /// The cluster as the `ops` library addresses it.
+    fn spec(&self) -> Cluster {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| Node {
+                name: format!("node-{}", n.port()),
+                link: Link::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: n.port(),
+                    password: None,
+                },
+            })
+            .collect();
+        Cluster {
+            service: "test".into(),
+            topology: self.topology,
+            nodes,
+        }
     }
 
     /// Every node, comma-separated (the services' `REDIS_URL`).
@@ -124,7 +87,7 @@ impl RedisCluster {
         self.nodes
             .iter()
             .filter(|n| n.is_running())
-            .map(|n| parse_nodes(&n.cli(&["cluster", "nodes"])))
+            .map(|n| rules::parse_nodes(&n.cli(&["cluster", "nodes"])))
             .find(|lines| !lines.is_empty())
             .unwrap_or_default()
     }
@@ -132,38 +95,31 @@ impl RedisCluster {
     /// The index in `nodes` of the master serving `key`'s slot now.
     pub fn master_of(&self, key: &str) -> usize {
         let slot = crate::store::slot_of(key.as_bytes());
-        let line = self
-            .view()
-            .into_iter()
-            .find(|l| l.master && !l.failed && l.slots.iter().any(|&(a, b)| a <= slot && slot <= b))
+        let view = self.view();
+        let line = rules::master_of_slot(&view, slot)
             .unwrap_or_else(|| panic!("no master serves slot {slot}"));
-        self.index_of(line.port)
+        self.index_of(line)
     }
 
     /// The index in `nodes` of a replica of the master at `master`.
     pub fn replica_of(&self, master: usize) -> usize {
         let id = self.id_of(master);
-        let id = id.as_str();
-        let text = self.nodes[master].cli(&["cluster", "nodes"]);
-        let port = text
-            .lines()
-            .find(|l| l.split_whitespace().nth(3) == Some(id))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|a| a.split('@').next()?.rsplit(':').next()?.parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "the master on port {} has no replica",
-                    self.nodes[master].port()
-                )
-            });
-        self.index_of(port)
+        let view = rules::parse_nodes(&self.nodes[master].cli(&["cluster", "nodes"]));
+        let line = rules::replicas_of(&view, &id).next().unwrap_or_else(|| {
+            panic!(
+                "the master on port {} has no replica",
+                self.nodes[master].port()
+            )
+        });
+        self.index_of(line)
     }
 
-    fn index_of(&self, port: u16) -> usize {
+    fn index_of(&self, line: &NodeLine) -> usize {
+        let port = line.port();
         self.nodes
             .iter()
-            .position(|n| n.port() == port)
-            .unwrap_or_else(|| panic!("no node of this cluster on port {port}"))
+            .position(|n| Some(n.port()) == port)
+            .unwrap_or_else(|| panic!("no node of this cluster is {}", line.addr))
     }
 
     /// The role a node says it has now (`master`, `slave`, or empty when it is down).
@@ -176,45 +132,12 @@ impl RedisCluster {
             .to_string()
     }
 
-    /// Waits until every running node says `cluster_state:ok`, every slot is served by
-    /// a master that is not failed, and each such master has its replicas in sync.
+    /// Waits until the cluster is whole (`ops::cluster::rules::not_whole`): every node
+    /// answers and is sound, and every master has its replicas.
     pub fn wait_whole(&self) {
-        self.wait_until("the cluster is whole", |c| c.is_whole());
-    }
-
-    fn is_whole(&self) -> bool {
-        let running = self.nodes.iter().filter(|n| n.is_running());
-        if !running
-            .clone()
-            .all(|n| n.cli(&["cluster", "info"]).contains("cluster_state:ok"))
-        {
-            return false;
-        }
-        let view = self.view();
-        if !covered(&view) {
-            return false;
-        }
-        view.iter()
-            .filter(|l| l.master && !l.slots.is_empty())
-            .all(|l| {
-                let info = redis_cli(l.port, &["info", "replication"]);
-                let online = info
-                    .lines()
-                    .filter(|x| x.starts_with("slave") && x.contains("state=online"))
-                    .count();
-                online >= self.replicas
-            })
-    }
-
-    fn wait_until(&self, what: &str, done: impl Fn(&Self) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if done(self) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("timed out waiting until {what}");
+        let spec = self.spec();
+        run_aside(async move { ops::cluster::wait_whole(&[spec], WHOLE_BOUND, |_, _| {}).await })
+            .unwrap_or_else(|e| panic!("waiting until the cluster is whole: {e}"));
     }
 
     pub fn id_of(&self, node: usize) -> String {
@@ -225,20 +148,15 @@ impl RedisCluster {
     }
 }
 
-/// Every slot served by a master that is not failed.
-fn covered(view: &[NodeLine]) -> bool {
-    let mut ranges: Vec<(u16, u16)> = view
-        .iter()
-        .filter(|l| l.master && !l.failed)
-        .flat_map(|l| l.slots.iter().copied())
-        .collect();
-    ranges.sort_unstable();
-    let mut next = 0u32;
-    for (a, b) in ranges {
-        if u32::from(a) > next {
-            return false;
-        }
-        next = next.max(u32::from(b) + 1);
-    }
-    next == 16384
+/// Runs `fut` to its end on a runtime of its own thread.
+fn run_aside<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the cluster rules")
+            .block_on(fut)
+    })
+    .join()
+    .expect("the cluster rules' thread panicked")
 }

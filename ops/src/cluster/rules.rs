@@ -1,0 +1,414 @@
+//! The rules of a Redis Cluster, read from what its nodes answer to `PING`, `CLUSTER INFO`,
+//! `CLUSTER NODES` and `INFO replication`: when a cluster is whole, which master serves a
+//! slot, which nodes are in a role, which replicas follow a master, and how a new cluster's
+//! slots and replicas are laid out. Pure: no I/O, so that every rule is unit-tested on
+//! texts recorded from real nodes.
+//!
+//! This is the only place these rules are written: the local stack, the compose set-up and
+//! health check, the consistency test and the test harness all call it.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Redis Cluster's number of hash slots.
+pub const SLOTS: u16 = 16384;
+
+/// A node's role, as `INFO replication` says it (`slave` is a replica).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Master,
+    Replica,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Replica => "replica",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        match s {
+            "master" => Ok(Role::Master),
+            "replica" | "slave" => Ok(Role::Replica),
+            other => Err(format!("role {other:?} must be master or replica")),
+        }
+    }
+}
+
+/// The value of `field` in `INFO` or `CLUSTER INFO` output (`field:value` lines).
+pub fn info_field<'a>(text: &'a str, field: &str) -> Option<&'a str> {
+    text.lines()
+        .filter_map(|l| l.trim_end_matches('\r').split_once(':'))
+        .find(|(k, _)| *k == field)
+        .map(|(_, v)| v.trim())
+}
+
+/// One line of `CLUSTER NODES`:
+/// `<id> <ip:port@bus[,host]> <flags> <master id or -> <ping> <pong> <epoch> <link> <slot>...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeLine {
+    pub id: String,
+    pub addr: String,
+    pub flags: Vec<String>,
+    pub master: Option<String>,
+    /// The cluster bus link to it is up (a node killed a moment ago is `disconnected`
+    /// before it is flagged `fail?`).
+    pub connected: bool,
+    /// The slot ranges it serves, first and last inclusive (importing and migrating
+    /// slots, `[...]`, are left out).
+    pub slots: Vec<(u16, u16)>,
+}
+
+impl NodeLine {
+    pub fn is_master(&self) -> bool {
+        self.has_flag("master")
+    }
+    pub fn is_myself(&self) -> bool {
+        self.has_flag("myself")
+    }
+    fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+    pub fn failing(&self) -> bool {
+        !self.connected
+            || ["fail", "fail?", "noaddr", "handshake"]
+                .iter()
+                .any(|f| self.has_flag(f))
+    }
+    pub fn serves_slots(&self) -> bool {
+        !self.slots.is_empty()
+    }
+    pub fn serves(&self, slot: u16) -> bool {
+        self.slots.iter().any(|&(a, b)| a <= slot && slot <= b)
+    }
+    /// The port of its address (`10.0.0.2:6379@16379,host` is 6379).
+    pub fn port(&self) -> Option<u16> {
+        let host_port = self.addr.split(['@', ',']).next()?;
+        host_port.rsplit_once(':')?.1.parse().ok()
+    }
+    /// Its slot ranges as Redis writes them: `0-5460 10923`.
+    pub fn slot_list(&self) -> String {
+        let shown: Vec<String> = self
+            .slots
+            .iter()
+            .map(|&(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
+        shown.join(" ")
+    }
+}
+
+fn parse_slots(field: &str) -> Option<(u16, u16)> {
+    if field.starts_with('[') {
+        return None;
+    }
+    match field.split_once('-') {
+        Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+        None => field.parse().ok().map(|n| (n, n)),
+    }
+}
+
+pub fn parse_nodes(text: &str) -> Vec<NodeLine> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 8 {
+                return None;
+            }
+            Some(NodeLine {
+                id: f[0].to_string(),
+                addr: f[1].to_string(),
+                flags: f[2].split(',').map(str::to_string).collect(),
+                master: (f[3] != "-").then(|| f[3].to_string()),
+                connected: f[7] == "connected",
+                slots: f[8..].iter().filter_map(|s| parse_slots(s)).collect(),
+            })
+        })
+        .collect()
+}
+
+/// One node's answers, each `None` when it did not give one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Probe {
+    /// The node's name (`redis-stock-3`), for messages.
+    pub name: String,
+    pub ping: bool,
+    pub info: Option<String>,
+    pub nodes: Option<String>,
+    pub replication: Option<String>,
+}
+
+impl Probe {
+    /// What a node that does not answer gives.
+    pub fn silent(name: &str) -> Probe {
+        Probe {
+            name: name.to_string(),
+            ..Probe::default()
+        }
+    }
+
+    /// The cluster as this node sees it.
+    pub fn view(&self) -> Vec<NodeLine> {
+        parse_nodes(self.nodes.as_deref().unwrap_or(""))
+    }
+
+    /// Its own line of `CLUSTER NODES`.
+    pub fn myself(&self) -> Option<NodeLine> {
+        self.view().into_iter().find(NodeLine::is_myself)
+    }
+
+    /// Its role now, `None` when it did not answer.
+    pub fn role(&self) -> Option<Role> {
+        if !self.ping {
+            return None;
+        }
+        info_field(self.replication.as_deref()?, "role")?
+            .parse()
+            .ok()
+    }
+
+    fn info(&self, field: &str) -> Option<&str> {
+        info_field(self.info.as_deref()?, field)
+    }
+
+    fn replication(&self, field: &str) -> Option<&str> {
+        info_field(self.replication.as_deref()?, field)
+    }
+
+    /// A fresh node: it answers, knows only itself and holds no slot (a new data folder).
+    pub fn is_fresh(&self) -> bool {
+        self.ping
+            && self.info("cluster_known_nodes") == Some("1")
+            && self.info("cluster_slots_assigned") == Some("0")
+    }
+
+    /// One line for `cluster status`: `master, slots 0-5460`, `replica of redis-order-1
+    /// (link up)` (its master named by `name_of_id`), or `not answering`.
+    pub fn summary(&self, name_of_id: impl Fn(&str) -> Option<String>) -> String {
+        let Some(role) = self.role() else {
+            return "not answering".to_string();
+        };
+        let me = self.myself();
+        match role {
+            Role::Master => {
+                let slots = me.map(|m| m.slot_list()).unwrap_or_default();
+                let slots = if slots.is_empty() {
+                    "none".into()
+                } else {
+                    slots
+                };
+                format!("master, slots {slots}")
+            }
+            Role::Replica => {
+                let master = me
+                    .and_then(|m| m.master)
+                    .and_then(|id| name_of_id(&id))
+                    .unwrap_or_else(|| "?".into());
+                let link = self.replication("master_link_status").unwrap_or("?");
+                format!("replica of {master} (link {link})")
+            }
+        }
+    }
+}
+
+/// The shape of a cluster: how many masters, how many replicas each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topology {
+    pub masters: usize,
+    pub replicas: usize,
+}
+
+impl Topology {
+    pub fn nodes(self) -> usize {
+        self.masters * (1 + self.replicas)
+    }
+
+    /// The topology of `nodes` nodes with `replicas` replicas per master.
+    pub fn of(nodes: usize, replicas: usize) -> Result<Topology, String> {
+        if nodes == 0 || !nodes.is_multiple_of(1 + replicas) {
+            return Err(format!(
+                "{nodes} nodes cannot form masters with {replicas} replica(s) each"
+            ));
+        }
+        Ok(Topology {
+            masters: nodes / (1 + replicas),
+            replicas,
+        })
+    }
+}
+
+impl fmt::Display for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} masters x {} replicas", self.masters, self.replicas)
+    }
+}
+
+/// Why this node is not a sound member of a whole cluster of `nodes` nodes (`None`: it
+/// is): it answers, says `cluster_state:ok` with all slots served, knows every node and
+/// sees none failing; a master serves slots, a replica's link to its master is up.
+/// Without `nodes`, how many nodes it knows is not checked (a node's own health check).
+pub fn node_problem(p: &Probe, nodes: Option<usize>) -> Option<String> {
+    let name = &p.name;
+    if !p.ping {
+        return Some(format!("{name} does not answer"));
+    }
+    let state = p.info("cluster_state").unwrap_or("?");
+    if state != "ok" {
+        return Some(format!("{name}: cluster_state {state}"));
+    }
+    let slots = p.info("cluster_slots_ok").unwrap_or("?");
+    if slots != SLOTS.to_string() {
+        return Some(format!("{name}: {slots} of {SLOTS} slots served"));
+    }
+    if let Some(n) = nodes {
+        let known = p.info("cluster_known_nodes").unwrap_or("?");
+        if known != n.to_string() {
+            return Some(format!("{name} knows {known} of {n} nodes"));
+        }
+    }
+    let view = p.view();
+    if let Some(bad) = view.iter().find(|n| !n.is_myself() && n.failing()) {
+        let link = if bad.connected { "" } else { " (disconnected)" };
+        let flags = bad.flags.join(",");
+        return Some(format!("{name} sees {} as {flags}{link}", bad.addr));
+    }
+    match p.role() {
+        Some(Role::Master) => {
+            let serves = view.iter().any(|n| n.is_myself() && n.serves_slots());
+            (!serves).then(|| format!("{name} is a master without slots"))
+        }
+        Some(Role::Replica) => {
+            let link = p.replication("master_link_status").unwrap_or("?");
+            (link != "up").then(|| format!("{name}: link to its master {link}"))
+        }
+        None => Some(format!("{name}: no role in INFO replication")),
+    }
+}
+
+/// Why the cluster these probes (one per node) describe is not whole; `None` when it is.
+/// Whole: every node is sound ([`node_problem`]) and knows all of them, `topology.masters`
+/// masters hold the slots, and each has `topology.replicas` replicas.
+pub fn not_whole(probes: &[Probe], topology: Topology) -> Option<String> {
+    if probes.len() != topology.nodes() {
+        return Some(format!(
+            "{} nodes, {topology} needs {}",
+            probes.len(),
+            topology.nodes()
+        ));
+    }
+    if let Some(why) = probes
+        .iter()
+        .find_map(|p| node_problem(p, Some(topology.nodes())))
+    {
+        return Some(why);
+    }
+    let selves: Vec<(&Probe, NodeLine)> = probes
+        .iter()
+        .filter_map(|p| Some((p, p.myself()?)))
+        .collect();
+    let masters: Vec<&(&Probe, NodeLine)> = selves
+        .iter()
+        .filter(|(p, _)| p.role() == Some(Role::Master))
+        .collect();
+    if masters.len() != topology.masters {
+        return Some(format!("{} of {} masters", masters.len(), topology.masters));
+    }
+    for (p, me) in masters {
+        let followers = selves
+            .iter()
+            .filter(|(_, r)| r.master.as_deref() == Some(me.id.as_str()))
+            .count();
+        if followers < topology.replicas {
+            return Some(format!(
+                "{} has {followers} of {} replicas",
+                p.name, topology.replicas
+            ));
+        }
+    }
+    None
+}
+
+/// The master serving `slot` in this view, not failing.
+pub fn master_of_slot(view: &[NodeLine], slot: u16) -> Option<&NodeLine> {
+    view.iter()
+        .find(|n| n.is_master() && !n.failing() && n.serves(slot))
+}
+
+/// The replicas of the master `master_id` in this view, not failing.
+pub fn replicas_of<'a>(
+    view: &'a [NodeLine],
+    master_id: &'a str,
+) -> impl Iterator<Item = &'a NodeLine> {
+    view.iter()
+        .filter(move |n| n.master.as_deref() == Some(master_id) && !n.failing())
+}
+
+/// The probes of the nodes in `role` now.
+pub fn in_role(probes: &[Probe], role: Role) -> Vec<&Probe> {
+    probes.iter().filter(|p| p.role() == Some(role)).collect()
+}
+
+/// What to do with fresh nodes, judged from how many of them are fresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Every node is fresh: create the cluster.
+    AllFresh,
+    /// None is: the cluster exists, leave it as it is.
+    Created,
+    /// Some are and some are not (a data folder was removed): do not touch it.
+    Mixed { fresh: usize },
+}
+
+pub fn freshness(probes: &[Probe]) -> Freshness {
+    let fresh = probes.iter().filter(|p| p.is_fresh()).count();
+    match fresh {
+        0 => Freshness::Created,
+        n if n == probes.len() => Freshness::AllFresh,
+        n => Freshness::Mixed { fresh: n },
+    }
+}
+
+/// How a cluster is made of fresh nodes `0..topology.nodes()`: nodes `0..masters` become
+/// the masters, each serving an even share of the slots; node `masters + k` becomes a
+/// replica of master `k % masters`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// `(node, first slot, last slot)` per master.
+    pub slots: Vec<(usize, u16, u16)>,
+    /// `(replica node, its master node)`.
+    pub replicas: Vec<(usize, usize)>,
+}
+
+pub fn layout(topology: Topology) -> Layout {
+    let m = topology.masters;
+    let total = usize::from(SLOTS);
+    let slots = (0..m)
+        .map(|i| {
+            // Both ends fit in u16: they are below SLOTS.
+            let first = (i * total / m) as u16;
+            let last = ((i + 1) * total / m - 1) as u16;
+            (i, first, last)
+        })
+        .collect();
+    let replicas = (m..topology.nodes()).map(|n| (n, (n - m) % m)).collect();
+    Layout { slots, replicas }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,103 @@
+//! Faults on the containers of one compose project: `docker kill`, `pause`, `unpause`,
+//! `start` (then waits until the container is healthy), and a Redis node's partition by
+//! `docker network disconnect`; `heal` connects it again at its fixed address (its
+//! `ANNOUNCE_IP`, which the cluster knows it by).
+
+use super::Action;
+use crate::error::{Error, Result};
+use crate::stack::docker::Project;
+use crate::stack::{cluster_of, output};
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+/// How long a started container may take to report healthy (or running, without a
+/// health check).
+const START_BOUND: Duration = Duration::from_secs(60);
+
+pub async fn act(project: &Project, action: Action, name: &str) -> Result<()> {
+    let container = project.container(name).await?.name;
+    match action {
+        Action::Kill => docker(&["kill", &container]).await,
+        Action::Pause => docker(&["pause", &container]).await,
+        Action::Resume => docker(&["unpause", &container]).await,
+        Action::Start => {
+            docker(&["start", &container]).await?;
+            wait_healthy(&container).await
+        }
+        Action::Isolate | Action::Heal if cluster_of(name).is_none() => Err(Error::Invalid(
+            format!("{name} is no Redis node: only a node is cut off its cluster"),
+        )),
+        Action::Isolate => {
+            for net in networks(project).await? {
+                docker(&["network", "disconnect", &net, &container]).await?;
+            }
+            Ok(())
+        }
+        Action::Heal => {
+            let ip = announce_ip(&container).await?;
+            for net in networks(project).await? {
+                docker(&["network", "connect", "--ip", &ip, &net, &container]).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn docker(args: &[&str]) -> Result<()> {
+    let mut cmd = Command::new("docker");
+    cmd.args(args);
+    output(&mut cmd, &format!("docker {}", args.join(" ")))
+        .await
+        .map(|_| ())
+}
+
+async fn docker_out(args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new("docker");
+    cmd.args(args);
+    output(&mut cmd, &format!("docker {}", args.join(" "))).await
+}
+
+/// The project's networks.
+async fn networks(project: &Project) -> Result<Vec<String>> {
+    let filter = format!("label=com.docker.compose.project={}", project.name);
+    let out = docker_out(&[
+        "network",
+        "ls",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Name}}",
+    ])
+    .await?;
+    Ok(out.split_whitespace().map(str::to_string).collect())
+}
+
+/// The container's `ANNOUNCE_IP`.
+async fn announce_ip(container: &str) -> Result<String> {
+    let format = "{{range .Config.Env}}{{println .}}{{end}}";
+    let env = docker_out(&["inspect", "--format", format, container]).await?;
+    env.lines()
+        .find_map(|l| l.strip_prefix("ANNOUNCE_IP="))
+        .map(str::to_string)
+        .ok_or_else(|| Error::State(format!("{container} has no ANNOUNCE_IP to rejoin at")))
+}
+
+/// Waits until the container is healthy (or running, when it has no health check).
+async fn wait_healthy(container: &str) -> Result<()> {
+    let format = "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}";
+    let start = Instant::now();
+    loop {
+        let state = docker_out(&["inspect", "--format", format, container]).await?;
+        let state = state.trim();
+        if state == "healthy" || state == "running" {
+            return Ok(());
+        }
+        if start.elapsed() > START_BOUND {
+            return Err(Error::State(format!(
+                "{container} is {state} {}s after docker start",
+                START_BOUND.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,136 @@
+//! One docker compose project's containers, found by the compose labels: a component is
+//! known by its compose service (`stock-1`, `redis-stock-3`, `gateway`), and a cluster's
+//! nodes are the containers of the services `redis-<svc>-<n>`.
+
+use super::{node_index, output, Cluster, Link, Node};
+use crate::cluster::rules::Topology;
+use crate::error::{Error, Result};
+use tokio::process::Command;
+
+/// One container: its compose service (the component's name), its own name, its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub service: String,
+    pub name: String,
+    pub running: bool,
+}
+
+pub struct Project {
+    pub name: String,
+    password: String,
+    replicas: usize,
+}
+
+/// `docker ps --format` of [`Project::containers`].
+const LISTING: &str = "{{.Names}}\t{{.Label \"com.docker.compose.service\"}}\t{{.State}}";
+
+/// The containers in `docker ps -a --format LISTING` output, sorted by service.
+pub fn parse_listing(listing: &str) -> Vec<Container> {
+    let mut out: Vec<Container> = listing
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.split('\t');
+            let (name, service, state) = (f.next()?, f.next()?, f.next()?);
+            Some(Container {
+                service: service.to_string(),
+                name: name.to_string(),
+                running: state == "running" || state == "paused",
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.service.cmp(&b.service));
+    out
+}
+
+impl Project {
+    pub fn new(name: &str, password: String, replicas: usize) -> Project {
+        Project {
+            name: name.to_string(),
+            password,
+            replicas,
+        }
+    }
+
+    /// Every container of the project, also stopped ones.
+    pub async fn containers(&self) -> Result<Vec<Container>> {
+        let mut cmd = Command::new("docker");
+        cmd.args(["ps", "-a", "--filter"])
+            .arg(format!("label=com.docker.compose.project={}", self.name))
+            .args(["--format", LISTING]);
+        Ok(parse_listing(&output(&mut cmd, "docker ps").await?))
+    }
+
+    /// The container of the compose service `service`.
+    pub async fn container(&self, service: &str) -> Result<Container> {
+        self.containers()
+            .await?
+            .into_iter()
+            .find(|c| c.service == service)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "compose project {} has no service {service}",
+                    self.name
+                ))
+            })
+    }
+
+    pub async fn cluster(&self, service: &str) -> Result<Cluster> {
+        let mut nodes: Vec<(usize, Node)> = self
+            .containers()
+            .await?
+            .into_iter()
+            .filter_map(|c| {
+                let (svc, n) = node_index(&c.service)?;
+                (svc == service).then(|| {
+                    let node = Node {
+                        name: c.service.clone(),
+                        link: Link::Exec {
+                            container: c.name,
+                            password: self.password.clone(),
+                        },
+                    };
+                    (n, node)
+                })
+            })
+            .collect();
+        nodes.sort_by_key(|(n, _)| *n);
+        let nodes: Vec<Node> = nodes.into_iter().map(|(_, node)| node).collect();
+        let topology = if nodes.is_empty() {
+            Topology {
+                masters: 0,
+                replicas: 0,
+            }
+        } else {
+            Topology::of(nodes.len(), self.replicas).map_err(Error::Invalid)?
+        };
+        Ok(Cluster {
+            service: service.to_string(),
+            topology,
+            nodes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containers_are_listed_by_their_compose_service() {
+        let listing = "\
+wdm-redis-stock-2-1\tredis-stock-2\trunning
+wdm-gateway-1\tgateway\trunning
+wdm-redis-cluster-init-1\tredis-cluster-init\texited
+wdm-stock-1-1\tstock-1\tpaused
+garbage line
+";
+        let found = parse_listing(listing);
+        let services: Vec<&str> = found.iter().map(|c| c.service.as_str()).collect();
+        assert_eq!(
+            services,
+            vec!["gateway", "redis-cluster-init", "redis-stock-2", "stock-1"]
+        );
+        assert_eq!(found[2].name, "wdm-redis-stock-2-1");
+        assert!(!found[1].running && found[3].running);
+    }
+}
