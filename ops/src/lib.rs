@@ -6,11 +6,13 @@
 //! - [`cluster::rules`]: the cluster rules, pure functions over what the nodes answer;
 //! - [`cluster`]: asking the nodes, creating and waiting for clusters (`ops cluster`);
 //! - [`fault`]: faults as data and the two back ends that do them (`ops fault`);
-//! - [`stack`]: which stack, and how its components and nodes are reached.
+//! - [`stack`]: which stack, and how its components and nodes are reached;
+//! - [`bench`]: the closed-loop checkout benchmark of the local stack (`ops bench`).
 //!
 //! It never signals a process it did not find in the stack's own pid files, and never
 //! touches a container outside the compose project it was given.
 
+pub mod bench;
 pub mod cluster;
 pub mod error;
 pub mod fault;

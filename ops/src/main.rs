@@ -1,10 +1,10 @@
 //! `ops`: the command line of the operations library (see `lib.rs`). Each command group is
 //! a module of the library with its own `clap` type; this file only parses and dispatches.
 //!
-//!   ops [--run-dir DIR | --docker PROJECT | --hosts SPEC] cluster|fault ...
+//!   ops [--run-dir DIR | --docker PROJECT | --hosts SPEC] cluster|fault|bench ...
 
 use clap::{Parser, Subcommand};
-use ops::{cluster, fault, stack};
+use ops::{bench, cluster, fault, stack};
 
 #[derive(Parser, Debug)]
 #[command(name = "ops", about = "Runs, probes and breaks the stack", version)]
@@ -23,6 +23,9 @@ enum Command {
     Cluster(cluster::Command),
     /// Do a fault: ops fault kill|pause|resume|start|isolate|heal TARGET.
     Fault(fault::Fault),
+    /// The checkout benchmark of the local stack: run, populate, redis-config.
+    #[command(subcommand)]
+    Bench(bench::Command),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -32,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Cluster(c) => c.run(&stack).await?,
         Command::Fault(f) => f.run(&stack).await?,
+        Command::Bench(b) => b.run(&stack).await?,
     }
     Ok(())
 }

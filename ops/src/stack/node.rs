@@ -47,10 +47,16 @@ pub struct Node {
 impl Node {
     /// Sends one command and returns its answer as text (lines for an array).
     pub async fn query(&self, args: &[&str]) -> Result<String> {
+        self.query_within(args, ANSWER_BOUND).await
+    }
+
+    /// [`Node::query`] with its own bound, for a command that may take long (a script over
+    /// every key of the node).
+    pub async fn query_within(&self, args: &[&str], bound: Duration) -> Result<String> {
         let what = format!("{} {}", self.name, args.join(" "));
         match &self.link {
             Link::Tcp { .. } => {
-                bounded(&what, ANSWER_BOUND, async {
+                bounded(&what, bound, async {
                     let mut con = self.connect().await?;
                     let v: Value = redis::cmd(args[0])
                         .arg(&args[1..])
@@ -67,7 +73,7 @@ impl Node {
             } => {
                 let mut cmd = exec(container, password);
                 cmd.arg("redis-cli").args(args);
-                let out = bounded(&what, ANSWER_BOUND, output(&mut cmd, &what)).await?;
+                let out = bounded(&what, bound, output(&mut cmd, &what)).await?;
                 // redis-cli prints an error answer and still exits 0.
                 match out.strip_prefix("ERR ") {
                     Some(err) => Err(Error::State(format!("{what}: {}", err.trim()))),
