@@ -74,6 +74,11 @@ impl RunArgs {
             .unwrap_or(self.population.orders + self.fresh_rate * self.seconds * fresh_runs)
     }
 
+    /// The profile file, if one is named (an empty `BENCH_PROFILE` names none).
+    pub fn profile(&self) -> Option<&PathBuf> {
+        self.profile.as_ref().filter(|p| !p.as_os_str().is_empty())
+    }
+
     /// wrk's threads at `connections` connections.
     pub fn threads_at(&self, connections: u32) -> u32 {
         self.threads.min(connections)

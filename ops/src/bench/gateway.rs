@@ -7,7 +7,7 @@ use std::time::Duration;
 /// The gateway's base URL: the one given (without a trailing `/`), else the local stack's
 /// (`8000 + PORT_OFFSET`).
 pub fn base_url(given: Option<&str>, port_offset: u16) -> String {
-    match given {
+    match given.filter(|url| !url.is_empty()) {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => format!("http://127.0.0.1:{}", 8000 + u32::from(port_offset)),
     }
@@ -86,5 +86,6 @@ mod tests {
         assert_eq!(base_url(None, 0), "http://127.0.0.1:8000");
         assert_eq!(base_url(None, 4000), "http://127.0.0.1:12000");
         assert_eq!(base_url(Some("http://h:1/"), 4000), "http://h:1");
+        assert_eq!(base_url(Some(""), 0), "http://127.0.0.1:8000");
     }
 }

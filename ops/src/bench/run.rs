@@ -40,6 +40,7 @@ pub async fn run(stack: &Stack, args: RunArgs) -> Result<()> {
     let out = args
         .out
         .clone()
+        .filter(|o| !o.as_os_str().is_empty())
         .unwrap_or_else(|| repo.join("stress-test/results/bench.md"));
     let gateway = Gateway::new(base_url(args.gateway.as_deref(), local.port_offset))?;
     let clusters = Clusters {
@@ -268,7 +269,7 @@ impl Bench<'_> {
     /// outcome and the machine's busy ticks during it.
     async fn wrk(&self, c: u32, load: &Load<'_>) -> Result<(Outcome, u64)> {
         let profiled = load.mode == Mode::Fresh;
-        let profile = match (&self.args.profile, profiled) {
+        let profile = match (self.args.profile(), profiled) {
             (Some(f), true) => Some(Profile::begin(f.clone(), self.local, self.clusters).await?),
             _ => None,
         };
