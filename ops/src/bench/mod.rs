@@ -3,6 +3,7 @@
 //!
 //! - [`run`]: the steps of a run (populate, ceilings, fresh and random checkouts per
 //!   connection count, the invariants, the table), configured by [`args`];
+//! - [`measure`]: the ceilings and the runs per connection count;
 //! - [`wrk`] and [`ceiling`]: the load generator and the ceiling nginx, child processes;
 //! - [`sums`] and [`invariants`]: exact sums on every master and a sample through the API,
 //!   taken before and after the runs and compared;
@@ -19,6 +20,7 @@ mod error;
 mod gateway;
 mod invariants;
 mod machine;
+mod measure;
 mod populate;
 mod profile;
 mod run;

@@ -2,28 +2,24 @@
 //! orders), compact the AOFs, snapshot, per connection count the ceilings and the runs,
 //! wait for in-flight sagas, snapshot again, judge the invariants, write the table.
 
-use super::args::{Mode, RunArgs};
+use super::args::RunArgs;
 use super::ceiling::Ceiling;
 use super::error::{Error, Result};
 use super::gateway::{base_url, Gateway};
 use super::invariants::{self, Clusters, Sample};
-use super::machine::{self, busy_ticks, clock_ticks, memory_kib, mib};
+use super::machine::{self, memory_kib, mib};
+use super::measure::Bench;
 use super::populate::{orders_batch_init, populate, secs};
-use super::profile::Profile;
 use super::sums::{self, ACTIVE_SAGAS};
-use super::table::{self, Report, Row, SERVICES};
-use super::wrk::{self, Load, Outcome};
+use super::table::{self, Report, SERVICES};
 use crate::cluster::{self, rules::info_field};
 use crate::stack::{local::Local, Cluster, Stack};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn log(msg: &str) {
+pub(super) fn log(msg: &str) {
     eprintln!("[bench] {msg}");
 }
-
-/// The ids of the ceilings' random runs.
-const CEILING_IDS: u64 = 100_000;
 
 pub async fn run(stack: &Stack, args: RunArgs) -> Result<()> {
     let Stack::Local(local) = stack else {
@@ -79,93 +75,19 @@ pub async fn run(stack: &Stack, args: RunArgs) -> Result<()> {
     let before = invariants::snapshot(&clusters, &gateway, &sample).await?;
     let peaks_after_populate = peaks(local);
 
-    let ceiling = match args.ceilings {
-        true => Some(Ceiling::start(&local.run_dir, &scripts, local.port_offset).await?),
-        false => None,
-    };
     let bench = Bench {
         args: &args,
         local,
         clusters: &all,
         script: scripts.join("checkout.lua"),
     };
-    let mut rows = Vec::new();
-    let mut ceilings = Vec::new();
-    let mut fresh_base = p.orders;
-    let mut any_5xx = false;
-    let mut ran_out = Vec::new();
-    for &c in &args.connections.0 {
-        let mut of = None;
-        if let Some(ceil) = &ceiling {
-            let direct = bench
-                .ceiling(c, &ceil.url, "gateway alone", "/direct/")
-                .await?;
-            let hop = bench
-                .ceiling(c, &ceil.url, "one proxied hop", "/hop/")
-                .await?;
-            ceilings.push((c, direct, hop));
-            of = Some((direct, hop));
-        }
-        for &mode in &args.modes.0 {
-            let load = match mode {
-                Mode::Fresh => {
-                    log(&format!(
-                        "fresh checkouts, {c} connections, {}s (order ids from {fresh_base})",
-                        args.seconds
-                    ));
-                    Load {
-                        url: &gateway.url,
-                        mode,
-                        prefix: "/orders/checkout/",
-                        base: fresh_base,
-                        count: 0,
-                    }
-                }
-                Mode::Random => {
-                    log(&format!(
-                        "random checkouts, {c} connections, {}s (order ids 0..{})",
-                        args.seconds,
-                        p.orders - 1
-                    ));
-                    Load {
-                        url: &gateway.url,
-                        mode,
-                        prefix: "/orders/checkout/",
-                        base: 0,
-                        count: p.orders,
-                    }
-                }
-            };
-            let (o, busy) = bench.wrk(c, &load).await?;
-            if mode == Mode::Fresh {
-                if o.next_base > fresh_orders {
-                    ran_out.push(format!("fresh/{c}"));
-                    log(&format!(
-                        "  WARNING: ran past the {fresh_orders} fresh orders (raise BENCH_FRESH_RATE)"
-                    ));
-                }
-                fresh_base = o.next_base;
-            }
-            any_5xx |= o.s5xx > 0;
-            // Machine CPU per answered checkout: everything on it (wrk, gateway, services,
-            // Redis) over the run, so it compares builds more steadily than the rate does.
-            let answered = o.rate * args.seconds as f64;
-            let cpu_ms =
-                (o.rate > 0.0).then(|| busy as f64 * 1000.0 / clock_ticks() as f64 / answered);
-            let of_ceilings = of.map(|(d, h)| (100.0 * o.rate / d, 100.0 * o.rate / h));
-            let row = Row {
-                mode,
-                connections: c,
-                outcome: o,
-                cpu_ms,
-                of_ceilings,
-                peaks: peaks(local),
-            };
-            let line = row.line();
-            log(&format!("  {line}"));
-            rows.push(line);
-        }
-    }
+    let ceiling = match args.ceilings {
+        true => Some(Ceiling::start(&local.run_dir, &scripts, local.port_offset).await?),
+        false => None,
+    };
+    let m = bench
+        .measure(&gateway.url, ceiling.as_ref(), fresh_orders)
+        .await?;
     drop(ceiling);
 
     wait_for_sagas(&clusters.order).await?;
@@ -192,8 +114,8 @@ pub async fn run(stack: &Stack, args: RunArgs) -> Result<()> {
         credit: p.credit,
         price: p.price,
         fresh_orders,
-        rows,
-        ceilings,
+        rows: m.rows,
+        ceilings: m.ceilings,
         ceiling_port: 8900 + local.port_offset,
         peaks_after_populate,
         rss_now: SERVICES
@@ -219,7 +141,7 @@ pub async fn run(stack: &Stack, args: RunArgs) -> Result<()> {
             args.sample
         ),
         problems,
-        ran_out,
+        ran_out: m.ran_out,
     };
     let text = table::render(&report);
     if let Some(dir) = out.parent() {
@@ -231,61 +153,11 @@ pub async fn run(stack: &Stack, args: RunArgs) -> Result<()> {
     if !report.problems.is_empty() {
         return Err(Error::Failed("invariants broken".into()));
     }
-    if any_5xx {
+    if m.any_5xx {
         return Err(Error::Failed("some checkout answered 5xx".into()));
     }
     log("ok");
     Ok(())
-}
-
-/// What every wrk run shares.
-struct Bench<'a> {
-    args: &'a RunArgs,
-    local: &'a Local,
-    clusters: &'a [Cluster],
-    script: PathBuf,
-}
-
-impl Bench<'_> {
-    /// One ceiling run (random ids behind `prefix`): its rate.
-    async fn ceiling(&self, c: u32, url: &str, name: &str, prefix: &str) -> Result<f64> {
-        log(&format!(
-            "ceiling: {name}, {c} connections, {}s",
-            self.args.seconds
-        ));
-        let load = Load {
-            url,
-            mode: Mode::Random,
-            prefix,
-            base: 0,
-            count: CEILING_IDS,
-        };
-        let (o, _) = self.wrk(c, &load).await?;
-        log(&format!("  {:.1}/s", o.rate));
-        Ok(o.rate)
-    }
-
-    /// One wrk run at `c` connections, profiled when asked (fresh checkouts only); its
-    /// outcome and the machine's busy ticks during it.
-    async fn wrk(&self, c: u32, load: &Load<'_>) -> Result<(Outcome, u64)> {
-        let profiled = load.mode == Mode::Fresh;
-        let profile = match (self.args.profile(), profiled) {
-            (Some(f), true) => Some(Profile::begin(f.clone(), self.local, self.clusters).await?),
-            _ => None,
-        };
-        let busy0 = busy_ticks()?;
-        let threads = self.args.threads_at(c);
-        let o = wrk::run(&self.script, threads, c, self.args.seconds, load).await?;
-        let busy = busy_ticks()?.saturating_sub(busy0);
-        if let Some(profile) = profile {
-            let label = format!("fresh checkouts at {c} connections");
-            let answered = (o.rate * self.args.seconds as f64).round() as u64;
-            profile
-                .end(self.local, self.clusters, &label, answered)
-                .await?;
-        }
-        Ok((o, busy))
-    }
 }
 
 /// The repository whose `env/local/stack.sh` runs this stack.
@@ -381,7 +253,7 @@ fn memory(local: &Local, name: &str, field: &str) -> String {
 }
 
 /// Peak RSS of each service process, MiB.
-fn peaks(local: &Local) -> Vec<String> {
+pub(super) fn peaks(local: &Local) -> Vec<String> {
     SERVICES.iter().map(|s| memory(local, s, "VmHWM")).collect()
 }
 
