@@ -57,7 +57,7 @@ impl Node {
         match &self.link {
             Link::Tcp { .. } => {
                 bounded(&what, bound, async {
-                    let mut con = self.connect().await?;
+                    let mut con = self.connect(bound).await?;
                     let v: Value = redis::cmd(args[0])
                         .arg(&args[1..])
                         .query_async(&mut con)
@@ -108,7 +108,7 @@ impl Node {
 
     async fn probe_tcp(&self) -> Result<Probe> {
         bounded(&self.name, ANSWER_BOUND, async {
-            let con = self.connect().await?;
+            let con = self.connect(ANSWER_BOUND).await?;
             let ask = |args: &'static [&'static str]| {
                 let mut con = con.clone();
                 let what = self.name.clone();
@@ -133,7 +133,9 @@ impl Node {
         .await
     }
 
-    async fn connect(&self) -> Result<redis::aio::MultiplexedConnection> {
+    /// A connection whose answers may take up to `bound` (the client's own default, 500 ms,
+    /// would cut a long script short).
+    async fn connect(&self, bound: Duration) -> Result<redis::aio::MultiplexedConnection> {
         let Link::Tcp {
             host,
             port,
@@ -152,8 +154,9 @@ impl Node {
             .map_err(Error::redis(what.clone()))?
             .set_redis_settings(settings);
         let client = redis::Client::open(info).map_err(Error::redis(what.clone()))?;
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(bound));
         client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(Error::redis(what))
     }
