@@ -5,6 +5,7 @@
 
 use clap::{Parser, Subcommand};
 use ops::{bench, cluster, fault, stack};
+use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
 #[command(name = "ops", about = "Runs, probes and breaks the stack", version)]
@@ -29,8 +30,19 @@ enum Command {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The message and its causes on one line, without a backtrace.
+            eprintln!("ops: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let stack = cli.stack.stack()?;
     match cli.command {
         Command::Cluster(c) => c.run(&stack).await?,

@@ -1,6 +1,9 @@
 //! One docker compose project's containers, found by the compose labels: a component is
 //! known by its compose service (`stock-1`, `redis-stock-3`, `gateway`), and a cluster's
-//! nodes are the containers of the services `redis-<svc>-<n>`.
+//! nodes are the containers of the services `redis-<svc>-<n>`. A node is reached over TCP
+//! at the fixed address it announces (`ANNOUNCE_IP`, known also while it is stopped): one
+//! `docker exec` per question takes seconds on a loaded host. Without that address (a
+//! compose file that sets none) it is asked through `docker exec redis-cli`.
 
 use super::{node_index, output, Cluster, Link, Node};
 use crate::cluster::rules::Topology;
@@ -75,25 +78,39 @@ impl Project {
     }
 
     pub async fn cluster(&self, service: &str) -> Result<Cluster> {
-        let mut nodes: Vec<(usize, Node)> = self
+        let mut found: Vec<(usize, Container)> = self
             .containers()
             .await?
             .into_iter()
             .filter_map(|c| {
                 let (svc, n) = node_index(&c.service)?;
-                (svc == service).then(|| {
-                    let node = Node {
-                        name: c.service.clone(),
-                        link: Link::Exec {
-                            container: c.name,
-                            password: self.password.clone(),
-                        },
-                    };
-                    (n, node)
-                })
+                (svc == service).then_some((n, c))
             })
             .collect();
-        nodes.sort_by_key(|(n, _)| *n);
+        found.sort_by_key(|(n, _)| *n);
+        let names: Vec<&str> = found.iter().map(|(_, c)| c.name.as_str()).collect();
+        let ips = announced(&names).await?;
+        let nodes: Vec<(usize, Node)> = found
+            .into_iter()
+            .map(|(n, c)| {
+                let link = match ips.iter().find(|(name, _)| *name == c.name) {
+                    Some((_, ip)) => Link::Tcp {
+                        host: ip.clone(),
+                        port: 6379,
+                        password: Some(self.password.clone()),
+                    },
+                    None => Link::Exec {
+                        container: c.name.clone(),
+                        password: self.password.clone(),
+                    },
+                };
+                let node = Node {
+                    name: c.service,
+                    link,
+                };
+                (n, node)
+            })
+            .collect();
         let nodes: Vec<Node> = nodes.into_iter().map(|(_, node)| node).collect();
         let topology = if nodes.is_empty() {
             Topology {
@@ -109,6 +126,32 @@ impl Project {
             nodes,
         })
     }
+}
+
+/// `(container, ANNOUNCE_IP)` of those containers that set one.
+async fn announced(containers: &[&str]) -> Result<Vec<(String, String)>> {
+    if containers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cmd = Command::new("docker");
+    cmd.args([
+        "inspect",
+        "--format",
+        "{{.Name}} {{range .Config.Env}}{{.}} {{end}}",
+    ])
+    .args(containers);
+    Ok(parse_announced(&output(&mut cmd, "docker inspect").await?))
+}
+
+fn parse_announced(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let name = words.next()?.trim_start_matches('/');
+            let ip = words.find_map(|w| w.strip_prefix("ANNOUNCE_IP="))?;
+            Some((name.to_string(), ip.to_string()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -132,5 +175,15 @@ garbage line
         );
         assert_eq!(found[2].name, "wdm-redis-stock-2-1");
         assert!(!found[1].running && found[3].running);
+    }
+
+    #[test]
+    fn a_node_is_reached_at_the_address_it_announces() {
+        let text = "/p-redis-stock-1-1 PATH=/bin ANNOUNCE_IP=10.213.7.61 REDISCLI_AUTH=x\n\
+                    /p-redis-stock-2-1 PATH=/bin\n";
+        assert_eq!(
+            parse_announced(text),
+            vec![("p-redis-stock-1-1".to_string(), "10.213.7.61".to_string())]
+        );
     }
 }

@@ -11,6 +11,8 @@ use tokio::process::Command;
 
 /// Bound on one exchange with a node (a node that hangs is a node that does not answer).
 const ANSWER_BOUND: Duration = Duration::from_secs(5);
+/// The same through `docker exec`, which alone takes seconds on a loaded host.
+const EXEC_BOUND: Duration = Duration::from_secs(20);
 /// Between the sections of one `docker exec` probe.
 const MARK: &str = "--ops-probe--";
 
@@ -73,7 +75,7 @@ impl Node {
             } => {
                 let mut cmd = exec(container, password);
                 cmd.arg("redis-cli").args(args);
-                let out = bounded(&what, bound, output(&mut cmd, &what)).await?;
+                let out = bounded(&what, bound.max(EXEC_BOUND), output(&mut cmd, &what)).await?;
                 // redis-cli prints an error answer and still exits 0.
                 match out.strip_prefix("ERR ") {
                     Some(err) => Err(Error::State(format!("{what}: {}", err.trim()))),
@@ -100,7 +102,7 @@ impl Node {
                 );
                 let mut cmd = exec(container, password);
                 cmd.args(["sh", "-c", &script]);
-                let out = bounded(&self.name, ANSWER_BOUND, output(&mut cmd, &self.name)).await;
+                let out = bounded(&self.name, EXEC_BOUND, output(&mut cmd, &self.name)).await;
                 split_probe(&self.name, out.ok().as_deref())
             }
         }
