@@ -66,7 +66,7 @@ impl Bench<'_> {
                             self.args.seconds
                         ));
                         Load {
-                            url: url,
+                            url,
                             mode,
                             prefix: "/orders/checkout/",
                             base: fresh_base,
@@ -80,7 +80,7 @@ impl Bench<'_> {
                             p.orders - 1
                         ));
                         Load {
-                            url: url,
+                            url,
                             mode,
                             prefix: "/orders/checkout/",
                             base: 0,
