@@ -198,7 +198,7 @@ openapi:
 # and 256 connections plus the gateway-alone and one-hop ceilings, then the invariants.
 # Table in stress-test/results/bench.md. Starts the stack if it is not running and stops it
 # afterwards only in that case. BENCH_SECONDS, BENCH_CONNECTIONS, REDIS_FSYNC, ... see
-# stress-test/bench.sh.
+# `ops bench run --help` (ops/src/bench/args.rs); stress-test/bench.sh runs it.
 bench: build
 	@if $(STACK) status >/dev/null 2>&1; then \
 	  stress-test/bench.sh; \

@@ -10,8 +10,9 @@
 # variables runs that variant with another checkout's env/local/stack.sh and
 # stress-test/bench.sh (an older build whose stack differs, e.g. the single-Redis one:
 # 'single /work/old/target/release AB_REPO=/work/old'). AB_HOOK=SCRIPT runs SCRIPT (bash,
-# with RUN_DIR) once that variant's stack is up, e.g. to change a Redis setting for an
-# experiment (stress-test/bench/replicas-everysec.sh). Environment (defaults):
+# with RUN_DIR) once that variant's stack is up; AB_OPS=ARG,ARG,... runs this checkout's
+# `ops ARG ARG ...` on it then, e.g. to change a Redis setting for an experiment
+# (AB_OPS=bench,redis-config,replica,appendfsync,everysec). Environment (defaults):
 # AB_ROUNDS (3), AB_CONNECTIONS (64), AB_SECONDS (10), AB_SIZE (20000 items, users and
 # orders). Prints every run (with the mean number of sagas per batched reserve request,
 # from order-1's /metrics), then per variant the median checkouts/s, p99 and machine CPU
@@ -21,13 +22,14 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 STACK="$REPO/env/local/stack.sh"
+OPS="${CARGO_TARGET_DIR:-$REPO/target}/release/ops"
 ROUNDS="${AB_ROUNDS:-3}"
 CONNS="${AB_CONNECTIONS:-64}"
 SECS="${AB_SECONDS:-10}"
 SIZE="${AB_SIZE:-20000}"
 
 log() { printf '[ab] %s\n' "$*" >&2; }
-[ $# -ge 1 ] || { sed -n '2,18p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,19p' "$0" >&2; exit 2; }
 if "$STACK" status >/dev/null 2>&1; then log "a stack is running: stop it first (make down)"; exit 1; fi
 
 WORK="$(mktemp -d)"
@@ -55,9 +57,13 @@ for round in $(seq "$ROUNDS"); do
         # shellcheck disable=SC2086 # VAR=VALUE words
         env $vars RUN_DIR="$RUN" BIN_DIR="$(cd "$bin" && pwd)" "$stack" up >"$WORK/up.log" 2>&1 ||
             { cat "$WORK/up.log" >&2; exit 1; }
-        # AB_HOOK=SCRIPT among the variables: run it (with RUN_DIR) once the stack is up.
+        # AB_HOOK=SCRIPT, AB_OPS=ARG,... among the variables: run them once the stack is up.
         for kv in $vars; do
-            case "$kv" in AB_HOOK=*) RUN_DIR="$RUN" bash "${kv#AB_HOOK=}" ;; esac
+            case "$kv" in
+                AB_HOOK=*) RUN_DIR="$RUN" bash "${kv#AB_HOOK=}" ;;
+                # shellcheck disable=SC2086 # VAR=VALUE words; the commas split the arguments
+                AB_OPS=*) a="${kv#AB_OPS=}" && env $vars RUN_DIR="$RUN" "$OPS" ${a//,/ } ;;
+            esac
         done
         # shellcheck disable=SC2086 # VAR=VALUE words (the stack's own, e.g. REDIS_MASTERS)
         env $vars RUN_DIR="$RUN" BENCH_MODES=fresh BENCH_CONNECTIONS="$CONNS" BENCH_SECONDS="$SECS" \

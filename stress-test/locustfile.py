@@ -4,7 +4,7 @@ Two user classes, pick one on the command line (run.sh does):
 
   CourseUser    the six course scenarios, weights 5/30/25/20/10/10, 1 to 3 s wait
   CheckoutUser  the stress test: checkouts of random order ids "0".."99999" as fast as
-                possible, after `populate.py` (the three batch_init calls)
+                possible, after `ops bench populate` (the three batch_init calls)
 
 Every request goes to the gateway given with --host. A scenario that must fail (not enough
 stock, not enough credit) is counted as a locust failure when its checkout succeeds, and a
@@ -235,7 +235,7 @@ class CourseUser(HttpUser):
 
 
 class CheckoutUser(FastHttpUser):
-    """The stress test: checkouts of random order ids "0".."N_ORDERS-1" (run populate.py first).
+    """The stress test: checkouts of random order ids "0".."N_ORDERS-1" (run `ops bench populate` first).
 
     Repeats are expected: a second checkout of a paid order must answer 2xx and charge nothing.
     With the populated stock and credit every checkout must succeed.

@@ -4,7 +4,7 @@
 #   stress-test/run.sh GATEWAY USERS SECONDS [course|checkout]
 #
 #   course    (default) the course's six scenarios, weights 5/30/25/20/10/10, 1-3 s wait
-#   checkout  populate.py (the three batch_init calls; skip with SKIP_POPULATE=1), then
+#   checkout  `ops bench populate` (the three batch_init calls; skip with SKIP_POPULATE=1), then
 #             checkouts of random order ids "0".."99999" with no wait
 #
 # Creates stress-test/.venv on first use (pip install -r requirements.txt). Exits non-zero
@@ -36,7 +36,9 @@ if [ ! -x "$VENV/bin/locust" ] || ! cmp -s "$HERE/requirements.txt" "$VENV/.requ
 fi
 
 if [ "$SCENARIO" = checkout ] && [ "${SKIP_POPULATE:-0}" != 1 ]; then
-    "$VENV/bin/python" "$HERE/populate.py" "$GATEWAY"
+    ops="${CARGO_TARGET_DIR:-$HERE/../target}/release/ops"
+    [ -x "$ops" ] || { echo "[run] missing $ops (cargo build --release -p ops)" >&2; exit 1; }
+    "$ops" bench populate "$GATEWAY"
 fi
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

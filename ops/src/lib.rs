@@ -10,10 +10,12 @@
 //! - [`probe`]: tests of a running stack (`ops probe`), built on the above.
 //! - [`chaos_report`]: the availability report (`ops chaos-report`), which breaks the
 //!   stack through [`fault`] while it measures the load.
+//! - [`bench`]: the closed-loop checkout benchmark of the local stack (`ops bench`).
 //!
 //! It never signals a process it did not find in the stack's own pid files, and never
 //! touches a container outside the compose project it was given.
 
+pub mod bench;
 pub mod chaos_report;
 pub mod cluster;
 pub mod error;

@@ -1,10 +1,10 @@
 //! `ops`: the command line of the operations library (see `lib.rs`). Each command group is
 //! a module of the library with its own `clap` type; this file only parses and dispatches.
 //!
-//!   ops [--run-dir DIR | --docker PROJECT | --hosts SPEC] cluster|fault|probe|chaos-report ...
+//!   ops [--run-dir DIR | --docker PROJECT | --hosts SPEC] cluster|fault|probe|chaos-report|bench ...
 
 use clap::{Parser, Subcommand};
-use ops::{chaos_report, cluster, fault, probe, stack};
+use ops::{bench, chaos_report, cluster, fault, probe, stack};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -28,6 +28,9 @@ enum Command {
     ChaosReport(chaos_report::Args),
     /// Test a running stack: ops probe e2e|crash|durability|gateway-wait.
     Probe(probe::ProbeArgs),
+    /// The checkout benchmark of the local stack: run, populate, redis-config.
+    #[command(subcommand)]
+    Bench(bench::Command),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -53,6 +56,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(code));
         }
         Command::Probe(p) => return p.run(&stack).await,
+        Command::Bench(b) => b.run(&stack).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

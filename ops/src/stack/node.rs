@@ -49,11 +49,17 @@ pub struct Node {
 impl Node {
     /// Sends one command and returns its answer as text (lines for an array).
     pub async fn query(&self, args: &[&str]) -> Result<String> {
+        self.query_within(args, ANSWER_BOUND).await
+    }
+
+    /// [`Node::query`] with its own bound, for a command that may take long (a script over
+    /// every key of the node).
+    pub async fn query_within(&self, args: &[&str], bound: Duration) -> Result<String> {
         let what = format!("{} {}", self.name, args.join(" "));
         match &self.link {
             Link::Tcp { .. } => {
-                bounded(&what, ANSWER_BOUND, async {
-                    let mut con = self.connect().await?;
+                bounded(&what, bound, async {
+                    let mut con = self.connect(bound).await?;
                     let v: Value = redis::cmd(args[0])
                         .arg(&args[1..])
                         .query_async(&mut con)
@@ -69,7 +75,7 @@ impl Node {
             } => {
                 let mut cmd = exec(container, password);
                 cmd.arg("redis-cli").args(args);
-                let out = bounded(&what, EXEC_BOUND, output(&mut cmd, &what)).await?;
+                let out = bounded(&what, bound.max(EXEC_BOUND), output(&mut cmd, &what)).await?;
                 // redis-cli prints an error answer and still exits 0.
                 match out.strip_prefix("ERR ") {
                     Some(err) => Err(Error::State(format!("{what}: {}", err.trim()))),
@@ -139,7 +145,7 @@ impl Node {
 
     async fn probe_tcp(&self) -> Result<Probe> {
         bounded(&self.name, ANSWER_BOUND, async {
-            let con = self.connect().await?;
+            let con = self.connect(ANSWER_BOUND).await?;
             let ask = |args: &'static [&'static str]| {
                 let mut con = con.clone();
                 let what = self.name.clone();
@@ -164,7 +170,9 @@ impl Node {
         .await
     }
 
-    async fn connect(&self) -> Result<redis::aio::MultiplexedConnection> {
+    /// A connection whose answers may take up to `bound` (the client's own default, 500 ms,
+    /// would cut a long script short).
+    async fn connect(&self, bound: Duration) -> Result<redis::aio::MultiplexedConnection> {
         let Link::Tcp {
             host,
             port,
@@ -183,8 +191,9 @@ impl Node {
             .map_err(Error::redis(what.clone()))?
             .set_redis_settings(settings);
         let client = redis::Client::open(info).map_err(Error::redis(what.clone()))?;
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(bound));
         client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(Error::redis(what))
     }

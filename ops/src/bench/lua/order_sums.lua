@@ -1,4 +1,4 @@
--- Exact sums over the order service's Redis (run by bench.sh with redis-cli --eval, after
+-- Exact sums over the order service's Redis (ops bench, bench/sums.rs, after
 -- exact.lua; the sums are decimal strings).
 -- ARGV: NU, then NU user ids, then item ids (the sample).
 -- Returns: orders, paid orders, total cost of paid orders, units in paid orders, busy

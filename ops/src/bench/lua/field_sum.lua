@@ -1,4 +1,4 @@
--- Sum of one integer hash field over every key matching a pattern (bench.sh, redis-cli --eval,
+-- Sum of one integer hash field over every key matching a pattern (ops bench, bench/sums.rs,
 -- after exact.lua). ARGV: pattern, field. Returns: number of keys, exact sum (a string).
 local n, sum, cursor = 0, acc(), "0"
 repeat

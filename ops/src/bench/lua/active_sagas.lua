@@ -1,4 +1,4 @@
--- Sagas not yet final on this node (bench.sh, redis-cli --eval, after exact.lua; run on every
+-- Sagas not yet final on this node (ops bench, bench/sums.rs, after exact.lua; run on every
 -- master and added up): the sum of ZCARD over the order service's per-bucket active sets
 -- `sagas:active:{o<b>}`. No ARGV. Returns: the count.
 local n, cursor = 0, "0"

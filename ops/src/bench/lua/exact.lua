@@ -1,4 +1,4 @@
--- Exact integer sums for the bench's Lua scripts (bench.sh prepends this file to them).
+-- Exact integer sums for the bench's Lua scripts (ops bench, bench/sums.rs, prepends this file).
 -- Redis' Lua numbers are doubles, exact only up to 2^53; stock and credit go up to 2^63 - 1
 -- (and the API fuzzer leaves values that large behind). An accumulator keeps two limbs,
 -- hi * 10^9 + lo, each far below 2^53, and is printed as a decimal string.
