@@ -94,7 +94,7 @@ impl Node {
         match &self.link {
             Link::Tcp { .. } => {
                 bounded(&what, bound, async {
-                    let mut con = self.connect().await?;
+                    let mut con = self.connect(bound).await?;
                     let mut answers = Vec::with_capacity(commands.len());
                     for args in commands {
                         let v: Value = redis::cmd(&args[0])
