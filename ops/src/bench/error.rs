@@ -10,12 +10,6 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
-    #[error("{what}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
     /// The stack, a tool or a setting is not what the benchmark needs.
     #[error("{0}")]
     Setup(String),
@@ -27,9 +21,10 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A file or process error, as the operations library words it.
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
-        let what = what.into();
-        move |source| Error::Io { what, source }
+        let wrap = crate::Error::io(what);
+        move |source| Error::Ops(wrap(source))
     }
     pub(crate) fn http(what: impl Into<String>) -> impl FnOnce(reqwest::Error) -> Error {
         let what = what.into();
