@@ -164,40 +164,61 @@ pub fn problems(sample: &Sample, before: &Snapshot, after: &Snapshot) -> Vec<Str
         ));
     }
     for (k, u) in sample.users.iter().enumerate() {
-        let (b, a) = (&before.users[k], &after.users[k]);
-        if Some(a.api) != a.redis {
-            out.push(format!(
-                "user {u}: API credit {}, Redis {}",
-                a.api,
-                shown(a.redis)
-            ));
-        }
         let spent = after.orders.user_cost[k] - before.orders.user_cost[k];
-        if a.api + spent != b.api {
-            out.push(format!(
-                "user {u}: credit went {} -> {} but its newly paid orders cost {spent}",
-                b.api, a.api
-            ));
-        }
+        let why = format!("its newly paid orders cost {spent}");
+        let who = format!("user {u}");
+        sampled(
+            &mut out,
+            &who,
+            "credit",
+            &before.users[k],
+            &after.users[k],
+            spent,
+            &why,
+        );
     }
     for (k, i) in sample.items.iter().enumerate() {
-        let (b, a) = (&before.items[k], &after.items[k]);
-        if Some(a.api) != a.redis {
-            out.push(format!(
-                "item {i}: API stock {}, Redis {}",
-                a.api,
-                shown(a.redis)
-            ));
-        }
         let sold = after.orders.item_units[k] - before.orders.item_units[k];
-        if a.api + sold != b.api {
-            out.push(format!(
-                "item {i}: stock went {} -> {} but newly paid orders hold {sold} units",
-                b.api, a.api
-            ));
-        }
+        let why = format!("newly paid orders hold {sold} units");
+        let who = format!("item {i}");
+        sampled(
+            &mut out,
+            &who,
+            "stock",
+            &before.items[k],
+            &after.items[k],
+            sold,
+            &why,
+        );
     }
     out
+}
+
+/// The invariants of one sampled user or item (`who`), whose `field` its newly paid orders
+/// took `taken` of (`why` says so): the API shows what Redis holds, and the field fell by
+/// exactly `taken`.
+fn sampled(
+    out: &mut Vec<String>,
+    who: &str,
+    field: &str,
+    b: &Reading,
+    a: &Reading,
+    taken: i128,
+    why: &str,
+) {
+    if Some(a.api) != a.redis {
+        out.push(format!(
+            "{who}: API {field} {}, Redis {}",
+            a.api,
+            shown(a.redis)
+        ));
+    }
+    if a.api + taken != b.api {
+        out.push(format!(
+            "{who}: {field} went {} -> {} but {why}",
+            b.api, a.api
+        ));
+    }
 }
 
 fn shown(v: Option<i128>) -> String {
