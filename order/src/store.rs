@@ -87,8 +87,14 @@ struct Scripts {
 impl OrderStore {
     pub fn new(redis: RedisStore) -> Self {
         let scripts = Scripts {
-            add_item: idempotency::script(include_str!("scripts/add_item.lua")),
-            remove_item: idempotency::script(include_str!("scripts/remove_item.lua")),
+            add_item: idempotency::script(concat!(
+                include_str!("scripts/editable.lua"),
+                include_str!("scripts/add_item.lua")
+            )),
+            remove_item: idempotency::script(concat!(
+                include_str!("scripts/editable.lua"),
+                include_str!("scripts/remove_item.lua")
+            )),
             begin: Script::new(include_str!("scripts/begin_checkout.lua")),
             advance: Script::new(include_str!("scripts/advance.lua")),
             claim: Script::new(include_str!("scripts/claim.lua")),

@@ -2,15 +2,14 @@
 -- KEYS[1] order hash (user, paid, cost, lines, busy)
 -- ARGV[1] item id, ARGV[2] quantity, ARGV[3] cost of the line (price * quantity, computed with overflow checks)
 -- Returns "ok" | "missing" | "paid" | "busy" (checkout in flight) | "overflow" (total would not fit in i64)
--- Runs after the idempotency prelude (common/src/idempotency.lua), whose key and two
+-- Runs after the idempotency prelude (common/src/idempotency.lua) and editable.lua (the
+-- order must exist, be unpaid and not busy). The idempotency key and its two
 -- arguments come after these: a repeat of the key answers {'replay', <first answer>},
 -- the key used for another request {'reused', <its request>}; answers are one-element arrays.
 local seen = replay()
 if seen then return seen end
-if redis.call('EXISTS', KEYS[1]) == 0 then return remember({'missing'}) end
-local state = redis.call('HMGET', KEYS[1], 'paid', 'busy', 'lines')
-if state[1] == '1' then return remember({'paid'}) end
-if state[2] and state[2] ~= '' then return remember({'busy'}) end
+local state, refused = editable()
+if not state then return refused end
 local ok = redis.pcall('HINCRBY', KEYS[1], 'cost', ARGV[3])
 if type(ok) == 'table' and ok.err then return remember({'overflow'}) end
 local line = ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3]

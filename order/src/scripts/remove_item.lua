@@ -1,15 +1,14 @@
 -- Removes every line of one item from an order and takes exactly their costs off the total.
 -- KEYS[1] order hash; ARGV[1] item id
 -- Returns "ok" | "missing" | "paid" | "busy" | "absent" (the item is not in the order)
--- Runs after the idempotency prelude (common/src/idempotency.lua), whose key and two
+-- Runs after the idempotency prelude (common/src/idempotency.lua) and editable.lua (the
+-- order must exist, be unpaid and not busy). The idempotency key and its two
 -- arguments come after these: a repeat of the key answers {'replay', <first answer>},
 -- the key used for another request {'reused', <its request>}; answers are one-element arrays.
 local seen = replay()
 if seen then return seen end
-if redis.call('EXISTS', KEYS[1]) == 0 then return remember({'missing'}) end
-local state = redis.call('HMGET', KEYS[1], 'paid', 'busy', 'lines')
-if state[1] == '1' then return remember({'paid'}) end
-if state[2] and state[2] ~= '' then return remember({'busy'}) end
+local state, refused = editable()
+if not state then return refused end
 local kept = {}
 local removed = false
 for entry in string.gmatch(state[3] or '', '[^;]+') do
