@@ -17,6 +17,37 @@ use super::RedisServer;
 use crate::app::Application;
 use crate::config::Config;
 
+/// Declares `$name`, one participant's test app: a [`TestParticipant`] of `$build`
+/// started by `$name::spawn()`, with everything of it through `Deref`, so that the
+/// participant's tests add their own helpers in an `impl $name` block.
+#[macro_export]
+macro_rules! participant_test_app {
+    ($(#[$meta:meta])* $name:ident, $build:path) => {
+        $(#[$meta])*
+        pub struct $name($crate::testing::participant::TestParticipant);
+
+        impl $name {
+            pub async fn spawn() -> Self {
+                $name($crate::testing::participant::TestParticipant::spawn($build).await)
+            }
+        }
+
+        impl ::std::ops::Deref for $name {
+            type Target = $crate::testing::participant::TestParticipant;
+
+            fn deref(&self) -> &Self::Target {
+                &self.0
+            }
+        }
+
+        impl ::std::ops::DerefMut for $name {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.0
+            }
+        }
+    };
+}
+
 /// A participant under test, with the Redis it uses.
 pub struct TestParticipant {
     pub redis: RedisServer,

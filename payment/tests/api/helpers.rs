@@ -1,19 +1,15 @@
 //! The payment service on free ports for one test: the participant harness
 //! (`common::testing::participant`) and the payment-only helpers on top of it.
 
-use std::ops::{Deref, DerefMut};
-
-use common::testing::participant::TestParticipant;
 pub use common::testing::participant::{error, json};
 
-/// The payment service under test; everything of [`TestParticipant`] through `Deref`.
-pub struct TestApp(TestParticipant);
+common::participant_test_app!(
+    /// The payment service under test; everything of `TestParticipant` through `Deref`.
+    TestApp,
+    payment::build
+);
 
 impl TestApp {
-    pub async fn spawn() -> Self {
-        TestApp(TestParticipant::spawn(payment::build).await)
-    }
-
     /// Creates a user with `credit` and returns its id.
     pub async fn user(&self, credit: i64) -> String {
         let body = json(self.post("/create_user").await, 200).await;
@@ -31,19 +27,5 @@ impl TestApp {
         let body = json(self.get(&format!("/find_user/{id}")).await, 200).await;
         assert_eq!(body["user_id"], id);
         body["credit"].as_i64().expect("credit")
-    }
-}
-
-impl Deref for TestApp {
-    type Target = TestParticipant;
-
-    fn deref(&self) -> &TestParticipant {
-        &self.0
-    }
-}
-
-impl DerefMut for TestApp {
-    fn deref_mut(&mut self) -> &mut TestParticipant {
-        &mut self.0
     }
 }

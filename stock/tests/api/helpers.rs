@@ -1,19 +1,15 @@
 //! The stock service on free ports for one test: the participant harness
 //! (`common::testing::participant`) and the stock-only helpers on top of it.
 
-use std::ops::{Deref, DerefMut};
-
-use common::testing::participant::TestParticipant;
 pub use common::testing::participant::{error, json};
 
-/// The stock service under test; everything of [`TestParticipant`] through `Deref`.
-pub struct TestApp(TestParticipant);
+common::participant_test_app!(
+    /// The stock service under test; everything of `TestParticipant` through `Deref`.
+    TestApp,
+    stock::build
+);
 
 impl TestApp {
-    pub async fn spawn() -> Self {
-        TestApp(TestParticipant::spawn(stock::build).await)
-    }
-
     /// Creates an item at `price` with `stock` and returns its id.
     pub async fn item(&self, price: i64, stock: i64) -> String {
         let body = json(self.post(&format!("/item/create/{price}")).await, 200).await;
@@ -32,19 +28,5 @@ impl TestApp {
             body["stock"].as_i64().expect("stock"),
             body["price"].as_i64().expect("price"),
         )
-    }
-}
-
-impl Deref for TestApp {
-    type Target = TestParticipant;
-
-    fn deref(&self) -> &TestParticipant {
-        &self.0
-    }
-}
-
-impl DerefMut for TestApp {
-    fn deref_mut(&mut self) -> &mut TestParticipant {
-        &mut self.0
     }
 }
