@@ -9,6 +9,7 @@
 
 use crate::phase::Phase;
 use anyhow::{bail, Result};
+use ops::probe::client::{send_once, Unanswered};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -222,21 +223,11 @@ impl Api {
     }
 
     async fn send(&self, method: Method, path: &str, key: Option<&str>, t: Duration) -> Answer {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .timeout(t);
-        if let Some(key) = key {
-            req = req.header("Idempotency-Key", key);
-        }
-        let resp = match req.send().await {
-            Ok(resp) => resp,
-            Err(e) => return Answer::NoAnswer(error_chain(&e)),
-        };
-        let code = resp.status().as_u16();
-        match resp.text().await {
-            Ok(body) => Answer::Status { code, body },
-            Err(e) => Answer::NoAnswer(format!(
+        let url = format!("{}{path}", self.base);
+        match send_once(&self.http, method, url, key, t).await {
+            Ok((code, body)) => Answer::Status { code, body },
+            Err(Unanswered::Send(e)) => Answer::NoAnswer(error_chain(&e)),
+            Err(Unanswered::Body(code, e)) => Answer::NoAnswer(format!(
                 "{code}, then reading the body: {}",
                 error_chain(&e)
             )),

@@ -112,25 +112,17 @@ impl Gateway {
         key: Option<&str>,
         timeout: Duration,
     ) -> Answer {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .timeout(timeout);
-        if let Some(key) = key {
-            request = request.header("Idempotency-Key", key);
-        }
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) => return Answer::None(e.to_string()),
-        };
-        let code = response.status().as_u16();
-        match response.text().await {
-            Ok(raw) => Answer::Status {
+        let url = format!("{}{path}", self.base);
+        match send_once(&self.http, method, url, key, timeout).await {
+            Ok((code, raw)) => Answer::Status {
                 code,
                 body: serde_json::from_str(&raw).unwrap_or(Value::Null),
                 raw,
             },
-            Err(e) => Answer::None(format!("status {code}, body not read: {e}")),
+            Err(Unanswered::Send(e)) => Answer::None(e.to_string()),
+            Err(Unanswered::Body(code, e)) => {
+                Answer::None(format!("status {code}, body not read: {e}"))
+            }
         }
     }
 
@@ -186,4 +178,35 @@ mod tests {
         assert_eq!(none.body(), &Value::Null);
         assert_eq!(none.to_string(), "no answer (connection refused)");
     }
+}
+
+/// Why a request sent once got no answer: it was not sent or no response came (a
+/// connection error, the timeout), or the response's body could not be read.
+#[derive(Debug)]
+pub enum Unanswered {
+    Send(reqwest::Error),
+    Body(u16, reqwest::Error),
+}
+
+/// Sends `method url` once through `http` within `timeout`, `key` as its
+/// `Idempotency-Key`: the status and the body as text. The one place a client of the
+/// stack builds such a request (the probes, the consistency test).
+pub async fn send_once(
+    http: &reqwest::Client,
+    method: Method,
+    url: String,
+    key: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, String), Unanswered> {
+    let mut request = http.request(method, url).timeout(timeout);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request.send().await.map_err(Unanswered::Send)?;
+    let code = response.status().as_u16();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| Unanswered::Body(code, e))?;
+    Ok((code, body))
 }

@@ -13,7 +13,7 @@
 //! Every fault and every cluster rule comes from `crate::fault` and `crate::cluster`; a
 //! probe never signals a process or reads a cluster by itself.
 
-mod client;
+pub mod client;
 mod crash;
 mod durability;
 mod e2e;
