@@ -16,9 +16,7 @@ REDIS_REPLICAS="${REDIS_REPLICAS:-1}"
 REDIS_NODE_TIMEOUT_MS="${REDIS_NODE_TIMEOUT_MS:-1000}"
 REDIS_SERVICES="order stock payment"
 
-case "$REDIS_NODE_TIMEOUT_MS" in
-    '' | *[!0-9]*) echo "REDIS_NODE_TIMEOUT_MS must be a whole number (got $REDIS_NODE_TIMEOUT_MS)" >&2; exit 2 ;;
-esac
+whole_numbers REDIS_NODE_TIMEOUT_MS # (stack.sh's)
 
 # ops on this stack (its run folder, ports and topology).
 ops() {

@@ -69,9 +69,16 @@ case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
 BIN_DIR="${BIN_DIR:-$TARGET_DIR/release}"
 NGINX_DIR="$RUN_DIR/nginx"
 PORT_OFFSET="${PORT_OFFSET:-0}"
-case "$PORT_OFFSET" in
-    '' | *[!0-9]*) echo "PORT_OFFSET must be a whole number (got $PORT_OFFSET)" >&2; exit 2 ;;
-esac
+# Exits with 2 unless every setting named is a whole number.
+whole_numbers() {
+    local name
+    for name in "$@"; do
+        case "${!name}" in
+            '' | *[!0-9]*) echo "$name must be a whole number (got ${!name})" >&2; exit 2 ;;
+        esac
+    done
+}
+whole_numbers PORT_OFFSET
 # shellcheck source=env/local/redis-cluster.sh
 . "$REPO/env/local/redis-cluster.sh"
 GATEWAY_ADDR="127.0.0.1:$((8000 + PORT_OFFSET))"
