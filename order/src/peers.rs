@@ -26,7 +26,7 @@ use common::params::Id;
 use common::participant::{ChargeRequest, ReserveRequest, SagaCall, StepReply};
 use common::telemetry::otel;
 use prometheus::core::Collector;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tracing::field::Empty;
 
 use self::batch::Batcher;
@@ -117,6 +117,26 @@ impl Peers {
         self.count("stock", "find", price)
     }
 
+    /// Sends the undo step `call` (`release`, `refund`) of one saga to `replicas` (it is
+    /// not batched), reads the participant's reply and counts a failure.
+    async fn undo(
+        &self,
+        replicas: &Endpoints,
+        call: &'static str,
+        saga_id: &Id,
+        req: impl Serialize,
+    ) -> Result<StepReply, PeerError> {
+        let path = format!("/saga/{saga_id}/{call}");
+        let reply = async {
+            let resp = replicas
+                .send(|base| self.client.post(format!("{base}{path}")).json(&req))
+                .await?;
+            decode(replicas.peer(), resp).await
+        }
+        .await;
+        self.count(replicas.peer(), call, reply)
+    }
+
     fn count<T>(
         &self,
         peer: &'static str,
@@ -141,12 +161,7 @@ impl Participants for Peers {
 
     #[tracing::instrument(level = "debug", name = "stock release", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     async fn release(&self, saga_id: &Id, req: ReserveRequest) -> Result<StepReply, PeerError> {
-        let path = format!("/saga/{saga_id}/release");
-        let reply = step(&self.stock, |base| {
-            self.client.post(format!("{base}{path}")).json(&req)
-        })
-        .await;
-        self.count("stock", "release", reply)
+        self.undo(&self.stock, "release", saga_id, req).await
     }
 
     #[tracing::instrument(level = "debug", name = "payment charge", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
@@ -157,12 +172,7 @@ impl Participants for Peers {
 
     #[tracing::instrument(level = "debug", name = "payment refund", skip_all, fields(otel.kind = "client", saga_id = %saga_id, http.response.status_code = Empty))]
     async fn refund(&self, saga_id: &Id, req: ChargeRequest) -> Result<StepReply, PeerError> {
-        let path = format!("/saga/{saga_id}/refund");
-        let reply = step(&self.payment, |base| {
-            self.client.post(format!("{base}{path}")).json(&req)
-        })
-        .await;
-        self.count("payment", "refund", reply)
+        self.undo(&self.payment, "refund", saga_id, req).await
     }
 }
 
@@ -173,13 +183,4 @@ fn saga_call<T>(saga_id: &Id, step: T) -> SagaCall<T> {
         traceparent: otel::current_traceparent(),
         step,
     }
-}
-
-/// Sends a single-saga step call and reads the participant's reply.
-async fn step(
-    replicas: &Endpoints,
-    request: impl Fn(&str) -> reqwest::RequestBuilder,
-) -> Result<StepReply, PeerError> {
-    let resp = replicas.send(request).await?;
-    decode(replicas.peer(), resp).await
 }
