@@ -62,26 +62,29 @@ fn no_5xx(obs: &Observation) -> Check {
 /// The set-up writes must all be accepted (2xx); a 5xx or no answer is judged above, so
 /// what is left here is a refusal (4xx) or an unexpected status.
 fn setup_writes_accepted(obs: &Observation) -> Check {
-    let d = obs
-        .exchanges
-        .iter()
-        .filter(|e| e.phase.is_setup_write())
-        .filter(|e| matches!(e.answer.code(), Some(c) if !(200..300).contains(&c) && c < 500))
-        .map(|e| format!("{}: {} answered {}", e.phase, e.request, e.answer))
-        .collect();
-    check("every set-up write answered 2xx", d)
+    answered_2xx(
+        obs,
+        "every set-up write answered 2xx",
+        Phase::is_setup_write,
+    )
 }
 
 /// Like the set-up writes, every read must answer 2xx, under chaos too.
 fn reads_answered_2xx(obs: &Observation) -> Check {
+    answered_2xx(obs, "every read answered 2xx", Phase::is_read)
+}
+
+/// The check `name`: every exchange of the phases `of` answered 2xx (or 5xx or nothing,
+/// which other checks judge).
+fn answered_2xx(obs: &Observation, name: &'static str, of: fn(Phase) -> bool) -> Check {
     let d = obs
         .exchanges
         .iter()
-        .filter(|e| e.phase.is_read())
+        .filter(|e| of(e.phase))
         .filter(|e| matches!(e.answer.code(), Some(c) if !(200..300).contains(&c) && c < 500))
         .map(|e| format!("{}: {} answered {}", e.phase, e.request, e.answer))
         .collect();
-    check("every read answered 2xx", d)
+    check(name, d)
 }
 
 /// A create issued once yields one id, never one another create also got; a keyed repeat
