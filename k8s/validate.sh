@@ -88,7 +88,7 @@ timeout 600 "$B/checkov" -f Dockerfile -f env/compose/images/redis.Dockerfile \
     -f env/compose/images/gateway.Dockerfile --framework dockerfile --compact --quiet
 
 log "shellcheck"
-"$B/shellcheck" -x env/compose/*.sh env/compose/images/*.sh env/local/stack.sh env/local/redis-cluster.sh k8s/*.sh helm-config/*.sh
+"$B/shellcheck" -x env/*.sh env/compose/*.sh env/compose/images/*.sh env/local/stack.sh env/local/redis-cluster.sh k8s/*.sh helm-config/*.sh
 
 charts=()
 for c in charts/*/Chart.yaml; do [ -f "$c" ] && charts+=("$(dirname "$c")"); done

@@ -25,8 +25,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="${IMAGES_CACHE:-$HOME/.cache/wdm-images}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 BUILD_NETWORK="${BUILD_NETWORK:-host}"
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
+# shellcheck source=env/target-dir.sh
+. "$REPO/env/target-dir.sh"
 BASE_TAG=debian:bookworm-slim
 REDIS_TAG=redis:7.0.15-bookworm
 GATEWAY_TAG=wdm-gateway:latest

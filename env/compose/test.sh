@@ -50,8 +50,8 @@ FAILURE_USERS="${FAILURE_USERS:-20000}"
 FAILURE_ITEMS="${FAILURE_ITEMS:-20}"
 FAILURE_STOCK="${FAILURE_STOCK:-900}"
 FAILURE_IN_FLIGHT="${FAILURE_IN_FLIGHT:-64}"
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
+# shellcheck source=env/target-dir.sh
+. "$REPO/env/target-dir.sh"
 CT="$TARGET_DIR/release/consistency-test"
 OPS="$TARGET_DIR/release/ops"
 LOG_DIR="${LOG_DIR:-$REPO/run/compose-test}"

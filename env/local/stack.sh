@@ -64,8 +64,8 @@ REDIS_FSYNC="${REDIS_FSYNC:-always}"
 export WORKERS="${WORKERS:-1}"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-60}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-20}"
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
+# shellcheck source=env/target-dir.sh
+. "$REPO/env/target-dir.sh"
 BIN_DIR="${BIN_DIR:-$TARGET_DIR/release}"
 NGINX_DIR="$RUN_DIR/nginx"
 PORT_OFFSET="${PORT_OFFSET:-0}"
