@@ -138,6 +138,13 @@ impl TestParticipant {
         assert_eq!(results.len(), n, "{reply}");
         results
     }
+
+    /// Sends the undo step `step` (release, refund: not batched) of `saga` with `body` and
+    /// returns its reply after asserting a `200`.
+    pub async fn post_undo(&self, saga: &str, step: &str, body: Value) -> Value {
+        let path = format!("/saga/{saga}/{step}");
+        json(self.post_internal(&path, Some(body)).await, 200).await
+    }
 }
 
 impl Drop for TestParticipant {

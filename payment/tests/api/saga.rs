@@ -1,6 +1,6 @@
 use serde_json::json as j;
 
-use crate::helpers::{error, json, TestApp};
+use crate::helpers::{error, TestApp};
 
 /// One charge call of a batch.
 fn call(saga: &str, user: &str, amount: serde_json::Value) -> serde_json::Value {
@@ -23,12 +23,7 @@ async fn charge(app: &TestApp, saga: &str, user: &str, amount: i64) -> serde_jso
 /// lives beside the user).
 async fn refund(app: &TestApp, saga: &str, user: &str, amount: i64) -> serde_json::Value {
     let body = j!({"user_id": user, "amount": amount});
-    json(
-        app.post_internal(&format!("/saga/{saga}/refund"), Some(body))
-            .await,
-        200,
-    )
-    .await
+    app.post_undo(saga, "refund", body).await
 }
 
 #[tokio::test]

@@ -26,12 +26,7 @@ async fn reserve(app: &TestApp, saga: &str, items: &[(&str, i64)]) -> serde_json
 /// The release of a saga; `items` are what its reserve carried (the records of a saga
 /// live beside its items, one per slot).
 async fn release(app: &TestApp, saga: &str, items: &[(&str, i64)]) -> serde_json::Value {
-    json(
-        app.post_internal(&format!("/saga/{saga}/release"), Some(j!({"items": items})))
-            .await,
-        200,
-    )
-    .await
+    app.post_undo(saga, "release", j!({"items": items})).await
 }
 
 #[tokio::test]
