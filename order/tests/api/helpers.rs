@@ -104,53 +104,52 @@ impl TestSystem {
         (status, body)
     }
 
+    /// The id in `field` of what `POST url` created, after asserting a 2xx.
+    async fn created(&self, what: &str, url: String, field: &str) -> String {
+        let (s, body) = self.call("POST", url).await;
+        assert!((200..300).contains(&s), "{what}: {s} {body}");
+        body[field].as_str().expect(field).to_string()
+    }
+
+    /// `POST url`, asserting a 2xx.
+    async fn posted(&self, what: &str, url: String) {
+        let (s, body) = self.call("POST", url).await;
+        assert!((200..300).contains(&s), "{what}: {s} {body}");
+    }
+
+    /// The body of `GET url`, after asserting a 200.
+    async fn found(&self, url: String) -> Value {
+        let (s, body) = self.call("GET", url).await;
+        assert_eq!(s, 200, "{body}");
+        body
+    }
+
     pub async fn new_item(&self, price: i64, stock: i64) -> String {
-        let (s, body) = self
-            .call("POST", format!("{}/item/create/{price}", self.stock_url))
-            .await;
-        assert!((200..300).contains(&s), "create item: {s} {body}");
-        let id = body["item_id"].as_str().expect("item_id").to_string();
+        let url = format!("{}/item/create/{price}", self.stock_url);
+        let id = self.created("create item", url, "item_id").await;
         if stock > 0 {
-            let (s, _) = self
-                .call("POST", format!("{}/add/{id}/{stock}", self.stock_url))
-                .await;
-            assert!((200..300).contains(&s));
+            let url = format!("{}/add/{id}/{stock}", self.stock_url);
+            self.posted("add stock", url).await;
         }
         id
     }
 
     pub async fn new_user(&self, credit: i64) -> String {
-        let (s, body) = self
-            .call("POST", format!("{}/create_user", self.payment_url))
-            .await;
-        assert!((200..300).contains(&s), "create user: {s} {body}");
-        let id = body["user_id"].as_str().expect("user_id").to_string();
+        let url = format!("{}/create_user", self.payment_url);
+        let id = self.created("create user", url, "user_id").await;
         if credit > 0 {
-            let (s, _) = self
-                .call(
-                    "POST",
-                    format!("{}/add_funds/{id}/{credit}", self.payment_url),
-                )
-                .await;
-            assert!((200..300).contains(&s));
+            let url = format!("{}/add_funds/{id}/{credit}", self.payment_url);
+            self.posted("add funds", url).await;
         }
         id
     }
 
     pub async fn new_order(&self, user: &str, items: &[(&str, i64)]) -> String {
-        let (s, body) = self
-            .call("POST", format!("{}/create/{user}", self.order_url))
-            .await;
-        assert!((200..300).contains(&s), "create order: {s} {body}");
-        let id = body["order_id"].as_str().expect("order_id").to_string();
+        let url = format!("{}/create/{user}", self.order_url);
+        let id = self.created("create order", url, "order_id").await;
         for (item, qty) in items {
-            let (s, body) = self
-                .call(
-                    "POST",
-                    format!("{}/addItem/{id}/{item}/{qty}", self.order_url),
-                )
-                .await;
-            assert!((200..300).contains(&s), "addItem: {s} {body}");
+            let url = format!("{}/addItem/{id}/{item}/{qty}", self.order_url);
+            self.posted("addItem", url).await;
         }
         id
     }
@@ -170,27 +169,19 @@ impl TestSystem {
     }
 
     pub async fn stock_of(&self, item: &str) -> i64 {
-        let (s, body) = self
-            .call("GET", format!("{}/find/{item}", self.stock_url))
-            .await;
-        assert_eq!(s, 200, "{body}");
+        let body = self.found(format!("{}/find/{item}", self.stock_url)).await;
         body["stock"].as_i64().expect("stock")
     }
 
     pub async fn credit_of(&self, user: &str) -> i64 {
-        let (s, body) = self
-            .call("GET", format!("{}/find_user/{user}", self.payment_url))
+        let body = self
+            .found(format!("{}/find_user/{user}", self.payment_url))
             .await;
-        assert_eq!(s, 200, "{body}");
         body["credit"].as_i64().expect("credit")
     }
 
     pub async fn order(&self, order: &str) -> Value {
-        let (s, body) = self
-            .call("GET", format!("{}/find/{order}", self.order_url))
-            .await;
-        assert_eq!(s, 200, "{body}");
-        body
+        self.found(format!("{}/find/{order}", self.order_url)).await
     }
 
     pub async fn checkout(&self, order: &str) -> (u16, Value) {
