@@ -43,7 +43,7 @@ impl PaymentStore {
         PaymentStore {
             redis,
             adjust: Adjust::new("credit", ("payment add_funds", "payment pay")),
-            charge: Script::new(include_str!("scripts/charge.lua")),
+            charge: participant::step_script(include_str!("scripts/charge.lua")),
             refund: Script::new(include_str!("scripts/refund.lua")),
         }
     }

@@ -93,7 +93,7 @@ impl StockStore {
         StockStore {
             redis,
             adjust: Adjust::new("stock", ("stock add", "stock subtract")),
-            reserve: Script::new(include_str!("scripts/reserve.lua")),
+            reserve: participant::step_script(include_str!("scripts/reserve.lua")),
             refuse: Script::new(include_str!("scripts/refuse.lua")),
             release: Script::new(include_str!("scripts/release.lua")),
             reserve_loaded: Arc::new(AtomicBool::new(false)),

@@ -38,7 +38,8 @@
 //!
 //! - `wire`: the request and reply bodies above (the order service sends and reads them).
 //! - `batch`: [`Batch::parse`] and [`run_batch`], the two halves of a batched step endpoint.
-//! - `reply`: [`step_reply`], how a step script's reply becomes a [`StepReply`].
+//! - `reply`: [`step_script`], the prelude that answers a repeated step, and [`step_reply`],
+//!   how a step script's reply becomes a [`StepReply`].
 //! - `store`: the adjust script ([`Adjust`]) and [`batch_init`]'s writes spread over the shards.
 //! - `service`: [`build`] and [`run`], a participant's two servers.
 
@@ -49,7 +50,7 @@ mod store;
 mod wire;
 
 pub use batch::{run_batch, ParsedCall};
-pub use reply::{parse_int, step_reply, unexpected};
+pub use reply::{parse_int, step_reply, step_script, unexpected};
 pub use service::{build, run};
 pub use store::{batch_init, Adjust, Adjusted, Change};
 pub use wire::{

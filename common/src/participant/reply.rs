@@ -6,8 +6,16 @@
 //! `cancelled`); a participant whose script answers one more (stock's `full`)
 //! handles that tag before it calls [`step_reply`].
 
+use redis::Script;
+
 use super::wire::{Outcome, StepReply};
 use crate::store::StoreError;
+
+/// A forward step script (reserve, charge): `body` after `scripts/recorded.lua`, whose
+/// `recorded(taken, undone)` answers a repeat with the outcome the saga's record holds.
+pub fn step_script(body: &str) -> Script {
+    Script::new(&format!("{}{body}", include_str!("scripts/recorded.lua")))
+}
 
 /// The reply of a step script (`{"done"}`, `{"refused", reason}`, `{"undone"}`,
 /// `{"cancelled"}`) as the protocol's [`StepReply`]; `script` names it in errors.

@@ -4,16 +4,11 @@
 -- ARGV[1]: the user id (for messages and the record)
 -- ARGV[2]: the amount, a non-negative decimal i64
 -- Returns: {"done"} | {"refused", reason} | {"cancelled"}
--- A repeat answers the recorded outcome; a saga already refunded is cancelled.
+-- Runs after common/src/participant/scripts/recorded.lua: a repeat answers the recorded
+-- outcome; a saga already refunded is cancelled.
 -- No arithmetic in Lua (numbers are doubles): HINCRBY does it exactly.
-local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'charged' then
-  return {'done'}
-elseif status == 'refused' then
-  return {'refused', redis.call('HGET', KEYS[1], 'reason') or ''}
-elseif status == 'refunded' then
-  return {'cancelled'}
-end
+local answered = recorded('charged', 'refunded')
+if answered then return answered end
 
 local function refuse(reason)
   redis.call('HSET', KEYS[1], 'status', 'refused', 'reason', reason)

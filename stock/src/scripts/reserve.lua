@@ -5,15 +5,10 @@
 -- ARGV[2i-1]: the item id of line i (for messages and the record)
 -- ARGV[2i]: the quantity of line i, a positive decimal i64
 -- Returns: {"done"} | {"refused", reason} | {"cancelled"}
--- A repeat answers the recorded outcome; a saga already released is cancelled.
-local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'reserved' then
-  return {'done'}
-elseif status == 'refused' then
-  return {'refused', redis.call('HGET', KEYS[1], 'reason') or ''}
-elseif status == 'released' then
-  return {'cancelled'}
-end
+-- Runs after common/src/participant/scripts/recorded.lua: a repeat answers the recorded
+-- outcome; a saga already released is cancelled.
+local answered = recorded('reserved', 'released')
+if answered then return answered end
 
 -- Puts back the first `done` lines and records the refusal.
 local function refuse(done, reason)
