@@ -166,46 +166,35 @@ pub fn problems(sample: &Sample, before: &Snapshot, after: &Snapshot) -> Vec<Str
     for (k, u) in sample.users.iter().enumerate() {
         let spent = after.orders.user_cost[k] - before.orders.user_cost[k];
         let why = format!("its newly paid orders cost {spent}");
-        let who = format!("user {u}");
-        sampled(
-            &mut out,
-            &who,
+        let readings = (&before.users[k], &after.users[k]);
+        out.extend(sampled(
+            &format!("user {u}"),
             "credit",
-            &before.users[k],
-            &after.users[k],
+            readings,
             spent,
             &why,
-        );
+        ));
     }
     for (k, i) in sample.items.iter().enumerate() {
         let sold = after.orders.item_units[k] - before.orders.item_units[k];
         let why = format!("newly paid orders hold {sold} units");
-        let who = format!("item {i}");
-        sampled(
-            &mut out,
-            &who,
-            "stock",
-            &before.items[k],
-            &after.items[k],
-            sold,
-            &why,
-        );
+        let readings = (&before.items[k], &after.items[k]);
+        out.extend(sampled(&format!("item {i}"), "stock", readings, sold, &why));
     }
     out
 }
 
 /// The invariants of one sampled user or item (`who`), whose `field` its newly paid orders
-/// took `taken` of (`why` says so): the API shows what Redis holds, and the field fell by
-/// exactly `taken`.
+/// took `taken` of (`why` says so) between the readings `(before, after)`: the API shows
+/// what Redis holds, and the field fell by exactly `taken`.
 fn sampled(
-    out: &mut Vec<String>,
     who: &str,
     field: &str,
-    b: &Reading,
-    a: &Reading,
+    (b, a): (&Reading, &Reading),
     taken: i128,
     why: &str,
-) {
+) -> Vec<String> {
+    let mut out = Vec::new();
     if Some(a.api) != a.redis {
         out.push(format!(
             "{who}: API {field} {}, Redis {}",
@@ -219,6 +208,7 @@ fn sampled(
             b.api, a.api
         ));
     }
+    out
 }
 
 fn shown(v: Option<i128>) -> String {
