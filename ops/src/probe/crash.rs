@@ -94,6 +94,27 @@ impl Run<'_> {
         Ok(answer)
     }
 
+    /// A create sent as [`crash_write`](Self::crash_write): the id in `field` of what it
+    /// created, after checking (as `one_more`) that the keys of `service` matching `keys`
+    /// grew by exactly one.
+    async fn crash_create(
+        &mut self,
+        service: &str,
+        path: &str,
+        what: &str,
+        (field, keys): (&str, &str),
+        one_more: &str,
+    ) -> Result<String> {
+        let before = self.count_keys(service, keys).await?;
+        let created = self.crash_write(service, Method::POST, path, what).await?;
+        let id = created
+            .field(field)
+            .with_context(|| format!("{what} answered no {field}"))?;
+        let now = self.count_keys(service, keys).await?;
+        self.tally.check(now == before + 1, one_more);
+        Ok(id)
+    }
+
     /// Keys of `service`'s cluster matching `pattern`: every key is on exactly one of its
     /// masters.
     async fn count_keys(&self, service: &str, pattern: &str) -> Result<usize> {
@@ -137,21 +158,17 @@ pub async fn run(gateway: Gateway, stack: &Stack) -> Result<ExitCode> {
 
 /// Returns the item it created (price 3, stock 6).
 async fn stock(run: &mut Run<'_>) -> Result<String> {
-    let items = run.count_keys("stock", "item:*").await?;
-    let created = run
-        .crash_write(
+    let create = "/stock/item/create/3";
+    let one_more = "stock create: one item more, not two";
+    let item = run
+        .crash_create(
             "stock",
-            Method::POST,
-            "/stock/item/create/3",
+            create,
             "stock create",
+            ("item_id", "item:*"),
+            one_more,
         )
         .await?;
-    let item = created
-        .field("item_id")
-        .context("stock create answered no item_id")?;
-    let now = run.count_keys("stock", "item:*").await?;
-    run.tally
-        .check(now == items + 1, "stock create: one item more, not two");
     let found = run.read(&format!("/stock/find/{item}")).await;
     run.tally.check(
         found == json!({"stock": 0, "price": 3}),
@@ -184,21 +201,11 @@ async fn stock(run: &mut Run<'_>) -> Result<String> {
 
 /// Returns the user it created (credit 15).
 async fn payment(run: &mut Run<'_>) -> Result<String> {
-    let users = run.count_keys("payment", "user:*").await?;
-    let created = run
-        .crash_write(
-            "payment",
-            Method::POST,
-            "/payment/create_user",
-            "payment create_user",
-        )
+    let (create, what) = ("/payment/create_user", "payment create_user");
+    let one_more = "payment create_user: one user more";
+    let user = run
+        .crash_create("payment", create, what, ("user_id", "user:*"), one_more)
         .await?;
-    let user = created
-        .field("user_id")
-        .context("payment create_user answered no user_id")?;
-    let now = run.count_keys("payment", "user:*").await?;
-    run.tally
-        .check(now == users + 1, "payment create_user: one user more");
     let add = format!("/payment/add_funds/{user}/20");
     run.crash_write("payment", Method::POST, &add, "payment add_funds")
         .await?;
@@ -224,18 +231,18 @@ async fn payment(run: &mut Run<'_>) -> Result<String> {
 
 async fn orders(run: &mut Run<'_>, item: &str, user: &str) -> Result<()> {
     // Orders, not their saga lists (`order:<id>:sagas`).
-    let pattern = "order:*[^s]";
-    let orders = run.count_keys("order", pattern).await?;
+    let keys = "order:*[^s]";
     let create = format!("/orders/create/{user}");
-    let created = run
-        .crash_write("order", Method::POST, &create, "order create")
+    let one_more = "order create: one order more";
+    let order = run
+        .crash_create(
+            "order",
+            &create,
+            "order create",
+            ("order_id", keys),
+            one_more,
+        )
         .await?;
-    let order = created
-        .field("order_id")
-        .context("order create answered no order_id")?;
-    let now = run.count_keys("order", pattern).await?;
-    run.tally
-        .check(now == orders + 1, "order create: one order more");
 
     let add = format!("/orders/addItem/{order}/{item}/2");
     run.crash_write("order", Method::POST, &add, "order addItem")
