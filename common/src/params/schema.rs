@@ -43,51 +43,42 @@ impl ToSchema for Id {
     }
 }
 
-impl PartialSchema for Amount {
-    fn schema() -> RefOr<Schema> {
-        integer(
-            0,
-            i64::MAX,
-            "Money, a price or a stock amount: a whole number from 0 to 2^63-1 in plain \
-             decimal digits (no sign, fraction or exponent).",
-        )
-    }
+/// The schema of an integer parameter type `$ty`: `$min` to `$max`, as `$description`
+/// says, named after the type.
+macro_rules! integer_schema {
+    ($ty:ident, $min:expr, $max:expr, $description:expr) => {
+        impl PartialSchema for $ty {
+            fn schema() -> RefOr<Schema> {
+                integer($min, $max, $description)
+            }
+        }
+
+        impl ToSchema for $ty {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($ty))
+            }
+        }
+    };
 }
 
-impl ToSchema for Amount {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("Amount")
-    }
-}
+integer_schema!(
+    Amount,
+    0,
+    i64::MAX,
+    "Money, a price or a stock amount: a whole number from 0 to 2^63-1 in plain \
+     decimal digits (no sign, fraction or exponent)."
+);
 
-impl PartialSchema for Quantity {
-    fn schema() -> RefOr<Schema> {
-        integer(
-            1,
-            i64::MAX,
-            "A quantity or a count: a whole number from 1 to 2^63-1 in plain decimal digits.",
-        )
-    }
-}
+integer_schema!(
+    Quantity,
+    1,
+    i64::MAX,
+    "A quantity or a count: a whole number from 1 to 2^63-1 in plain decimal digits."
+);
 
-impl ToSchema for Quantity {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("Quantity")
-    }
-}
-
-impl PartialSchema for BatchSize {
-    fn schema() -> RefOr<Schema> {
-        integer(
-            1,
-            BatchSize::MAX,
-            "How many entries a batch init creates: 1 to 10 000 000, in plain decimal digits.",
-        )
-    }
-}
-
-impl ToSchema for BatchSize {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("BatchSize")
-    }
-}
+integer_schema!(
+    BatchSize,
+    1,
+    BatchSize::MAX,
+    "How many entries a batch init creates: 1 to 10 000 000, in plain decimal digits."
+);
