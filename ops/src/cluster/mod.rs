@@ -201,19 +201,23 @@ pub async fn master_of(cluster: &Cluster, key: &str) -> Result<Node> {
     })
 }
 
-/// The replicas of `master` now (as `master` itself sees its cluster), none failing.
+/// The replicas of `master` now: the nodes that say they replicate it
+/// ([`rules::follows`], the wholeness rule's own count).
 pub async fn replicas_of(cluster: &Cluster, master: &Node) -> Result<Vec<Node>> {
     let probes = probe(cluster).await;
-    let own = probes
+    let me = probes
         .iter()
         .zip(&cluster.nodes)
         .find(|(_, n)| n.name == master.name)
-        .and_then(|(p, _)| Some((p.view(), p.myself()?)));
-    let Some((view, me)) = own else {
+        .and_then(|(p, _)| p.myself());
+    let Some(me) = me else {
         return Err(Error::State(format!("{} does not answer", master.name)));
     };
-    Ok(rules::replicas_of(&view, &me.id)
-        .filter_map(|r| node_with_id(&probes, &cluster.nodes, &r.id))
+    Ok(probes
+        .iter()
+        .zip(&cluster.nodes)
+        .filter(|(p, _)| rules::follows(p, &me.id))
+        .map(|(_, n)| n.clone())
         .collect())
 }
 

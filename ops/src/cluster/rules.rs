@@ -330,10 +330,7 @@ pub fn not_whole(probes: &[Probe], topology: Topology) -> Option<String> {
         return Some(format!("{} of {} masters", masters.len(), topology.masters));
     }
     for (p, me) in masters {
-        let followers = selves
-            .iter()
-            .filter(|(_, r)| r.master.as_deref() == Some(me.id.as_str()))
-            .count();
+        let followers = probes.iter().filter(|p| follows(p, &me.id)).count();
         if followers < topology.replicas {
             return Some(format!(
                 "{} has {followers} of {} replicas",
@@ -342,6 +339,15 @@ pub fn not_whole(probes: &[Probe], topology: Topology) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether the node says, in its own `CLUSTER NODES` line, that it replicates `master_id`:
+/// what "a master's replicas" means for the wholeness rule and for picking a replica, so
+/// that a cluster judged whole always has a replica to pick.
+pub fn follows(probe: &Probe, master_id: &str) -> bool {
+    probe
+        .myself()
+        .is_some_and(|m| m.master.as_deref() == Some(master_id))
 }
 
 /// The master serving `slot` in this view, not failing.

@@ -17,9 +17,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a master's own view may take to list a replica that just rejoined.
-const REPLICA_SEEN_WITHIN: Duration = Duration::from_secs(10);
-
 /// The item and the user the writes go to.
 pub struct Entities {
     item: String,
@@ -145,26 +142,12 @@ impl Pass<'_> {
         let owner = nodes::master_of(self.stack, service, &key).await?;
         let node = match self.role() {
             Role::Master => owner.name,
-            Role::Replica => {
-                // A node that has just rejoined as a replica may still be flagged failing
-                // in its master's own view for a few cluster-bus pings after the cluster was
-                // judged whole: ask again for a bounded while before giving up.
-                let deadline = tokio::time::Instant::now() + REPLICA_SEEN_WITHIN;
-                loop {
-                    let replicas = nodes::replicas_of(self.stack, service, &owner).await?;
-                    if let Some(r) = replicas.choose(&mut rand::rng()) {
-                        break r.name.clone();
-                    }
-                    if tokio::time::Instant::now() >= deadline {
-                        bail!(
-                            "{} has no replica to kill (none seen within {:?})",
-                            owner.name,
-                            REPLICA_SEEN_WITHIN
-                        );
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
+            Role::Replica => nodes::replicas_of(self.stack, service, &owner)
+                .await?
+                .choose(&mut rand::rng())
+                .with_context(|| format!("{} has no replica to kill", owner.name))?
+                .name
+                .clone(),
         };
         Ok(Victim {
             service,
