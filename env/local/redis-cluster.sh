@@ -24,8 +24,15 @@ ops() {
 }
 
 # "redis-order-1 127.0.0.1:6400" per node of every cluster (ops checks the topology).
-[ -x "$BIN_DIR/ops" ] || { echo "missing $BIN_DIR/ops (run 'cargo build --release --bins' or 'make up')" >&2; exit 1; }
-NODE_TABLE="$(ops cluster nodes)" || exit 2
+# `down` needs no table (it stops what the pid files name), so it works before the first build.
+if [ -x "$BIN_DIR/ops" ]; then
+    NODE_TABLE="$(ops cluster nodes)" || exit 2
+elif [ "${STACK_CMD:-}" = down ]; then
+    NODE_TABLE=""
+else
+    echo "missing $BIN_DIR/ops (run 'cargo build --release --bins' or 'make up')" >&2
+    exit 1
+fi
 
 # The nodes of one service's cluster, or of all three.
 nodes_of() { awk -v p="redis-$1-" 'index($1, p) == 1 { print $1 }' <<<"$NODE_TABLE"; }

@@ -79,6 +79,8 @@ whole_numbers() {
     done
 }
 whole_numbers PORT_OFFSET
+# What this run was asked to do (redis-cluster.sh lets `down` run without the ops binary).
+STACK_CMD="${1:-}"
 # shellcheck source=env/local/redis-cluster.sh
 . "$REPO/env/local/redis-cluster.sh"
 GATEWAY_ADDR="127.0.0.1:$((8000 + PORT_OFFSET))"
