@@ -13,6 +13,12 @@ use std::str::FromStr;
 /// Redis Cluster's number of hash slots.
 pub const SLOTS: u16 = 16384;
 
+/// The slots of the witness masters: masters added to a cluster of fewer than three data
+/// masters so that a failover has a majority to vote for it. They hold no data: every key
+/// of ours has a hash tag from a known set (a bucket tag such as `{s17}`), and none of those
+/// tags maps to these slots (common's keyspace test checks it).
+pub const WITNESS_SLOTS: [u16; 2] = [16382, 16383];
+
 /// A node's role, as `INFO replication` says it (`slave` is a replica).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
