@@ -79,8 +79,10 @@ whole_numbers() {
     done
 }
 whole_numbers PORT_OFFSET
-# What this run was asked to do (redis-cluster.sh lets `down` run without the ops binary).
+# What this run was asked to do (redis-cluster.sh lets `down` and the gateway alone run
+# without the ops binary).
 STACK_CMD="${1:-}"
+STACK_ARGS="${*:2}"
 # shellcheck source=env/local/redis-cluster.sh
 . "$REPO/env/local/redis-cluster.sh"
 GATEWAY_ADDR="127.0.0.1:$((8000 + PORT_OFFSET))"
