@@ -14,10 +14,11 @@
 //!   yet) within `REDIS_WAIT_MS` ([`retry`]); every write of ours is safe to send again
 //!   (an idempotency record, or a saga step keyed by saga). The `*_once` calls try once
 //!   (the saga's steps: the saga itself retries them).
-//! - **A write is acknowledged only once it is on two nodes** ([`acknowledgement`],
-//!   [`replicas`]): each write is sent in one round trip with `WAIT 1` after it, and
-//!   answered only when a replica has it, or when its master has no replica online at
-//!   all. See docs/design.md, "Storage".
+//! - **A write is acknowledged only once a majority of its shard's copies hold it**
+//!   ([`acknowledgement`], [`replicas`]): each write is sent in one round trip with
+//!   `WAIT n` after it, `n` its master's `min-replicas-to-write` (1 of its 2 replicas),
+//!   and answered only when that many replicas have it. There is no path that
+//!   acknowledges on the master alone. See docs/design.md, "Storage".
 //!
 //! The service keeps one cluster connection ([`connection`]): one multiplexed socket
 //! per node, shared by every request, so the commands of concurrent requests travel
@@ -222,8 +223,7 @@ impl RedisStore {
             Some(map) => map,
             None => self.topology.current(conn.clone(), false).await?,
         };
-        let owner = map.owner(slot);
-        let (node, listed) = (map.nodes[owner].clone(), map.replicas[owner]);
-        self.replicas.write(conn, node, slot, listed, cmd).await
+        let node = map.nodes[map.owner(slot)].clone();
+        self.replicas.write(conn, node, slot, cmd).await
     }
 }

@@ -47,7 +47,7 @@ async fn spread_writes_land_on_the_master_of_each_slot() {
     // Acknowledged means on each master's replica too (its WAIT counted it).
     for master in 0..3 {
         assert_eq!(
-            size(cluster.replica_of(master)),
+            size(cluster.replicas_of(master)[0]),
             size(master),
             "master {master}"
         );

@@ -21,6 +21,7 @@ use api::{Api, Exchange};
 use chaos::{Control, Driver};
 use config::{ChaosMode, Config};
 use observe::Pass;
+use ops::cluster::rules::Topology;
 use ops::stack::docker::Project;
 use ops::stack::local::Local;
 use ops::stack::{Stack, DEFAULT_PASSWORD};
@@ -66,7 +67,8 @@ async fn chaos_driver(mode: &ChaosMode) -> Result<Option<Driver>> {
         ChaosMode::Docker { project } => {
             let password =
                 std::env::var("REDIS_PASSWORD").unwrap_or_else(|_| DEFAULT_PASSWORD.into());
-            let replicas = std::env::var("REDIS_REPLICAS").map_or(Ok(1), |r| r.parse())?;
+            let replicas = std::env::var("REDIS_REPLICAS")
+                .map_or(Ok(Topology::DEFAULT.replicas), |r| r.parse())?;
             Stack::Docker(Project::new(project, password, replicas))
         }
     };

@@ -5,14 +5,14 @@
 # layout, the creation of a cluster and the rule of when it is whole are in ops/src/cluster
 # and ops/src/stack/local.rs.
 #
-# REDIS_MASTERS (3) masters per cluster with REDIS_REPLICAS (1) replicas each: nodes
+# REDIS_MASTERS (3) masters per cluster with REDIS_REPLICAS (2) replicas each: nodes
 # redis-<svc>-1 .. redis-<svc>-N, N = MASTERS * (1 + REPLICAS) <= 10, nodes 1..MASTERS the
 # initial masters. Ports: order 6400 + n - 1, stock 6410 + n - 1, payment 6420 + n - 1, all
 # + PORT_OFFSET; the cluster bus is port + 10000. REDIS_NODE_TIMEOUT_MS (1000) is each node's
 # cluster-node-timeout: how long a master may be unreachable before its replica takes over.
 
 REDIS_MASTERS="${REDIS_MASTERS:-3}"
-REDIS_REPLICAS="${REDIS_REPLICAS:-1}"
+REDIS_REPLICAS="${REDIS_REPLICAS:-2}"
 REDIS_NODE_TIMEOUT_MS="${REDIS_NODE_TIMEOUT_MS:-1000}"
 
 whole_numbers REDIS_NODE_TIMEOUT_MS # (stack.sh's)
@@ -61,16 +61,22 @@ redis_urls() {
 rcli() { timeout 5 redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
 
 # The command line of a node in NODE_CMD (the contract's settings; nodes.conf lives in the
-# data dir, so a restarted node knows its cluster and its place in it).
+# data dir, so a restarted node knows its cluster and its place in it). The acknowledgement
+# rule (docs/design.md, "Storage"): a master with replicas refuses writes while no replica
+# has acknowledged within 10 s (min-replicas-to-write 1, min-replicas-max-lag 10), the
+# services answer a write only once WAIT counted a replica, and a replica whose link has
+# been down longer than 10 s (the ping period) + 1 x cluster-node-timeout, or that never
+# synchronised since it started, is never promoted (cluster-replica-validity-factor 1).
 node_command() {
     local port="$1" dir="$2"
     # shellcheck disable=SC2034 # used by stack.sh
     NODE_CMD=(redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize no
         --cluster-enabled yes --cluster-config-file nodes.conf
         --cluster-node-timeout "$REDIS_NODE_TIMEOUT_MS"
-        --cluster-require-full-coverage no --cluster-replica-validity-factor 0
+        --cluster-require-full-coverage no --cluster-replica-validity-factor 1
         --cluster-allow-replica-migration no
+        --min-replicas-to-write "$((REDIS_REPLICAS > 0 ? 1 : 0))" --min-replicas-max-lag 10
         --appendonly yes --appendfsync "$REDIS_FSYNC" --save ''
-        # One replica per master: nothing to gain from waiting for others before a full sync.
+        # Nothing to gain from waiting for more replicas before a full sync.
         --repl-diskless-sync-delay 0)
 }

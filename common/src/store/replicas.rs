@@ -1,12 +1,13 @@
 //! How writes travel so that each is acknowledged by the rule of [`super::acknowledgement`]:
-//! the replica acknowledgement writer, with its own state (which masters are alone, one
-//! writer task per master) and its own counters.
+//! the replica acknowledgement writer, with its own state (how many replicas each master
+//! requires, one writer task per master) and its own counter.
 //!
 //! Redis replicates asynchronously, and a failover promotes a replica with whatever
 //! it has received: a write acknowledged by the master alone can vanish when the
-//! master dies. So every write travels in a pipeline with `WAIT 1 <ms>` after it
+//! master dies. So every write travels in a pipeline with `WAIT n <ms>` after it
 //! (`WAIT` inside a script would not block), and the answer goes to the caller only
-//! when that `WAIT` counted a replica.
+//! when that `WAIT` counted the `n` replicas its master requires (its
+//! `min-replicas-to-write`, asked once per master with `CONFIG GET`).
 //!
 //! The writes to one master go through one task (a group commit): it sends whatever
 //! writes are waiting as one pipeline with one `WAIT` at its end, and the next
@@ -16,22 +17,17 @@
 //! the writes behind each other's waits; one per pipeline costs a round trip per batch,
 //! and a replica that dies stalls one batch, not every write in flight.
 //!
-//! When the `WAIT` counts none, the master is asked with `ROLE` which replicas are
-//! online. None online: the replica is the node that failed (or is still syncing
-//! after coming back). The write is then on the master's `appendfsync always` AOF, and
-//! under one failure at a time the master outlives that write's exposure (a replica
-//! that comes back syncs from the master before the cluster counts as whole again),
-//! so it is acknowledged, and the master is remembered as alone for a while: its
-//! next writes carry `ROLE` instead of `WAIT`, which costs no wait. A replica online
-//! that did not acknowledge in time: the write is not acknowledged, and the store
-//! sends it again (every write of ours is safe to repeat) within `REDIS_WAIT_MS`.
+//! When the `WAIT` counts fewer replicas than required (a replica down or behind, a
+//! master that was failed over while paused and no longer has any), the writes are not
+//! acknowledged, and the store sends them again within `REDIS_WAIT_MS`: to the same
+//! master once a replica caught up, or to the one that replaced it.
 //!
 //! It knows nothing of the store that uses it: it is given the connection, the master
-//! and how many replicas the slot map lists beside it.
+//! and a slot the master serves.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prometheus::core::Collector;
 use prometheus::IntCounter;
@@ -40,28 +36,22 @@ use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, ServerErrorKind, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use super::acknowledgement::{check_cmd, judge, judge_role, Verdict};
+use super::acknowledgement::{check_cmd, judge, read_required, required_cmd, Verdict};
 use super::topology::Node;
 use crate::metrics::checked;
 
 /// How many writes one pipeline carries at most.
 const BATCH: usize = 512;
 
-/// How long a master that answered "no replica online" is taken to stay alone.
-/// (Only a hint: a write to a master taken to be alone asks `ROLE` in the same round
-/// trip, so a replica that came back is seen by the next write.)
-const ALONE_FOR: Duration = Duration::from_secs(10);
-
 pub(crate) struct Replicas {
-    /// `REDIS_REPLICA_WAIT_MS`: how long a write waits for a replica's acknowledgement.
+    /// `REDIS_REPLICA_WAIT_MS`: how long a write waits for its replicas' acknowledgement.
     wait: Duration,
     /// `REDIS_WRITE_LINGER_MS`: how long a busy writer waits for more writes.
     linger: Duration,
-    alone: Mutex<HashMap<Node, Instant>>,
+    /// How many replicas each master requires (its `min-replicas-to-write`), once asked.
+    required: Mutex<HashMap<Node, usize>>,
     /// The writer task of each master.
     writers: Mutex<HashMap<Node, mpsc::UnboundedSender<Job>>>,
-    /// `redis_unreplicated_writes_total`.
-    unreplicated: IntCounter,
     /// `redis_replica_lag_total`.
     lagging: IntCounter,
 }
@@ -71,8 +61,6 @@ struct Job {
     cmd: Cmd,
     slot: u16,
     conn: ClusterConnection,
-    /// How many replicas the slot map lists beside the master (0: it has none).
-    listed: usize,
     reply: oneshot::Sender<RedisResult<Value>>,
 }
 
@@ -81,36 +69,28 @@ impl Replicas {
         Arc::new(Replicas {
             wait,
             linger,
-            alone: Mutex::new(HashMap::new()),
+            required: Mutex::new(HashMap::new()),
             writers: Mutex::new(HashMap::new()),
-            unreplicated: checked(IntCounter::new(
-                "redis_unreplicated_writes_total",
-                "Writes acknowledged with no replica online for their master (on the \
-                 master's fsynced AOF only, while its replica is down).",
-            )),
             lagging: checked(IntCounter::new(
                 "redis_replica_lag_total",
-                "Writes whose master has a replica online that did not acknowledge them \
-                 within REDIS_REPLICA_WAIT_MS (not acknowledged: the write is retried).",
+                "Write pipelines that fewer replicas than their master requires \
+                 acknowledged within REDIS_REPLICA_WAIT_MS (not acknowledged: the writes \
+                 are retried).",
             )),
         })
     }
 
     pub(crate) fn collectors(&self) -> Vec<Box<dyn Collector>> {
-        vec![
-            Box::new(self.unreplicated.clone()),
-            Box::new(self.lagging.clone()),
-        ]
+        vec![Box::new(self.lagging.clone())]
     }
 
-    /// Sends `cmd` (a write to `slot`, served by `node` with `listed` replicas beside
-    /// it) through the master's writer and answers its reply once it is acknowledged.
+    /// Sends `cmd` (a write to `slot`, served by `node`) through the master's writer and
+    /// answers its reply once it is acknowledged.
     pub(crate) async fn write(
         self: &Arc<Self>,
         conn: ClusterConnection,
         node: Node,
         slot: u16,
-        listed: usize,
         cmd: Cmd,
     ) -> RedisResult<Value> {
         let (reply, answer) = oneshot::channel();
@@ -118,7 +98,6 @@ impl Replicas {
             cmd,
             slot,
             conn,
-            listed,
             reply,
         };
         self.writer(node).send(job).map_err(|_| {
@@ -132,18 +111,16 @@ impl Replicas {
         })?
     }
 
-    /// Sends a pipeline of writes to `node` (writes to slots it served a moment ago;
-    /// `listed` replicas beside it) and answers once they are acknowledged.
+    /// Sends a pipeline of writes to `node` (writes to slots it served a moment ago)
+    /// and answers once they are acknowledged.
     pub(crate) async fn write_pipeline(
         &self,
         conn: ClusterConnection,
         node: Node,
         slot: u16,
-        listed: usize,
         pipe: Pipeline,
     ) -> RedisResult<()> {
-        let alone = listed == 0 || self.is_alone(&node);
-        let (values, acked) = self.send_checked(conn, &node, slot, alone, pipe).await?;
+        let (values, acked) = self.send_checked(conn, &node, slot, pipe).await?;
         for value in values {
             if let Value::ServerError(e) = value {
                 return Err(e.into());
@@ -165,20 +142,45 @@ impl Replicas {
             .clone()
     }
 
-    fn is_alone(&self, node: &Node) -> bool {
-        let alone = self.alone.lock().unwrap_or_else(|e| e.into_inner());
-        alone
+    /// How many replicas `node` requires: its `min-replicas-to-write`, asked once (and
+    /// again after a failed pipeline). A master that will not say (CONFIG renamed or
+    /// refused) is taken to require one: never less safe than the topology we ship.
+    async fn required(
+        &self,
+        conn: &ClusterConnection,
+        node: &Node,
+        slot: u16,
+    ) -> RedisResult<usize> {
+        if let Some(n) = self
+            .required
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
             .get(node)
-            .is_some_and(|since| since.elapsed() < ALONE_FOR)
+        {
+            return Ok(*n);
+        }
+        let answer = conn
+            .clone()
+            .route_command(required_cmd(), RoutingInfo::SingleNode(master_of(slot)))
+            .await;
+        let required = match answer {
+            Ok(answer) => read_required(&answer).unwrap_or(1),
+            // An error answer (not a lost connection): the master refuses to say.
+            Err(e) if matches!(e.kind(), ErrorKind::Server(_)) => 1,
+            Err(e) => return Err(e),
+        };
+        self.required
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(node.clone(), required);
+        Ok(required)
     }
 
-    fn set_alone(&self, node: Node, alone: bool) {
-        let mut map = self.alone.lock().unwrap_or_else(|e| e.into_inner());
-        if alone {
-            map.insert(node, Instant::now());
-        } else {
-            map.remove(&node);
-        }
+    fn forget_required(&self, node: &Node) {
+        self.required
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(node);
     }
 
     /// Sends `pipe` (writes to slots of `node`) with the replication check after it, and
@@ -188,72 +190,49 @@ impl Replicas {
         conn: ClusterConnection,
         node: &Node,
         slot: u16,
-        alone: bool,
         mut pipe: Pipeline,
     ) -> RedisResult<(Vec<Value>, RedisResult<()>)> {
-        pipe.add_command(check_cmd(alone, self.wait));
+        let required = self.required(&conn, node, slot).await?;
+        let check = check_cmd(required, self.wait);
+        let checked = check.is_some();
+        if let Some(check) = check {
+            pipe.add_command(check);
+        }
         let count = pipe.cmd_iter().count();
-        let mut values = conn
+        let sent = conn
             .clone()
             .route_pipeline(pipe, 0, count, master_of(slot))
-            .await?;
-        if values.len() != count {
-            return Err(short_reply());
-        }
-        let check = values.pop().ok_or_else(short_reply)?;
-        let acked = self.acknowledge(conn, node, slot, alone, &check).await;
-        Ok((values, acked))
-    }
-
-    /// Applies the rule to a pipeline's last answer (asking `ROLE` when it says so), and
-    /// remembers whether the master is alone.
-    async fn acknowledge(
-        &self,
-        mut conn: ClusterConnection,
-        node: &Node,
-        slot: u16,
-        alone: bool,
-        check: &Value,
-    ) -> RedisResult<()> {
-        let verdict = match judge(alone, check) {
-            Verdict::AskRole => {
-                let role = conn
-                    .route_command(redis::cmd("ROLE"), RoutingInfo::SingleNode(master_of(slot)))
-                    .await?;
-                judge_role(&role)
+            .await;
+        let mut values = match sent {
+            Ok(values) if values.len() == count => values,
+            Ok(_) => {
+                self.forget_required(node);
+                return Err(short_reply());
             }
-            verdict => verdict,
+            Err(e) => {
+                self.forget_required(node);
+                return Err(e);
+            }
         };
-        match verdict {
-            Verdict::Replicated => Ok(()),
-            Verdict::Alone => {
-                self.unreplicated.inc();
-                if !self.is_alone(node) {
-                    tracing::warn!(master = %node, "no replica online: writes are acknowledged on the master's AOF alone");
-                }
-                self.set_alone(node.clone(), true);
-                Ok(())
-            }
-            Verdict::Lagging(n) => {
-                // A replica is (back) online: the next pipeline waits for it.
-                self.set_alone(node.clone(), false);
+        let answer = if checked { values.pop() } else { None };
+        let acked = match judge(required, answer.as_ref()) {
+            Verdict::Acknowledged => Ok(()),
+            Verdict::Short { counted, required } => {
                 self.lagging.inc();
                 Err(not_acknowledged(format!(
-                    "{n} replica(s) of {node} online, none acknowledged within {} ms",
+                    "{counted} of the {required} replica(s) {node} requires acknowledged within {} ms",
                     self.wait.as_millis()
                 )))
             }
-            Verdict::NotMaster | Verdict::AskRole => {
-                Err(not_acknowledged(format!("{node} is no master any more")))
-            }
-        }
+        };
+        Ok((values, acked))
     }
 }
 
 fn not_acknowledged(what: String) -> RedisError {
     RedisError::from((
         ErrorKind::Server(ServerErrorKind::TryAgain),
-        "write not acknowledged by a replica",
+        "write not acknowledged by enough replicas",
         what,
     ))
 }
@@ -273,7 +252,7 @@ fn short_reply() -> RedisError {
 /// A master's writer: takes every write waiting, sends them as one pipeline ending in
 /// the replication check, answers each, and starts over.
 ///
-/// Every pipeline costs each of the master and its replica an fsync and a wakeup, and
+/// Every pipeline costs each of the master and its replicas an fsync and a wakeup, and
 /// the `WAIT` a round trip between them, whatever it carries. So while writes come
 /// several to a pipeline (the service is busy), the writer lingers
 /// `REDIS_WRITE_LINGER_MS` after the first of the next one, for more to join it; a
@@ -297,13 +276,12 @@ async fn write_loop(replicas: Arc<Replicas>, node: Node, mut jobs: mpsc::Unbound
         if batch.is_empty() {
             continue;
         }
-        let alone = batch.iter().any(|job| job.listed == 0) || replicas.is_alone(&node);
         let mut pipe = Pipeline::with_capacity(batch.len() + 1);
         for job in &batch {
             pipe.add_command(job.cmd.clone());
         }
         let (conn, slot) = (batch[0].conn.clone(), batch[0].slot);
-        let answers = match replicas.send_checked(conn, &node, slot, alone, pipe).await {
+        let answers = match replicas.send_checked(conn, &node, slot, pipe).await {
             Ok((values, acked)) => values
                 .into_iter()
                 .map(|value| match (value, &acked) {

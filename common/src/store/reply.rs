@@ -1,4 +1,4 @@
-//! Reading raw reply values (`CLUSTER SLOTS`, `WAIT`, `ROLE`) that no `FromRedisValue`
+//! Reading raw reply values (`CLUSTER SLOTS`, `WAIT`, `CONFIG GET`) that no `FromRedisValue`
 //! conversion fits; `None` for anything else than the expected shape.
 
 use redis::Value;

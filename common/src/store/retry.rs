@@ -19,7 +19,8 @@ use crate::backoff::Backoff;
 pub(super) enum Failure {
     /// Another try cannot mend it: a script's error answer, a wrong type.
     Final(StoreError),
-    /// Connection refused or lost, no answer in time, a failover, a lagging replica.
+    /// Connection refused or lost, no answer in time, a failover, a lagging or missing
+    /// replica.
     Transient(StoreError),
 }
 
@@ -37,6 +38,14 @@ fn is_permanent(e: &RedisError) -> bool {
         && !e.is_io_error()
         && !e.is_connection_dropped()
         && !e.is_connection_refusal()
+        && !lacks_replicas(e)
+}
+
+/// Whether `e` is a master refusing a write because fewer replicas than its
+/// `min-replicas-to-write` are online (`NOREPLICAS`, also when a script's write met it):
+/// a failover or a replica coming back mends it.
+fn lacks_replicas(e: &RedisError) -> bool {
+    e.code() == Some("NOREPLICAS") || e.to_string().contains("NOREPLICAS")
 }
 
 /// Whether `e` says a node is gone or the cluster lost a slot: the connection's slot

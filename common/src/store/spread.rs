@@ -58,7 +58,6 @@ impl RedisStore {
                             conn.clone(),
                             map.nodes[node].clone(),
                             chunk[0].0,
-                            map.replicas[node],
                             pipe,
                         ))
                         .await;

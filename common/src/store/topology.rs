@@ -2,7 +2,7 @@
 //!
 //! The cluster client routes every keyed command itself; this map is for what it
 //! cannot route: a pipeline of writes to many slots of one master (batch_init), the
-//! replication check of a master ([`super::replicas`]), and spreading saga recovery
+//! master of a write ([`super::replicas`]), and spreading saga recovery
 //! over the shards. Correctness never rests on it being fresh: a write sent to a node
 //! that lost the slot is answered MOVED and sent again after the map is learnt anew.
 
@@ -49,9 +49,6 @@ impl std::fmt::Display for Node {
 #[derive(Debug)]
 pub struct Map {
     pub nodes: Vec<Node>,
-    /// How many replicas `CLUSTER SLOTS` lists beside each master (it leaves failed
-    /// ones out).
-    pub replicas: Vec<usize>,
     /// `(first slot, last slot, index in nodes)`, sorted.
     ranges: Vec<(u16, u16, usize)>,
 }
@@ -74,7 +71,6 @@ impl Map {
         };
         let mut map = Map {
             nodes: Vec::new(),
-            replicas: Vec::new(),
             ranges: Vec::new(),
         };
         for entry in entries {
@@ -93,11 +89,9 @@ impl Map {
                 Some(i) => i,
                 None => {
                     map.nodes.push(node);
-                    map.replicas.push(0);
                     map.nodes.len() - 1
                 }
             };
-            map.replicas[index] = map.replicas[index].max(fields.len().saturating_sub(3));
             map.ranges
                 .push((u16::try_from(first).ok()?, u16::try_from(last).ok()?, index));
         }
@@ -212,8 +206,6 @@ mod tests {
         let port = |slot| map.nodes[map.owner(slot)].port;
         assert_eq!((port(0), port(5460), port(5461), port(16383)), (1, 1, 2, 3));
         assert_eq!(port(7000), 2);
-        assert_eq!(map.replicas[map.owner(0)], 1);
-        assert_eq!(map.replicas[map.owner(16383)], 0);
         assert!(Map::parse(&Value::Array(vec![])).is_none());
     }
 }

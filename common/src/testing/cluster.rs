@@ -28,8 +28,9 @@ impl RedisCluster {
     pub fn start(masters: usize, replicas: usize) -> Self {
         assert!(masters >= 1);
         let topology = Topology { masters, replicas };
+        let required = replicas.min(1);
         let nodes: Vec<RedisServer> = (0..topology.nodes())
-            .map(|_| RedisServer::start_node())
+            .map(|_| RedisServer::start_node(required))
             .collect();
         let cluster = RedisCluster { nodes, topology };
         let spec = cluster.spec();
@@ -101,17 +102,19 @@ impl RedisCluster {
         self.index_of(line)
     }
 
-    /// The index in `nodes` of a replica of the master at `master`.
-    pub fn replica_of(&self, master: usize) -> usize {
+    /// The indexes in `nodes` of the replicas of the master at `master`, as it says.
+    pub fn replicas_of(&self, master: usize) -> Vec<usize> {
         let id = self.id_of(master);
         let view = rules::parse_nodes(&self.nodes[master].cli(&["cluster", "nodes"]));
-        let line = rules::replicas_of(&view, &id).next().unwrap_or_else(|| {
-            panic!(
-                "the master on port {} has no replica",
-                self.nodes[master].port()
-            )
-        });
-        self.index_of(line)
+        let replicas: Vec<usize> = rules::replicas_of(&view, &id)
+            .map(|line| self.index_of(line))
+            .collect();
+        assert!(
+            !replicas.is_empty(),
+            "the master on port {} has no replica",
+            self.nodes[master].port()
+        );
+        replicas
     }
 
     fn index_of(&self, line: &NodeLine) -> usize {

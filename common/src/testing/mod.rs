@@ -36,21 +36,25 @@ pub fn free_port() -> u16 {
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    /// Its `min-replicas-to-write` (0 for a one-node cluster, 1 in a cluster with
+    /// replicas: the production setting).
+    required_replicas: usize,
     dir: tempfile::TempDir,
 }
 
 impl RedisServer {
     /// Starts a one-node Redis Cluster that serves every slot, and waits until it does.
     pub fn start() -> Self {
-        let server = Self::start_node();
+        let server = Self::start_node(0);
         redis_cli(server.port, &["cluster", "addslotsrange", "0", "16383"]);
         server.wait_cluster_ok();
         server
     }
 
     /// Starts a cluster-enabled redis-server that serves no slot yet (a node of a
-    /// [`RedisCluster`]) and waits until it answers PING.
-    pub fn start_node() -> Self {
+    /// [`RedisCluster`]) and waits until it answers PING. `required_replicas`: its
+    /// `min-replicas-to-write`.
+    pub fn start_node(required_replicas: usize) -> Self {
         let dir = tempfile::tempdir().expect("cannot create a temp dir for redis");
         for _ in 0..5 {
             let port = free_port();
@@ -58,10 +62,11 @@ impl RedisServer {
             if port > 55_535 || TcpListener::bind(("127.0.0.1", port + 10_000)).is_err() {
                 continue;
             }
-            if let Some(child) = spawn(port, dir.path()) {
+            if let Some(child) = spawn(port, dir.path(), required_replicas) {
                 return RedisServer {
                     child: Some(child),
                     port,
+                    required_replicas,
                     dir,
                 };
             }
@@ -156,12 +161,19 @@ impl RedisServer {
     /// role back; a one-node cluster is whole again at once, a node of a bigger one once
     /// it rejoined).
     pub fn restart(&mut self) {
+        self.launch();
+        self.wait_cluster_ok();
+    }
+
+    /// Starts it again on the same port and data folder (after [`kill`](Self::kill)),
+    /// and waits only until it answers PING: it may still be loading, rejoining or
+    /// resynchronising, as a node just started by an operator is.
+    pub fn launch(&mut self) {
         self.kill();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Some(child) = spawn(self.port, self.dir.path()) {
+            if let Some(child) = spawn(self.port, self.dir.path(), self.required_replicas) {
                 self.child = Some(child);
-                self.wait_cluster_ok();
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -181,7 +193,8 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn(port: u16, dir: &Path) -> Option<Child> {
+/// The production node settings (env/local/redis-cluster.sh, docs/design.md, "Storage").
+fn spawn(port: u16, dir: &Path, required_replicas: usize) -> Option<Child> {
     let mut child = Command::new("redis-server")
         .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1"])
@@ -197,8 +210,10 @@ fn spawn(port: u16, dir: &Path) -> Option<Child> {
         ])
         .args(["--cluster-node-timeout", "1000"])
         .args(["--cluster-require-full-coverage", "no"])
-        .args(["--cluster-replica-validity-factor", "0"])
+        .args(["--cluster-replica-validity-factor", "1"])
         .args(["--cluster-allow-replica-migration", "no"])
+        .args(["--min-replicas-to-write", &required_replicas.to_string()])
+        .args(["--min-replicas-max-lag", "10"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -241,6 +241,15 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// Every stack's default (local, compose, Kubernetes): three masters, so that a
+    /// majority of masters is left to elect a dead one's successor, and two replicas
+    /// each, so that an acknowledged write is on two of three copies and any one node
+    /// may die without a shard refusing writes (docs/design.md, "Storage").
+    pub const DEFAULT: Topology = Topology {
+        masters: 3,
+        replicas: 2,
+    };
+
     pub fn nodes(self) -> usize {
         self.masters * (1 + self.replicas)
     }

@@ -38,12 +38,12 @@ impl Local {
         })
     }
 
-    /// The stack in `run_dir` as `PORT_OFFSET`, `REDIS_MASTERS` and `REDIS_REPLICAS` (0, 3
-    /// and 1 when unset) describe it.
+    /// The stack in `run_dir` as `PORT_OFFSET`, `REDIS_MASTERS` and `REDIS_REPLICAS` (0 and
+    /// [`Topology::DEFAULT`] when unset) describe it.
     pub fn from_env(run_dir: PathBuf) -> Result<Local> {
         let port_offset = env_number("PORT_OFFSET", 0)?;
-        let masters = env_number("REDIS_MASTERS", 3)?;
-        let replicas = env_number("REDIS_REPLICAS", 1)?;
+        let masters = env_number("REDIS_MASTERS", Topology::DEFAULT.masters)?;
+        let replicas = env_number("REDIS_REPLICAS", Topology::DEFAULT.replicas)?;
         Local::new(run_dir, port_offset, Topology { masters, replicas })
     }
 

@@ -38,10 +38,10 @@ pub struct Args {
     #[arg(long, env = "PORT_OFFSET", default_value_t = 0, global = true)]
     pub port_offset: u16,
     /// Masters per cluster of the local stack.
-    #[arg(long, env = "REDIS_MASTERS", default_value_t = 3, global = true)]
+    #[arg(long, env = "REDIS_MASTERS", default_value_t = Topology::DEFAULT.masters, global = true)]
     pub masters: usize,
     /// Replicas per master.
-    #[arg(long, env = "REDIS_REPLICAS", default_value_t = 1, global = true)]
+    #[arg(long, env = "REDIS_REPLICAS", default_value_t = Topology::DEFAULT.replicas, global = true)]
     pub replicas: usize,
     /// The Redis password of a compose project or of `--hosts` nodes.
     #[arg(long, env = "REDIS_PASSWORD", global = true, hide_env_values = true)]
