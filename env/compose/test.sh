@@ -14,12 +14,13 @@
 #   4. `ops probe gateway-wait`: with both stock replicas killed and one started a second
 #      later, a request in flight waits for it (the gateway's retry passes) and gets a 200
 #   5. the consistency test with its own docker chaos (--chaos-docker): one container at a
-#      time (never the gateway) killed and started again (a Redis master once its replica
-#      took over), every answer judged, every write checked to be there once: during every
-#      phase of the default scenario, then as the graders' failure test: one pass over the
-#      victims (every service replica, a master and a replica of each cluster, each once;
-#      --chaos-passes 1) during the checkouts (--chaos-phases checkout) of FAILURE_USERS
-#      orders over FAILURE_ITEMS items, most of them paid, so that every checkout runs a saga
+#      time (never the gateway) killed and started again (a Redis master once one of its
+#      replicas took over), every answer judged, every write checked to be there once:
+#      during every phase of the default scenario, then as the graders' failure test: one
+#      pass over the victims (every service replica, a master and a replica of each cluster,
+#      each once; --chaos-passes 1) during the checkouts (--chaos-phases checkout) of
+#      FAILURE_USERS orders over FAILURE_ITEMS items, most of them paid, so that every
+#      checkout runs a saga
 #   6. the gateway killed and started again, between runs (killing it drops the clients'
 #      connections), and a last consistency run through the new gateway
 #   7. after every step that kills: every container still has the address it started with
@@ -36,7 +37,7 @@
 # running at once), WAIT_TIMEOUT (120 s per wait), RUN_TIMEOUT (600 s per run),
 # FAILURE_USERS (20000), FAILURE_ITEMS (20), FAILURE_STOCK (900 per item), FAILURE_IN_FLIGHT
 # (64), SKIP_IMAGES, KEEP_UP=1 (do not tear down), LOG_DIR (run/compose-test),
-# CARGO_TARGET_DIR.
+# CARGO_TARGET_DIR. REDIS_REPLICAS is not read: docker-compose.yml's is used (below).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -65,6 +66,13 @@ compose() { "${COMPOSE[@]}" -p "$PROJECT" -f "$REPO/docker-compose.yml" "$@"; }
 T0=$SECONDS
 log() { printf '[compose-test %4ds] %s\n' "$((SECONDS - T0))" "$*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
+
+# ops and the consistency test tell masters from replicas by the replicas per master of the
+# clusters they work on: the compose file's (redis-cluster-init's REDIS_REPLICAS, 2), not
+# the local stack's REDIS_REPLICAS, which `make` exports to every recipe.
+REDIS_REPLICAS="$(compose config | sed -n "s/^ *REDIS_REPLICAS: *[\"']\{0,1\}\([0-9][0-9]*\).*/\1/p")"
+[ -n "$REDIS_REPLICAS" ] || fail "docker-compose.yml: redis-cluster-init has no REDIS_REPLICAS"
+export REDIS_REPLICAS
 
 # The volumes the project's containers mount (anonymous ones carry no project label).
 project_volumes() {

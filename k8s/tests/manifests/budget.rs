@@ -88,8 +88,11 @@ fn redis_cluster_values_are_durable_and_use_the_secret() {
         "save \"\"",
         "cluster-node-timeout 1000",
         "cluster-require-full-coverage no",
-        "cluster-replica-validity-factor 0",
+        "cluster-replica-validity-factor 1",
         "cluster-allow-replica-migration no",
+        "min-replicas-to-write 1",
+        "min-replicas-max-lag 10",
+        "repl-diskless-sync-delay 0",
     ] {
         assert!(
             conf.contains(&line),
@@ -100,8 +103,10 @@ fn redis_cluster_values_are_durable_and_use_the_secret() {
     assert_eq!(redis["persistence"]["enabled"].as_bool(), Some(true));
 }
 
+/// Three copies of every shard: a write is acknowledged once a replica has it and a master
+/// with no replica online refuses writes, so one node of a shard down must leave two.
 #[test]
-fn each_redis_cluster_has_three_masters_with_a_replica_each() {
+fn each_redis_cluster_has_three_masters_with_two_replicas_each() {
     let redis = yaml(REDIS_VALUES);
     assert_eq!(redis["cluster"]["init"].as_bool(), Some(true));
     let nodes = redis["cluster"]["nodes"].as_u64().unwrap();
@@ -112,7 +117,7 @@ fn each_redis_cluster_has_three_masters_with_a_replica_each() {
         "nodes must be masters x (1 + replicas)"
     );
     assert_eq!(nodes / (1 + replicas), 3, "three masters");
-    assert_eq!(replicas, 1, "one replica per master");
+    assert_eq!(replicas, 2, "two replicas per master");
 }
 
 /// The deploy scripts install bitnami/redis-cluster once per service, named redis-<svc>

@@ -3,9 +3,11 @@
 //!
 //! `wiring`: environment, ports, probes, selectors, termination; `network`: Ingress routing,
 //! retries and idempotency keys, and NetworkPolicies; `spread`: replicas, disruption budgets
-//! and anti-affinity; `budget`: the 20-CPU cap and the Redis values.
+//! and anti-affinity; `budget`: the 20-CPU cap and the Redis values; `compose`:
+//! docker-compose.yml's Redis Clusters agree with those values.
 
 mod budget;
+mod compose;
 mod network;
 mod spread;
 mod wiring;
