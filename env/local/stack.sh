@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local stack: a Redis Cluster per service (3 masters with a replica each by default),
+# The local stack: a Redis Cluster per service (3 masters with 2 replicas each by default),
 # two replicas each (by default) of stock, payment and order, and the nginx gateway on
 # 127.0.0.1:8000, all as plain background processes.
 #
@@ -9,6 +9,7 @@
 #   stack.sh down           stop everything this script started (SIGTERM, wait, SIGKILL)
 #   stack.sh start NAME     start one component (if not running) and wait for its health
 #                           (a Redis node: until it has rejoined and its cluster is whole)
+#   stack.sh launch NAME    start one component and do not wait (a fault sequence's restart)
 #   stack.sh kill NAME      SIGKILL one component (chaos testing)
 #   stack.sh restart NAME   kill, then start
 #   stack.sh wait           wait until every component is healthy and every cluster whole
@@ -19,7 +20,7 @@
 #   stack.sh logs [NAME]    tail the logs
 #
 # NAMEs: redis-order-1 .. redis-order-N, redis-stock-1 .., redis-payment-1 .. (N =
-#        REDIS_MASTERS * (1 + REDIS_REPLICAS), default 6), stock-1 stock-2 payment-1
+#        REDIS_MASTERS * (1 + REDIS_REPLICAS), default 9), stock-1 stock-2 payment-1
 #        payment-2 order-1 order-2 gateway
 #
 # The clusters are created, judged whole, and their nodes picked by role by the ops binary
@@ -37,7 +38,7 @@
 # matches) are ever signalled: nothing is killed by name.
 #
 # Environment: RUN_DIR (default <repo>/run), ORDER_REPLICAS, STOCK_REPLICAS and
-# PAYMENT_REPLICAS (1 or 2, default 2), REDIS_MASTERS (3) and REDIS_REPLICAS (1) per
+# PAYMENT_REPLICAS (1 or 2, default 2), REDIS_MASTERS (3) and REDIS_REPLICAS (2) per
 # cluster (MASTERS * (1 + REPLICAS) <= 10; 1 and 0 is the light option),
 # REDIS_NODE_TIMEOUT_MS (1000: cluster-node-timeout), REDIS_FSYNC (always),
 # PORT_OFFSET (0: added to every port, e.g. 1000 puts the gateway on 9000 so that a second
@@ -574,6 +575,7 @@ case "$CMD" in
     up) cmd_up "$@" ;;
     down) cmd_down ;;
     start) need_configured "$@"; start_and_wait "$1" ;;
+    launch) need_configured "$@"; start_one "$1" ;;
     kill) need_name "$@"; kill_one "$1" ;;
     restart) need_configured "$@"; kill_one "$1"; start_and_wait "$1" ;;
     wait) # shellcheck disable=SC2046

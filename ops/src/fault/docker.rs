@@ -1,7 +1,7 @@
 //! Faults on the containers of one compose project: `docker kill`, `pause`, `unpause`,
-//! `start` (then waits until the container is healthy), and a Redis node's partition by
-//! `docker network disconnect`; `heal` connects it again at its fixed address (its
-//! `ANNOUNCE_IP`, which the cluster knows it by).
+//! `start` (then waits until the container is healthy), `launch` (`docker start` alone),
+//! and a Redis node's partition by `docker network disconnect`; `heal` connects it again
+//! at its fixed address (its `ANNOUNCE_IP`, which the cluster knows it by).
 
 use super::Action;
 use crate::error::{Error, Result};
@@ -24,6 +24,7 @@ pub async fn act(project: &Project, action: Action, name: &str) -> Result<()> {
             docker(&["start", &container]).await?;
             wait_healthy(&container).await
         }
+        Action::Launch => docker(&["start", &container]).await,
         Action::Isolate | Action::Heal if cluster_of(name).is_none() => Err(Error::Invalid(
             format!("{name} is no Redis node: only a node is cut off its cluster"),
         )),

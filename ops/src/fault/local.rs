@@ -19,6 +19,7 @@ pub async fn act(stack: &Local, action: Action, name: &str) -> Result<()> {
         Action::Pause => signal(stack, name, libc::SIGSTOP),
         Action::Resume => signal(stack, name, libc::SIGCONT),
         Action::Start => start_with(stack, name, &[]).await,
+        Action::Launch => stack_sh(stack, "launch", name, &[]).await,
         Action::Isolate | Action::Heal => Err(Error::Unsupported {
             what: "a network partition",
             backend: "local",
@@ -82,10 +83,15 @@ fn children(pid: i32) -> Vec<i32> {
 /// `stack.sh start NAME` with this stack's settings and `env` on top (the crash probe
 /// starts replicas with `CRASH_AFTER_WRITES`).
 pub async fn start_with(stack: &Local, name: &str, env: &[(&str, &str)]) -> Result<()> {
+    stack_sh(stack, "start", name, env).await
+}
+
+/// `stack.sh COMMAND NAME` on this stack.
+async fn stack_sh(stack: &Local, command: &str, name: &str, env: &[(&str, &str)]) -> Result<()> {
     let script = stack.script()?;
-    let what = format!("{} start {name}", script.display());
+    let what = format!("{} {command} {name}", script.display());
     let status = Command::new(&script)
-        .args(["start", name])
+        .args([command, name])
         .envs(env.iter().copied())
         .env("RUN_DIR", &stack.run_dir)
         .env("PORT_OFFSET", stack.port_offset.to_string())

@@ -28,6 +28,9 @@ pub enum Action {
     Resume,
     /// Start it again and wait until it is healthy (a Redis node: its cluster whole).
     Start,
+    /// Start it again without waiting: a Redis node may still be loading or
+    /// resynchronising when the next fault comes.
+    Launch,
     /// Cut a Redis node off the network of its cluster.
     Isolate,
     /// Undo `isolate` and wait until its cluster is whole.
@@ -41,6 +44,7 @@ impl Action {
             Action::Pause => "pause",
             Action::Resume => "resume",
             Action::Start => "start",
+            Action::Launch => "launch",
             Action::Isolate => "isolate",
             Action::Heal => "heal",
         }

@@ -1,9 +1,11 @@
 //! The gateway passes of the durability probe: keyed writes through the gateway while the
-//! master owning their entity's slot (pass "master"), or a replica of it (pass "replica"),
-//! is SIGKILLed; then the values, a few repeats, and the victims back as replicas.
+//! shard owning their entity's slot meets the pass's fault (a kill of its master or of a
+//! replica, a pause of its master, or a replica killed and started again just before its
+//! master is killed or paused); then the values, a few repeats, and the victims back in
+//! their whole cluster.
 
 use super::writes::{self, acknowledged, KillAt, Pace, Stream};
-use super::{DurabilityArgs, Log};
+use super::{DurabilityArgs, Log, Pass as Kind};
 use crate::cluster::rules::Role;
 use crate::fault::{self, Action};
 use crate::probe::client::Gateway;
@@ -99,18 +101,19 @@ pub struct Totals(HashMap<&'static str, i64>);
 /// One row of the summary table.
 pub struct Row(Vec<String>);
 
-/// A victim of a pass: the node, its cluster and the key it held (or its master held).
+/// The shard a pass hits: its cluster, the key it holds, its master and (for the passes
+/// that hit one) the replica.
 struct Victim {
     service: &'static str,
     key: String,
-    node: String,
-    role: Role,
+    master: String,
+    replica: Option<String>,
 }
 
 /// One gateway pass.
 pub struct Pass<'a> {
-    /// "master" or "replica": whom it kills.
-    pub label: &'static str,
+    /// What it does to the shard.
+    pub kind: Kind,
     pub gateway: &'a Gateway,
     pub stack: &'a Stack,
     pub entities: &'a Entities,
@@ -119,12 +122,22 @@ pub struct Pass<'a> {
 }
 
 impl Pass<'_> {
-    fn role(&self) -> Role {
-        if self.label == "master" {
-            Role::Master
-        } else {
-            Role::Replica
+    fn label(&self) -> &'static str {
+        match self.kind {
+            Kind::Settings => "settings",
+            Kind::Redis => "redis",
+            Kind::Master => "master",
+            Kind::Replica => "replica",
+            Kind::Pause => "pause",
+            Kind::Sequence => "sequence",
+            Kind::SequencePause => "sequence-pause",
         }
+    }
+
+    /// Whether the pass kills a replica before the writes and starts it again just before
+    /// the master's fault.
+    fn sequence(&self) -> bool {
+        matches!(self.kind, Kind::Sequence | Kind::SequencePause)
     }
 
     fn pace(&self) -> Pace {
@@ -135,31 +148,59 @@ impl Pass<'_> {
         }
     }
 
-    /// The node to kill for `key`: the master of its slot, or a replica of that master.
-    /// Found before the writes start (nothing changes roles until the kill), so that the
-    /// kill itself is only the signal and comes while the writes run.
+    /// The shard of `key`: the master of its slot and, when the pass hits one, a replica
+    /// of it. Found before the writes start (nothing changes roles until the fault), so
+    /// that the fault itself is only the signal and comes while the writes run.
     async fn victim(&self, service: &'static str, key: String) -> Result<Victim> {
         let owner = nodes::master_of(self.stack, service, &key).await?;
-        let node = match self.role() {
-            Role::Master => owner.name,
-            Role::Replica => nodes::replicas_of(self.stack, service, &owner)
-                .await?
-                .choose(&mut rand::rng())
-                .with_context(|| format!("{} has no replica to kill", owner.name))?
-                .name
-                .clone(),
+        let replica = match self.kind {
+            Kind::Replica | Kind::Sequence | Kind::SequencePause => Some(
+                nodes::replicas_of(self.stack, service, &owner)
+                    .await?
+                    .choose(&mut rand::rng())
+                    .with_context(|| format!("{} has no replica", owner.name))?
+                    .name
+                    .clone(),
+            ),
+            _ => None,
         };
         Ok(Victim {
             service,
             key,
-            node,
-            role: self.role(),
+            master: owner.name,
+            replica,
+        })
+    }
+
+    /// The fault that comes while the writes run; answers what it did.
+    async fn fault(&self, victim: &Victim) -> Result<String> {
+        let (stack, master) = (self.stack, victim.master.as_str());
+        let replica = victim.replica.as_deref().unwrap_or_default();
+        let pause = Duration::from_secs(self.args.pause_secs);
+        if self.sequence() {
+            fault::act(stack, Action::Launch, replica).await?;
+        }
+        match self.kind {
+            Kind::Replica => fault::act(stack, Action::Kill, replica).await?,
+            Kind::Master | Kind::Sequence => fault::act(stack, Action::Kill, master).await?,
+            _ => {
+                fault::act(stack, Action::Pause, master).await?;
+                tokio::time::sleep(pause).await;
+                fault::act(stack, Action::Resume, master).await?;
+            }
+        }
+        Ok(match self.kind {
+            Kind::Replica => format!("kill {replica} (replica)"),
+            Kind::Master => format!("kill {master} (master)"),
+            Kind::Pause => format!("pause {master} (master) {} s", pause.as_secs()),
+            Kind::Sequence => format!("{replica} back, kill {master}"),
+            _ => format!("{replica} back, pause {master} {} s", pause.as_secs()),
         })
     }
 
     /// Runs the pass; returns its rows of the summary table.
     pub async fn run(&self, totals: &mut Totals, tally: &mut Tally) -> Result<Vec<Row>> {
-        let (label, args) = (self.label, self.args);
+        let (label, args) = (self.label(), self.args);
         self.log.line(&format!(
             "pass '{label}': {} writes of each kind, {} writers",
             args.per_pass, args.writers
@@ -176,8 +217,16 @@ impl Pass<'_> {
         for (service, key) in self.entities.keys() {
             victims.push(self.victim(service, key).await?);
         }
-        // The item's victim once a third of the stock writes are acknowledged, the user's
-        // at two thirds of the payment writes.
+        if self.sequence() {
+            // The first fault: the master's writes go on with its other replica.
+            for replica in victims.iter().filter_map(|v| v.replica.as_deref()) {
+                self.log
+                    .line(&format!("killing {replica} before the writes"));
+                fault::act(self.stack, Action::Kill, replica).await?;
+            }
+        }
+        // The item's shard's fault once a third of the stock writes are acknowledged, the
+        // user's at two thirds of the payment writes.
         let kills = victims
             .iter()
             .zip(&streams)
@@ -185,11 +234,7 @@ impl Pass<'_> {
             .map(|(n, (victim, stream))| KillAt {
                 stream: stream.clone(),
                 share: (n + 1) as f64 / 3.0,
-                kill: async move {
-                    fault::act(self.stack, Action::Kill, &victim.node).await?;
-                    Ok(format!("{} ({})", victim.node, victim.role))
-                }
-                .boxed(),
+                kill: self.fault(victim).boxed(),
             })
             .collect();
         let (start, killed) =
@@ -225,7 +270,7 @@ impl Pass<'_> {
     /// sum of the acknowledged writes, repeats with their keys changing nothing. Returns
     /// its row so far.
     async fn judge(&self, stream: &Stream, totals: &mut Totals, tally: &mut Tally) -> Result<Row> {
-        let (label, what) = (self.label, stream.what);
+        let (label, what) = (self.label(), stream.what);
         let sent = stream.tally();
         let refused: Vec<String> = sent
             .refused
@@ -275,27 +320,40 @@ impl Pass<'_> {
         ]))
     }
 
-    /// Starts a victim again (a master only once its replica took over: started before the
-    /// cluster noticed, it would simply be the master again) and checks that it rejoined
-    /// its whole cluster as a replica.
+    /// Brings the shard back: a killed master is started again only once a replica took
+    /// over (started before the cluster noticed, it would simply be the master again), a
+    /// killed replica at once; then the cluster must be whole, with every node the pass
+    /// killed back as a replica. (A paused master may have been failed over while it
+    /// slept, or not: either role is right.)
     async fn bring_back(&self, victim: &Victim, tally: &mut Tally) -> Result<()> {
-        if victim.role == Role::Master {
-            nodes::wait_takeover(self.stack, victim.service, &victim.key, &victim.node).await?;
+        let mut killed = Vec::new();
+        if matches!(self.kind, Kind::Master | Kind::Sequence) {
+            nodes::wait_takeover(self.stack, victim.service, &victim.key, &victim.master).await?;
+            killed.push(victim.master.clone());
         }
-        self.log.line(&format!("starting {} again", victim.node));
-        fault::act(self.stack, Action::Start, &victim.node).await?;
+        if self.kind == Kind::Replica {
+            killed.push(victim.replica.clone().unwrap_or_default());
+        }
+        for node in &killed {
+            self.log.line(&format!("starting {node} again"));
+            fault::act(self.stack, Action::Start, node).await?;
+        }
         nodes::wait_whole(self.stack, victim.service).await?;
-        let now = nodes::role(self.stack, &victim.node).await;
-        tally.check(
-            now == Some(Role::Replica),
-            format!(
-                "{}: {} rejoined {}'s cluster as a replica ({})",
-                self.label,
-                victim.node,
-                victim.service,
-                now.map_or("no answer".to_string(), |r| r.to_string())
-            ),
-        );
+        if self.sequence() {
+            killed.extend(victim.replica.clone());
+        }
+        for node in &killed {
+            let now = nodes::role(self.stack, node).await;
+            tally.check(
+                now == Some(Role::Replica),
+                format!(
+                    "{}: {node} rejoined {}'s cluster as a replica ({})",
+                    self.label(),
+                    victim.service,
+                    now.map_or("no answer".to_string(), |r| r.to_string())
+                ),
+            );
+        }
         Ok(())
     }
 }
@@ -304,7 +362,7 @@ pub fn print_table(rows: &[Row]) {
     let head = Row([
         "pass",
         "write",
-        "victim (role)",
+        "fault",
         "acked",
         "retried",
         "attempts",

@@ -5,11 +5,15 @@
 //!    expected `appendfsync`.
 //! 2. "redis" (`redis.rs`): in each cluster a burst of INCRs, each acknowledged by a
 //!    replica (WAIT 1), survives a SIGKILL of the master holding the key.
-//! 3. "master", then "replica" (`gateway.rs`): keyed `POST /stock/add/<item>/1` and
+//! 3. The gateway passes (`gateway.rs`): keyed `POST /stock/add/<item>/1` and
 //!    `POST /payment/add_funds/<user>/1` through the gateway, each sent again with its key
-//!    until answered, while the master owning the item's (the user's) slot, then a replica
-//!    of it, is SIGKILLed: each acknowledged write there exactly once, a repeat of a few
-//!    keys changes nothing, the victims back as replicas of their whole cluster.
+//!    until answered, while the shard owning the item's (the user's) slot meets a fault:
+//!    "master" and "replica" SIGKILL its master or a replica; "pause" freezes its master
+//!    (SIGSTOP, `docker pause`) for `--pause-secs`; "sequence" kills a replica before the
+//!    writes, starts it again a third of the way in and kills the master at once, before
+//!    the replica can have resynchronised; "sequence-pause" does the same with a pause in
+//!    place of the master's kill. Each acknowledged write there exactly once, a repeat of a
+//!    few keys changes nothing, the victims back in their whole cluster.
 //!
 //! Kills and starts are `crate::fault`'s, the master of a key and a node's role
 //! `crate::cluster`'s.
@@ -31,7 +35,7 @@ pub struct DurabilityArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "settings,redis,master,replica"
+        default_value = "settings,redis,master,replica,pause,sequence,sequence-pause"
     )]
     passes: Vec<Pass>,
     /// Writes of each kind in a gateway pass.
@@ -47,6 +51,9 @@ pub struct DurabilityArgs {
     /// while they run.
     #[arg(long, env = "PASS_SECS", default_value_t = 6)]
     pass_secs: u64,
+    /// How long the "pause" and "sequence-pause" passes freeze a master.
+    #[arg(long, env = "PAUSE_SECS", default_value_t = 4)]
+    pause_secs: u64,
     /// INCRs (each with WAIT 1) in each cluster in the "redis" pass.
     #[arg(long, default_value_t = 300)]
     redis_writes: usize,
@@ -61,6 +68,15 @@ enum Pass {
     Redis,
     Master,
     Replica,
+    Pause,
+    Sequence,
+    SequencePause,
+}
+
+impl Pass {
+    fn through_gateway(self) -> bool {
+        !matches!(self, Pass::Settings | Pass::Redis)
+    }
 }
 
 /// The clusters whose nodes are checked and killed.
@@ -92,10 +108,7 @@ pub async fn run(
     let mut rows = Vec::new();
     let mut totals = gateway::Totals::default();
     // Created once the clusters are known to be whole, for both gateway passes.
-    let through_gateway = args
-        .passes
-        .iter()
-        .any(|p| matches!(p, Pass::Master | Pass::Replica));
+    let through_gateway = args.passes.iter().any(|p| p.through_gateway());
     let entities = match through_gateway {
         true => Some(gateway::Entities::create(&gateway, stack, &log).await?),
         false => None,
@@ -108,14 +121,10 @@ pub async fn run(
                     redis::burst(stack, service, args.redis_writes, &log, &mut tally).await?;
                 }
             }
-            (Pass::Master | Pass::Replica, None) => unreachable!("created above"),
-            (Pass::Master | Pass::Replica, Some(entities)) => {
+            (_, None) => unreachable!("created above"),
+            (kind, Some(entities)) => {
                 let pass = gateway::Pass {
-                    label: if *pass == Pass::Master {
-                        "master"
-                    } else {
-                        "replica"
-                    },
+                    kind: *kind,
                     gateway: &gateway,
                     stack,
                     entities,
@@ -146,7 +155,15 @@ mod tests {
     #[test]
     fn every_part_runs_by_default_and_a_list_picks_some() {
         let all = Cli::parse_from(["durability"]).args;
-        let every = [Pass::Settings, Pass::Redis, Pass::Master, Pass::Replica];
+        let every = [
+            Pass::Settings,
+            Pass::Redis,
+            Pass::Master,
+            Pass::Replica,
+            Pass::Pause,
+            Pass::Sequence,
+            Pass::SequencePause,
+        ];
         assert_eq!(all.passes, every);
         let some = Cli::parse_from(["durability", "--passes", "replica,settings"]).args;
         assert_eq!(some.passes, [Pass::Replica, Pass::Settings]);
