@@ -4,7 +4,7 @@
 //! master is killed or paused); then the values, a few repeats, and the victims back in
 //! their whole cluster.
 
-use super::writes::{self, acknowledged, KillAt, Pace, Stream};
+use super::writes::{self, acknowledged, FaultAt, Pace, Stream};
 use super::{DurabilityArgs, Log, Pass as Kind};
 use crate::cluster::rules::Role;
 use crate::fault::{self, Action};
@@ -131,6 +131,8 @@ impl Pass<'_> {
             Kind::Pause => "pause",
             Kind::Sequence => "sequence",
             Kind::SequencePause => "sequence-pause",
+            Kind::Partition => "partition",
+            Kind::ServicePause => "service-pause",
         }
     }
 
@@ -177,24 +179,46 @@ impl Pass<'_> {
         let (stack, master) = (self.stack, victim.master.as_str());
         let replica = victim.replica.as_deref().unwrap_or_default();
         let pause = Duration::from_secs(self.args.pause_secs);
+        // Does `first` to `node`, waits `secs`, then does `then`.
+        let for_a_while = |first, node: String, secs: Duration, then| async move {
+            fault::act(stack, first, &node).await?;
+            tokio::time::sleep(secs).await;
+            fault::act(stack, then, &node).await
+        };
         if self.sequence() {
             fault::act(stack, Action::Launch, replica).await?;
         }
-        match self.kind {
-            Kind::Replica => fault::act(stack, Action::Kill, replica).await?,
-            Kind::Master | Kind::Sequence => fault::act(stack, Action::Kill, master).await?,
-            _ => {
-                fault::act(stack, Action::Pause, master).await?;
-                tokio::time::sleep(pause).await;
-                fault::act(stack, Action::Resume, master).await?;
-            }
-        }
         Ok(match self.kind {
-            Kind::Replica => format!("kill {replica} (replica)"),
-            Kind::Master => format!("kill {master} (master)"),
-            Kind::Pause => format!("pause {master} (master) {} s", pause.as_secs()),
-            Kind::Sequence => format!("{replica} back, kill {master}"),
-            _ => format!("{replica} back, pause {master} {} s", pause.as_secs()),
+            Kind::Replica => {
+                fault::act(stack, Action::Kill, replica).await?;
+                format!("kill {replica} (replica)")
+            }
+            Kind::Master => {
+                fault::act(stack, Action::Kill, master).await?;
+                format!("kill {master} (master)")
+            }
+            Kind::Sequence => {
+                fault::act(stack, Action::Kill, master).await?;
+                format!("{replica} back, kill {master}")
+            }
+            Kind::Partition => {
+                let cut = Duration::from_secs(self.args.partition_secs);
+                for_a_while(Action::Isolate, master.into(), cut, Action::Heal).await?;
+                format!("cut {master} (master) off {} s", cut.as_secs())
+            }
+            Kind::ServicePause => {
+                let node = format!("{}-1", victim.service);
+                for_a_while(Action::Pause, node.clone(), pause, Action::Resume).await?;
+                format!("pause {node} (service) {} s", pause.as_secs())
+            }
+            _ => {
+                for_a_while(Action::Pause, master.into(), pause, Action::Resume).await?;
+                let what = format!("pause {master} (master) {} s", pause.as_secs());
+                match self.kind {
+                    Kind::SequencePause => format!("{replica} back, {what}"),
+                    _ => what,
+                }
+            }
         })
     }
 
@@ -227,21 +251,21 @@ impl Pass<'_> {
         }
         // The item's shard's fault once a third of the stock writes are acknowledged, the
         // user's at two thirds of the payment writes.
-        let kills = victims
+        let faults = victims
             .iter()
             .zip(&streams)
             .enumerate()
-            .map(|(n, (victim, stream))| KillAt {
+            .map(|(n, (victim, stream))| FaultAt {
                 stream: stream.clone(),
                 share: (n + 1) as f64 / 3.0,
-                kill: self.fault(victim).boxed(),
+                fault: self.fault(victim).boxed(),
             })
             .collect();
-        let (start, killed) =
-            writes::run(self.gateway, &streams, kills, self.pace(), self.log.0).await?;
+        let (start, done) =
+            writes::run(self.gateway, &streams, faults, self.pace(), self.log.0).await?;
 
         let mut rows = Vec::new();
-        for (stream, victim) in streams.iter().zip(killed) {
+        for (stream, victim) in streams.iter().zip(done) {
             let mut row = self.judge(stream, totals, tally).await?;
             row.0.insert(2, victim);
             row.0
@@ -323,8 +347,8 @@ impl Pass<'_> {
     /// Brings the shard back: a killed master is started again only once a replica took
     /// over (started before the cluster noticed, it would simply be the master again), a
     /// killed replica at once; then the cluster must be whole, with every node the pass
-    /// killed back as a replica. (A paused master may have been failed over while it
-    /// slept, or not: either role is right.)
+    /// killed or cut off back as a replica. (A paused master may have been failed over
+    /// while it slept, or not: either role is right.)
     async fn bring_back(&self, victim: &Victim, tally: &mut Tally) -> Result<()> {
         let mut killed = Vec::new();
         if matches!(self.kind, Kind::Master | Kind::Sequence) {
@@ -341,6 +365,9 @@ impl Pass<'_> {
         nodes::wait_whole(self.stack, victim.service).await?;
         if self.sequence() {
             killed.extend(victim.replica.clone());
+        }
+        if self.kind == Kind::Partition {
+            killed.push(victim.master.clone());
         }
         for node in &killed {
             let now = nodes::role(self.stack, node).await;

@@ -12,8 +12,12 @@
 //!    (SIGSTOP, `docker pause`) for `--pause-secs`; "sequence" kills a replica before the
 //!    writes, starts it again a third of the way in and kills the master at once, before
 //!    the replica can have resynchronised; "sequence-pause" does the same with a pause in
-//!    place of the master's kill. Each acknowledged write there exactly once, a repeat of a
-//!    few keys changes nothing, the victims back in their whole cluster.
+//!    place of the master's kill; "partition" cuts the master off its network for
+//!    `--partition-secs` (compose only: `docker network disconnect`; the local back end has
+//!    no way to cut one process off loopback, and says SKIP); "service-pause" freezes the
+//!    service replica `<service>-1` for `--pause-secs`. Each acknowledged write there
+//!    exactly once, a repeat of a few keys changes nothing, the victims back in their whole
+//!    cluster.
 //!
 //! Kills and starts are `crate::fault`'s, the master of a key and a node's role
 //! `crate::cluster`'s.
@@ -35,7 +39,7 @@ pub struct DurabilityArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "settings,redis,master,replica,pause,sequence,sequence-pause"
+        default_value = "settings,redis,master,replica,pause,sequence,sequence-pause,partition,service-pause"
     )]
     passes: Vec<Pass>,
     /// Writes of each kind in a gateway pass.
@@ -54,6 +58,9 @@ pub struct DurabilityArgs {
     /// How long the "pause" and "sequence-pause" passes freeze a master.
     #[arg(long, env = "PAUSE_SECS", default_value_t = 4)]
     pause_secs: u64,
+    /// How long the "partition" pass cuts a master off.
+    #[arg(long, env = "PARTITION_SECS", default_value_t = 8)]
+    partition_secs: u64,
     /// INCRs (each with WAIT 1) in each cluster in the "redis" pass.
     #[arg(long, default_value_t = 300)]
     redis_writes: usize,
@@ -71,6 +78,8 @@ enum Pass {
     Pause,
     Sequence,
     SequencePause,
+    Partition,
+    ServicePause,
 }
 
 impl Pass {
@@ -122,6 +131,13 @@ pub async fn run(
                 }
             }
             (_, None) => unreachable!("created above"),
+            (Pass::Partition, Some(_)) if !matches!(stack, Stack::Docker(_)) => {
+                log.line(&format!(
+                    "SKIP partition: the {} back end cannot cut a node off its cluster \
+                     (docker only: ops --docker PROJECT)",
+                    stack.backend()
+                ));
+            }
             (kind, Some(entities)) => {
                 let pass = gateway::Pass {
                     kind: *kind,
@@ -163,6 +179,8 @@ mod tests {
             Pass::Pause,
             Pass::Sequence,
             Pass::SequencePause,
+            Pass::Partition,
+            Pass::ServicePause,
         ];
         assert_eq!(all.passes, every);
         let some = Cli::parse_from(["durability", "--passes", "replica,settings"]).args;

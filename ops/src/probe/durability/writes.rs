@@ -1,6 +1,6 @@
 //! The durability probe's load: streams of keyed writes through the gateway, each sent again
-//! with its key until it is answered, paced over a pass so that the kills land while they
-//! run, and the kills fired when a share of a stream is acknowledged.
+//! with its key until it is answered, paced over a pass so that the faults land while they
+//! run, and the faults fired when a share of a stream is acknowledged.
 
 use super::super::client::{Answer, Gateway};
 use futures::future::BoxFuture;
@@ -121,12 +121,12 @@ impl Stream {
     }
 }
 
-/// A kill that comes once `share` of `stream`'s writes are acknowledged; it resolves to
+/// A fault that comes once `share` of `stream`'s writes are acknowledged; it resolves to
 /// the victim's description.
-pub struct KillAt<'a> {
+pub struct FaultAt<'a> {
     pub stream: Arc<Stream>,
     pub share: f64,
-    pub kill: BoxFuture<'a, anyhow::Result<String>>,
+    pub fault: BoxFuture<'a, anyhow::Result<String>>,
 }
 
 fn log(t0: Instant, message: &str) {
@@ -151,13 +151,13 @@ fn progress(streams: &[Arc<Stream>]) -> String {
 
 /// Sends every stream's writes from `pace.workers` tasks, the i-th write of a stream due
 /// i × step after the start (a write whose time has come waits only for a free worker, so
-/// a backlog after a pause is sent at once); fires each kill when its share is
-/// acknowledged, while the writes go on. Returns the start and the victims, kill by kill
-/// (a kill whose share never came fires after the writes).
+/// a backlog after a pause is sent at once); fires each fault when its share is
+/// acknowledged, while the writes go on. Returns the start and the victims, fault by fault
+/// (a fault whose share never came fires after the writes).
 pub async fn run(
     gateway: &Gateway,
     streams: &[Arc<Stream>],
-    kills: Vec<KillAt<'_>>,
+    faults: Vec<FaultAt<'_>>,
     pace: Pace,
     t0: Instant,
 ) -> anyhow::Result<(Instant, Vec<String>)> {
@@ -193,8 +193,8 @@ pub async fn run(
         });
     }
 
-    let mut victims = vec![String::new(); kills.len()];
-    let mut pending: Vec<Option<KillAt>> = kills.into_iter().map(Some).collect();
+    let mut victims = vec![String::new(); faults.len()];
+    let mut pending: Vec<Option<FaultAt>> = faults.into_iter().map(Some).collect();
     let mut firing = FuturesUnordered::new();
     let mut last_report: Option<Instant> = None;
     while !workers.is_empty() || !firing.is_empty() {
@@ -202,9 +202,9 @@ pub async fn run(
             let due = slot
                 .as_ref()
                 .is_some_and(|k| k.stream.acked() as f64 >= k.share * k.stream.keys.len() as f64);
-            if let Some(kill) = due.then(|| slot.take()).flatten() {
-                let (at, what) = (kill.stream.acked(), kill.stream.what);
-                firing.push(async move { (n, what, at, kill.kill.await) });
+            if let Some(fault) = due.then(|| slot.take()).flatten() {
+                let (at, what) = (fault.stream.acked(), fault.stream.what);
+                firing.push(async move { (n, what, at, fault.fault.await) });
             }
         }
         if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
@@ -215,24 +215,24 @@ pub async fn run(
             Some(done) = workers.join_next(), if !workers.is_empty() => { done?; }
             Some((n, what, at, victim)) = firing.next(), if !firing.is_empty() => {
                 let victim = victim?;
-                log(t0, &format!("{what}: SIGKILL {victim} ({at} acknowledged when its turn came)"));
+                log(t0, &format!("{what}: {victim} ({at} acknowledged when its turn came)"));
                 victims[n] = victim;
             }
             _ = tokio::time::sleep(Duration::from_millis(10)) => {}
         }
     }
-    for (n, kill) in pending
+    for (n, fault) in pending
         .into_iter()
         .enumerate()
         .filter_map(|(n, k)| Some((n, k?)))
     {
-        let victim = kill.kill.await?;
+        let victim = fault.fault.await?;
         log(
             t0,
             &format!(
-                "{}: SIGKILL {victim} after every write (it never reached {:.0}%)",
-                kill.stream.what,
-                kill.share * 100.0
+                "{}: {victim} after every write (it never reached {:.0}%)",
+                fault.stream.what,
+                fault.share * 100.0
             ),
         );
         victims[n] = victim;
