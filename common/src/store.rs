@@ -55,6 +55,9 @@ use replicas::Replicas;
 pub use topology::slot_of;
 use topology::Topology;
 
+/// How long connecting to one node (and its first answer) may take.
+const NODE_CONNECT_BOUND: Duration = Duration::from_millis(1000);
+
 /// The shared connection to one service's Redis Cluster, with timeouts.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -81,7 +84,9 @@ impl RedisStore {
             return Err(StoreError::Unavailable("REDIS_URL names no node".into()));
         }
         let client = ClusterClientBuilder::new(nodes)
-            .connection_timeout(cfg.timeout)
+            // Opening a cluster connection waits for every seed node: one that accepts
+            // but never answers (paused) must cost at most this, not the whole bound.
+            .connection_timeout(cfg.timeout.min(NODE_CONNECT_BOUND))
             .response_timeout(cfg.timeout)
             // The crate follows MOVED and reconnects on its own a few times; longer
             // outages are this module's bounded retry loop.
@@ -96,7 +101,7 @@ impl RedisStore {
             timeout: cfg.timeout,
             wait: cfg.wait,
             idempotency_ttl: cfg.idempotency_ttl,
-            replicas: Replicas::new(cfg.replica_wait, cfg.write_linger),
+            replicas: Replicas::new(cfg.timeout, cfg.replica_wait, cfg.write_linger),
             topology: Arc::new(Topology::default()),
             metrics,
         })

@@ -1,6 +1,11 @@
 //! The connection's life cycle: one cluster connection per service, opened lazily
 //! within `REDIS_TIMEOUT_MS` by the first request that needs it (the others wait for
-//! it), and dropped after a node failure so that the next call opens a fresh one.
+//! it), and replaced after a node failure by a fresh one opened in the background.
+//!
+//! The old connection serves until its successor is open: opening a cluster connection
+//! waits for every seed node to answer or time out, so a node that accepts connections
+//! but never answers (a paused process, a frozen VM) would otherwise hold up every
+//! request of the service, on every shard, for as long as it sleeps.
 //!
 //! It never retries: a failure to open is the caller's to retry or report.
 
@@ -19,6 +24,10 @@ use super::StoreError;
 /// a failover a new connection finds the promoted replica sooner.
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 
+/// A successor connection may take this many times `REDIS_TIMEOUT_MS` to open: each seed
+/// node that does not answer costs up to the client's connection timeout.
+const REPLACE_BOUND: u32 = 3;
+
 /// The shared connection (the crate's cluster connection reconnects to nodes itself),
 /// and the lock that lets one request open it while the others wait.
 #[derive(Clone)]
@@ -33,6 +42,8 @@ pub(super) struct Connection {
 struct Link {
     open: RwLock<Option<(Instant, ClusterConnection)>>,
     opening: tokio::sync::Mutex<()>,
+    /// A successor is being opened in the background.
+    replacing: std::sync::atomic::AtomicBool,
 }
 
 impl Connection {
@@ -55,27 +66,35 @@ impl Connection {
         if let Some(conn) = self.open() {
             return Ok(conn);
         }
-        let opened = tokio::time::timeout(self.timeout, self.client.get_async_connection()).await;
+        let conn = self.open_new(self.timeout).await;
         self.metrics.pool_wait(start.elapsed().as_secs_f64());
-        let conn = match opened {
-            Ok(Ok(conn)) => conn,
+        let conn = conn?;
+        self.install(conn.clone());
+        Ok(conn)
+    }
+
+    /// Opens a new cluster connection within `bound`.
+    async fn open_new(&self, bound: Duration) -> Result<ClusterConnection, StoreError> {
+        match tokio::time::timeout(bound, self.client.get_async_connection()).await {
+            Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => {
                 self.metrics.error(ErrorKind::Pool);
-                return Err(StoreError::Unavailable(format!(
+                Err(StoreError::Unavailable(format!(
                     "redis cluster is unreachable: {e}"
-                )));
+                )))
             }
             Err(_) => {
                 self.metrics.error(ErrorKind::Pool);
-                return Err(StoreError::Unavailable(format!(
+                Err(StoreError::Unavailable(format!(
                     "redis cluster did not answer within {} ms",
-                    self.timeout.as_millis()
-                )));
+                    bound.as_millis()
+                )))
             }
-        };
-        *self.link.open.write().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), conn.clone()));
-        Ok(conn)
+        }
+    }
+
+    fn install(&self, conn: ClusterConnection) {
+        *self.link.open.write().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), conn));
     }
 
     fn open(&self) -> Option<ClusterConnection> {
@@ -87,16 +106,31 @@ impl Connection {
             .map(|(_, conn)| conn.clone())
     }
 
-    /// Drops the shared connection if it is older than [`RECONNECT_AFTER`]: the next
-    /// call opens a new one.
+    /// Replaces the shared connection if it is older than [`RECONNECT_AFTER`]: a new
+    /// one is opened in the background (one at a time, within [`REPLACE_BOUND`] times
+    /// the timeout) while the old one goes on serving, and takes its place once open.
     pub(super) fn reconnect(&self) {
-        let mut open = self.link.open.write().unwrap_or_else(|e| e.into_inner());
-        if open
+        use std::sync::atomic::Ordering;
+        let due = self
+            .link
+            .open
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .is_some_and(|(at, _)| at.elapsed() >= RECONNECT_AFTER)
-        {
-            tracing::debug!("replacing the redis cluster connection after a node failure");
-            *open = None;
+            .is_some_and(|(at, _)| at.elapsed() >= RECONNECT_AFTER);
+        if !due || self.link.replacing.swap(true, Ordering::AcqRel) {
+            return;
         }
+        tracing::debug!("replacing the redis cluster connection after a node failure");
+        let this = self.clone();
+        tokio::spawn(async move {
+            match this.open_new(this.timeout * REPLACE_BOUND).await {
+                Ok(conn) => this.install(conn),
+                Err(e) => {
+                    tracing::debug!(error = %e, "replacing the redis cluster connection failed")
+                }
+            }
+            this.link.replacing.store(false, Ordering::Release);
+        });
     }
 }

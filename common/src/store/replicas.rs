@@ -44,6 +44,9 @@ use crate::metrics::checked;
 const BATCH: usize = 512;
 
 pub(crate) struct Replicas {
+    /// `REDIS_TIMEOUT_MS`: how long a pipeline's master may take to answer, beyond the
+    /// `WAIT`, before its writes are failed (a paused master must not hold its writer).
+    timeout: Duration,
     /// `REDIS_REPLICA_WAIT_MS`: how long a write waits for its replicas' acknowledgement.
     wait: Duration,
     /// `REDIS_WRITE_LINGER_MS`: how long a busy writer waits for more writes.
@@ -65,8 +68,9 @@ struct Job {
 }
 
 impl Replicas {
-    pub(crate) fn new(wait: Duration, linger: Duration) -> Arc<Self> {
+    pub(crate) fn new(timeout: Duration, wait: Duration, linger: Duration) -> Arc<Self> {
         Arc::new(Replicas {
+            timeout,
             wait,
             linger,
             required: Mutex::new(HashMap::new()),
@@ -281,7 +285,18 @@ async fn write_loop(replicas: Arc<Replicas>, node: Node, mut jobs: mpsc::Unbound
             pipe.add_command(job.cmd.clone());
         }
         let (conn, slot) = (batch[0].conn.clone(), batch[0].slot);
-        let answers = match replicas.send_checked(conn, &node, slot, pipe).await {
+        let bound = replicas.timeout + replicas.wait;
+        let sent = tokio::time::timeout(bound, replicas.send_checked(conn, &node, slot, pipe))
+            .await
+            .unwrap_or_else(|_| {
+                replicas.forget_required(&node);
+                Err(RedisError::from((
+                    ErrorKind::Server(ServerErrorKind::TryAgain),
+                    "a redis master did not answer a write pipeline in time",
+                    format!("{node}, {} ms", bound.as_millis()),
+                )))
+            });
+        let answers = match sent {
             Ok((values, acked)) => values
                 .into_iter()
                 .map(|value| match (value, &acked) {
