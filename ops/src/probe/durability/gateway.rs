@@ -348,7 +348,8 @@ impl Pass<'_> {
     /// over (started before the cluster noticed, it would simply be the master again), a
     /// killed replica at once; then the cluster must be whole, with every node the pass
     /// killed or cut off back as a replica. (A paused master may have been failed over
-    /// while it slept, or not: either role is right.)
+    /// while it slept, or not, and a replica started again just before its master's fault
+    /// may have been promoted, or not: either role is right.)
     async fn bring_back(&self, victim: &Victim, tally: &mut Tally) -> Result<()> {
         let mut killed = Vec::new();
         if matches!(self.kind, Kind::Master | Kind::Sequence) {
@@ -363,8 +364,15 @@ impl Pass<'_> {
             fault::act(self.stack, Action::Start, node).await?;
         }
         nodes::wait_whole(self.stack, victim.service).await?;
-        if self.sequence() {
-            killed.extend(victim.replica.clone());
+        if let Some(replica) = victim.replica.as_deref().filter(|_| self.sequence()) {
+            // Started again just before the master's fault: it may have finished its sync
+            // by then (a slow `docker start` gives it time) and been rightly promoted, or
+            // not; either way no acknowledged write may be missing, which the values say.
+            let now = nodes::role(self.stack, replica).await;
+            self.log.line(&format!(
+                "{replica}, started again before the fault, is now {}",
+                now.map_or("no answer".to_string(), |r| r.to_string())
+            ));
         }
         if self.kind == Kind::Partition {
             killed.push(victim.master.clone());
