@@ -42,7 +42,8 @@ pub fn build(config: &OrderConfig) -> std::io::Result<Application> {
         config.peer_timeout,
         config.batches_in_flight,
     )
-    .map_err(std::io::Error::other)?;
+    .map_err(std::io::Error::other)?
+    .with_lookup_wait(config.base.redis.wait);
     let saga_metrics = SagaMetrics::new();
     let metrics = Metrics::new().map_err(std::io::Error::other)?;
     for collectors in [

@@ -22,6 +22,7 @@ mod http;
 
 use std::time::Duration;
 
+use common::backoff::Backoff;
 use common::params::Id;
 use common::participant::{ChargeRequest, ReserveRequest, SagaCall, StepReply};
 use common::telemetry::otel;
@@ -44,6 +45,8 @@ pub struct Peers {
     reserves: Batcher<ReserveRequest>,
     charges: Batcher<ChargeRequest>,
     metrics: PeerMetrics,
+    /// How long [`Peers::price`] keeps asking while stock cannot answer.
+    lookup_wait: Duration,
 }
 
 #[derive(Deserialize)]
@@ -92,7 +95,17 @@ impl Peers {
             stock,
             payment,
             metrics,
+            lookup_wait: Duration::ZERO,
         })
+    }
+
+    /// Lets [`Peers::price`] ask again, for up to `wait`, while no stock replica answers
+    /// (each may be waiting for its Redis to fail over, which takes longer than one
+    /// call's `PEER_TIMEOUT_MS`). The order service gives it `REDIS_WAIT_MS`, the wait
+    /// every public request gives its own storage.
+    pub fn with_lookup_wait(mut self, wait: Duration) -> Self {
+        self.lookup_wait = wait;
+        self
     }
 
     /// The metrics of calls to the peers, for the service's registry.
@@ -102,7 +115,24 @@ impl Peers {
 
     /// The item's current price, or `None` when stock does not know the item.
     #[tracing::instrument(level = "debug", name = "stock find", skip_all, fields(otel.kind = "client", item_id = %item_id, http.response.status_code = Empty))]
+    /// A read has no effect, so it is asked again while stock cannot answer (unreachable
+    /// or a 5xx), within the lookup wait.
     pub async fn price(&self, item_id: &Id) -> Result<Option<i64>, PeerError> {
+        let deadline = tokio::time::Instant::now() + self.lookup_wait;
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
+        loop {
+            let price = self.price_once(item_id).await;
+            let passing = matches!(
+                &price,
+                Err(PeerError::Unreachable { .. }) | Err(PeerError::Status { status: 500.., .. })
+            );
+            if !passing || !backoff.wait(deadline).await {
+                return price;
+            }
+        }
+    }
+
+    async fn price_once(&self, item_id: &Id) -> Result<Option<i64>, PeerError> {
         let resp = self
             .stock
             .send(|base| self.client.get(format!("{base}/find/{item_id}")))
