@@ -122,18 +122,10 @@ pub struct Pass<'a> {
 }
 
 impl Pass<'_> {
-    fn label(&self) -> &'static str {
-        match self.kind {
-            Kind::Settings => "settings",
-            Kind::Redis => "redis",
-            Kind::Master => "master",
-            Kind::Replica => "replica",
-            Kind::Pause => "pause",
-            Kind::Sequence => "sequence",
-            Kind::SequencePause => "sequence-pause",
-            Kind::Partition => "partition",
-            Kind::ServicePause => "service-pause",
-        }
+    /// The pass's name, as `--passes` spells it.
+    fn label(&self) -> String {
+        clap::ValueEnum::to_possible_value(&self.kind)
+            .map_or_else(String::new, |v| v.get_name().to_string())
     }
 
     /// Whether the pass kills a replica before the writes and starts it again just before
@@ -188,18 +180,18 @@ impl Pass<'_> {
         if self.sequence() {
             fault::act(stack, Action::Launch, replica).await?;
         }
-        Ok(match self.kind {
+        let what = match self.kind {
             Kind::Replica => {
                 fault::act(stack, Action::Kill, replica).await?;
                 format!("kill {replica} (replica)")
             }
-            Kind::Master => {
+            Kind::Master | Kind::Sequence => {
                 fault::act(stack, Action::Kill, master).await?;
                 format!("kill {master} (master)")
             }
-            Kind::Sequence => {
-                fault::act(stack, Action::Kill, master).await?;
-                format!("{replica} back, kill {master}")
+            Kind::Pause | Kind::SequencePause => {
+                for_a_while(Action::Pause, master.into(), pause, Action::Resume).await?;
+                format!("pause {master} (master) {} s", pause.as_secs())
             }
             Kind::Partition => {
                 let cut = Duration::from_secs(self.args.partition_secs);
@@ -211,14 +203,11 @@ impl Pass<'_> {
                 for_a_while(Action::Pause, node.clone(), pause, Action::Resume).await?;
                 format!("pause {node} (service) {} s", pause.as_secs())
             }
-            _ => {
-                for_a_while(Action::Pause, master.into(), pause, Action::Resume).await?;
-                let what = format!("pause {master} (master) {} s", pause.as_secs());
-                match self.kind {
-                    Kind::SequencePause => format!("{replica} back, {what}"),
-                    _ => what,
-                }
-            }
+            Kind::Settings | Kind::Redis => unreachable!("no gateway pass"),
+        };
+        Ok(match self.sequence() {
+            true => format!("{replica} back, {what}"),
+            false => what,
         })
     }
 
