@@ -96,21 +96,39 @@ async fn send_all(store: &RedisStore, prefix: &str, n: usize, workers: usize) ->
     (failed.load(Ordering::Relaxed), gap)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_writes_survive_a_master_kill_and_a_replica_kill() {
-    let mut cluster = RedisCluster::start(3, 2);
+/// A 3 × 2 cluster (the production topology) and a store on it, ready.
+async fn cluster_and_store() -> (RedisCluster, RedisStore) {
+    let cluster = RedisCluster::start(3, 2);
     let store = RedisStore::new(&cluster.config()).expect("store");
     store.ping().await.expect("cluster ready");
+    (cluster, store)
+}
+
+/// Starts [`send_all`] in the background and returns once `until` increments are in.
+async fn sending(
+    store: &RedisStore,
+    prefix: &'static str,
+    n: usize,
+    workers: usize,
+    until: i64,
+) -> tokio::task::JoinHandle<(usize, Duration)> {
+    let sender = {
+        let store = store.clone();
+        tokio::spawn(async move { send_all(&store, prefix, n, workers).await })
+    };
+    while counter(store).await < until {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sender
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_a_master_kill_and_a_replica_kill() {
+    let (mut cluster, store) = cluster_and_store().await;
 
     // A master kill in the middle of 600 increments.
     let master = cluster.master_of(COUNTER);
-    let sender = {
-        let store = store.clone();
-        tokio::spawn(async move { send_all(&store, "a", 600, 8).await })
-    };
-    while counter(&store).await < 150 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let sender = sending(&store, "a", 600, 8, 150).await;
     cluster.nodes[master].kill();
     let (retried, gap) = sender.await.expect("sender");
     assert_eq!(
@@ -165,19 +183,11 @@ enum Second {
 /// increment exactly once. Under the old rule (a master whose replica was down
 /// acknowledged alone) the restarted, stale replica could be promoted and lose them.
 async fn a_stale_replica_costs_nothing(second: Second) {
-    let mut cluster = RedisCluster::start(3, 2);
-    let store = RedisStore::new(&cluster.config()).expect("store");
-    store.ping().await.expect("cluster ready");
+    let (mut cluster, store) = cluster_and_store().await;
     let master = cluster.master_of(COUNTER);
     let stale = cluster.replicas_of(master)[0];
     cluster.nodes[stale].kill();
-    let sender = {
-        let store = store.clone();
-        tokio::spawn(async move { send_all(&store, "a", 900, 8).await })
-    };
-    while counter(&store).await < 300 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let sender = sending(&store, "a", 900, 8, 300).await;
     cluster.nodes[stale].launch();
     match second {
         Second::Kill => cluster.nodes[master].kill(),
@@ -219,18 +229,12 @@ async fn a_stale_replica_costs_nothing_when_its_master_is_paused() {
 /// shards is there exactly once after the frozen master's failover.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_master_holds_up_only_its_own_shard() {
-    let cluster = RedisCluster::start(3, 2);
-    let store = RedisStore::new(&cluster.config()).expect("store");
-    store.ping().await.expect("cluster ready");
+    let (cluster, store) = cluster_and_store().await;
     let paused = cluster.master_of(COUNTER);
     let other = (0..100)
         .map(|n| format!("{{other-{n}}}:counter"))
         .find(|key| cluster.master_of(key) != paused)
         .expect("a key of another shard");
-    let frozen = {
-        let store = store.clone();
-        tokio::spawn(async move { send_all(&store, "frozen", 400, 4).await })
-    };
     // The other shard: one write at a time, timing the longest wait for an answer.
     let steady = {
         let (store, other) = (store.clone(), other.clone());
@@ -249,9 +253,7 @@ async fn a_paused_master_holds_up_only_its_own_shard() {
             longest
         })
     };
-    while counter(&store).await < 100 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let frozen = sending(&store, "frozen", 400, 4, 100).await;
     cluster.nodes[paused].pause();
     tokio::time::sleep(Duration::from_secs(6)).await;
     cluster.nodes[paused].resume();
