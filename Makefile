@@ -22,7 +22,7 @@ STOCK_REPLICAS ?= 2
 PAYMENT_REPLICAS ?= 2
 # Each service's Redis Cluster: masters, replicas per master, cluster-node-timeout (ms); see
 # env/local/redis-cluster.sh.
-REDIS_MASTERS ?= 3
+REDIS_MASTERS ?= 1
 REDIS_REPLICAS ?= 2
 REDIS_NODE_TIMEOUT_MS ?= 1000
 # The gateway's echo module (the pauses between its retry passes); see env/local/stack.sh.

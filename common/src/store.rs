@@ -52,8 +52,8 @@ pub use error::StoreError;
 pub use invocation::Invocation;
 use metrics::StoreMetrics;
 use replicas::Replicas;
-pub use topology::slot_of;
 use topology::Topology;
+pub use topology::{slot_of, tag};
 
 /// How long connecting to one node (and its first answer) may take.
 const NODE_CONNECT_BOUND: Duration = Duration::from_millis(1000);

@@ -1,6 +1,7 @@
 //! No acknowledged write is lost when one node of the cluster dies, or when a second
-//! fault follows the first before it is mended: a real cluster of three masters with two
-//! replicas each (the production topology), keyed increments sent concurrently, and the
+//! fault follows the first before it is mended: a real cluster of one data master with two
+//! replicas and two witness masters (the local default) or of three masters with two
+//! replicas each (compose's and Kubernetes'), keyed increments sent concurrently, and the
 //! master that owns them SIGKILLed or paused while they run. Every increment is sent
 //! until it is acknowledged (with its key, as the gateway does); afterwards the counter
 //! holds each exactly once, on the node that took over. The killed master comes back as
@@ -96,9 +97,10 @@ async fn send_all(store: &RedisStore, prefix: &str, n: usize, workers: usize) ->
     (failed.load(Ordering::Relaxed), gap)
 }
 
-/// A 3 × 2 cluster (the production topology) and a store on it, ready.
-async fn cluster_and_store() -> (RedisCluster, RedisStore) {
-    let cluster = RedisCluster::start(3, 2);
+/// A cluster of `masters` data masters with two replicas each (and the witnesses that
+/// 1 or 2 masters need) and a store on it, ready.
+async fn cluster_and_store(masters: usize) -> (RedisCluster, RedisStore) {
+    let cluster = RedisCluster::start(masters, 2);
     let store = RedisStore::new(&cluster.config()).expect("store");
     store.ping().await.expect("cluster ready");
     (cluster, store)
@@ -124,7 +126,29 @@ async fn sending(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_a_master_kill_and_a_replica_kill() {
-    let (mut cluster, store) = cluster_and_store().await;
+    kills(3).await;
+}
+
+/// One data master: its replica is elected by the votes of the two witness masters, and a
+/// witness's death changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_data_master_fails_over_with_the_witnesses_votes() {
+    let mut cluster = kills(1).await;
+    let store = RedisStore::new(&cluster.config()).expect("store");
+    let witness = cluster.witnesses().start;
+    assert_eq!(cluster.witnesses().len(), 2);
+    cluster.nodes[witness].kill();
+    let (retried, _) = send_all(&store, "c", 300, 8).await;
+    assert_eq!(counter(&store).await, 1200);
+    assert_eq!(retried, 0, "a witness kill fails no write");
+    cluster.nodes[witness].restart();
+    cluster.wait_whole();
+}
+
+/// A master killed while increments run, then one of its successor's replicas: every
+/// acknowledged increment is there once. Returns the cluster, whole, at 900.
+async fn kills(masters: usize) -> RedisCluster {
+    let (mut cluster, store) = cluster_and_store(masters).await;
 
     // A master kill in the middle of 600 increments.
     let master = cluster.master_of(COUNTER);
@@ -167,6 +191,7 @@ async fn acknowledged_writes_survive_a_master_kill_and_a_replica_kill() {
     );
     cluster.nodes[replica].restart();
     cluster.wait_whole();
+    cluster
 }
 
 /// The second fault of [`a_stale_replica_costs_nothing`]: the master's.
@@ -183,7 +208,7 @@ enum Second {
 /// increment exactly once. Under the old rule (a master whose replica was down
 /// acknowledged alone) the restarted, stale replica could be promoted and lose them.
 async fn a_stale_replica_costs_nothing(second: Second) {
-    let (mut cluster, store) = cluster_and_store().await;
+    let (mut cluster, store) = cluster_and_store(1).await;
     let master = cluster.master_of(COUNTER);
     let stale = cluster.replicas_of(master)[0];
     cluster.nodes[stale].kill();
@@ -229,7 +254,7 @@ async fn a_stale_replica_costs_nothing_when_its_master_is_paused() {
 /// shards is there exactly once after the frozen master's failover.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_master_holds_up_only_its_own_shard() {
-    let (cluster, store) = cluster_and_store().await;
+    let (cluster, store) = cluster_and_store(3).await;
     let paused = cluster.master_of(COUNTER);
     let other = (0..100)
         .map(|n| format!("{{other-{n}}}:counter"))

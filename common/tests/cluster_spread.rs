@@ -53,3 +53,13 @@ async fn spread_writes_land_on_the_master_of_each_slot() {
         );
     }
 }
+
+/// The services' keys avoid the witness masters' slots (`common::store::tag`), which ops'
+/// rules lay out: both must name the same slots.
+#[test]
+fn the_services_avoid_the_slots_the_witnesses_serve() {
+    assert_eq!(
+        common::store::topology::WITNESS_SLOTS,
+        ops::cluster::rules::WITNESS_SLOTS
+    );
+}

@@ -20,7 +20,7 @@
 #   stack.sh logs [NAME]    tail the logs
 #
 # NAMEs: redis-order-1 .. redis-order-N, redis-stock-1 .., redis-payment-1 .. (N =
-#        REDIS_MASTERS * (1 + REDIS_REPLICAS), default 9), stock-1 stock-2 payment-1
+#        REDIS_MASTERS * (1 + REDIS_REPLICAS) + witnesses, default 5), stock-1 stock-2 payment-1
 #        payment-2 order-1 order-2 gateway
 #
 # The clusters are created, judged whole, and their nodes picked by role by the ops binary
@@ -38,8 +38,8 @@
 # matches) are ever signalled: nothing is killed by name.
 #
 # Environment: RUN_DIR (default <repo>/run), ORDER_REPLICAS, STOCK_REPLICAS and
-# PAYMENT_REPLICAS (1 or 2, default 2), REDIS_MASTERS (3) and REDIS_REPLICAS (2) per
-# cluster (MASTERS * (1 + REPLICAS) <= 10; 1 and 0 is the light option),
+# PAYMENT_REPLICAS (1 or 2, default 2), REDIS_MASTERS (1) and REDIS_REPLICAS (2) per
+# cluster (at most 10 nodes with the witnesses; 1 and 0 is the light option),
 # REDIS_NODE_TIMEOUT_MS (1000: cluster-node-timeout), REDIS_FSYNC (always),
 # PORT_OFFSET (0: added to every port, e.g. 1000 puts the gateway on 9000 so that a second
 # stack with its own RUN_DIR can run next to the first), BIN_DIR (the service binaries,

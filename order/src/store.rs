@@ -106,3 +106,23 @@ impl OrderStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use common::store::slot_of;
+    use common::store::topology::WITNESS_SLOTS;
+
+    use super::*;
+
+    /// The witness masters refuse writes: no key of an order may map to their slots.
+    #[test]
+    fn no_fixed_tag_maps_to_a_witness_slot() {
+        let keys = (0..BUCKETS)
+            .map(active_key)
+            .chain(std::iter::once(BATCH_RECORD.to_string()));
+        for key in keys {
+            let slot = slot_of(key.as_bytes());
+            assert!(!WITNESS_SLOTS.contains(&slot), "{key} is in slot {slot}");
+        }
+    }
+}

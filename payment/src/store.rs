@@ -2,7 +2,8 @@
 //!
 //! Keys: `user:{<id>}` is a hash `{credit}`; `saga:{<user id>}:<sid>` records what
 //! a saga did here (`status` = charged | refused | refunded, with `user` and
-//! `amount` or `reason`). Both carry the user id as their hash tag, so a user and
+//! `amount` or `reason`). Both carry the user id as their hash tag (as
+//! `common::store::tag` says: never a witness master's slot), so a user and
 //! every saga record of it live in one slot of the cluster and a charge or a refund
 //! is one atomic script on one shard. Every state change is one atomic script;
 //! nothing here reads a value, changes it in Rust and writes it back. The adjust
@@ -13,7 +14,7 @@ use common::entity;
 use common::idempotency::IdempotencyKey;
 use common::params::{Amount, Id, Quantity};
 use common::participant::{self, parse_int, step_reply, Adjust, Adjusted, Change, StepReply};
-use common::store::Invocation;
+use common::store::{tag, Invocation};
 use common::{RedisStore, StoreError};
 use redis::Script;
 
@@ -22,11 +23,11 @@ fn user_key(id: &Id) -> String {
 }
 
 fn user_key_of(id: &str) -> String {
-    format!("user:{{{id}}}")
+    format!("user:{{{}}}", tag(id))
 }
 
 fn saga_key(user: &Id, saga: &Id) -> String {
-    format!("saga:{{{user}}}:{saga}")
+    format!("saga:{{{}}}:{saga}", tag(user.as_str()))
 }
 
 /// The payment service's view of its Redis.

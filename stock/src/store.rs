@@ -1,7 +1,8 @@
 //! Everything the stock service keeps in Redis: its keys and its Lua scripts.
 //!
-//! Keys: `item:{<id>}` is a hash `{stock, price}`, tagged by its id, so items spread
-//! over the cluster's shards. A saga's items may live in several slots: its lines are
+//! Keys: `item:{<id>}` is a hash `{stock, price}`, tagged by its id (as
+//! `common::store::tag` says: never a witness master's slot), so items spread over the
+//! cluster's shards. A saga's items may live in several slots: its lines are
 //! grouped by slot ([`groups`]), and each group is reserved by one atomic script with
 //! its own record `saga:{<first item id of the group>}:<sid>` (in the group's slot;
 //! `status` = reserved | refused | released, with `lines` or `reason`). A reserve runs
@@ -20,7 +21,7 @@ use common::entity;
 use common::idempotency::IdempotencyKey;
 use common::params::{Amount, Id, Quantity};
 use common::participant::{self, parse_int, Adjust, Adjusted, Change, Outcome, StepReply};
-use common::store::{slot_of, Invocation};
+use common::store::{slot_of, tag, Invocation};
 use common::{RedisStore, StoreError};
 use redis::Script;
 
@@ -29,13 +30,13 @@ fn item_key(id: &Id) -> String {
 }
 
 fn item_key_of(id: &str) -> String {
-    format!("item:{{{id}}}")
+    format!("item:{{{}}}", tag(id))
 }
 
 /// The record of what a saga did to one group of its items (the group's first item
 /// names the slot).
 fn saga_key(first_item: &Id, saga: &Id) -> String {
-    format!("saga:{{{first_item}}}:{saga}")
+    format!("saga:{{{}}}:{saga}", tag(first_item.as_str()))
 }
 
 /// A call of `script` on one group of a saga's items: the group's record, then its items.

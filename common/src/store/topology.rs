@@ -32,6 +32,28 @@ pub fn slot_of(key: &[u8]) -> u16 {
     crc16::State::<crc16::XMODEM>::calculate(tagged.unwrap_or(key)) % SLOTS
 }
 
+/// The slots of the witness masters (ops' cluster rules lay them out: masters added to a
+/// cluster of fewer than three data masters, so that a failover has a majority to vote
+/// for it). They hold no data and refuse every write, so no key of ours may map to them:
+/// every hash tag we write comes from [`tag`], or is a fixed one that a test checks.
+/// The same as `ops::cluster::rules::WITNESS_SLOTS` (common/tests/cluster_spread.rs
+/// checks it; `ops` cannot be a dependency of the services).
+pub const WITNESS_SLOTS: [u16; 2] = [16382, 16383];
+
+/// The hash tag of an entity's keys: its id, unless the id's slot is a witness slot
+/// ([`WITNESS_SLOTS`], 2 ids in 16 384), then the id with `.` appended until it is not.
+/// Ids are letters, digits, `-` and `_`, so no other id has that tag.
+pub fn tag(id: &str) -> std::borrow::Cow<'_, str> {
+    if !WITNESS_SLOTS.contains(&slot_of(id.as_bytes())) {
+        return id.into();
+    }
+    let mut moved = format!("{id}.");
+    while WITNESS_SLOTS.contains(&slot_of(moved.as_bytes())) {
+        moved.push('.');
+    }
+    moved.into()
+}
+
 /// A master's address, as the cluster announces it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Node {
@@ -186,6 +208,26 @@ mod tests {
             crc16::State::<crc16::XMODEM>::calculate(b"a{}b") % SLOTS
         );
         assert_eq!(slot_of(b"x{a}{b}"), slot_of(b"a"));
+    }
+
+    #[test]
+    fn no_tag_maps_to_a_witness_slot() {
+        // Ids whose own slot is a witness slot (CLUSTER KEYSLOT: 16382 and 16383) move.
+        assert_eq!(slot_of(b"15179"), 16382);
+        assert_eq!(slot_of(b"39296"), 16383);
+        assert_eq!(tag("15179"), "15179.");
+        assert_eq!(tag("39296"), "39296.");
+        // Every other id is its own tag.
+        assert_eq!(tag("15180"), "15180");
+        for n in 0..200_000 {
+            let id = n.to_string();
+            let tagged = tag(&id);
+            assert!(!WITNESS_SLOTS.contains(&slot_of(tagged.as_bytes())), "{id}");
+            assert_eq!(
+                tagged == id,
+                !WITNESS_SLOTS.contains(&slot_of(id.as_bytes()))
+            );
+        }
     }
 
     #[test]

@@ -17,14 +17,16 @@ use crate::config::{Config, RedisConfig};
 const WHOLE_BOUND: Duration = Duration::from_secs(30);
 
 pub struct RedisCluster {
-    /// Nodes `0..masters` started as the masters; the rest as their replicas.
+    /// Nodes `0..masters` started as the data masters, then their replicas, then the
+    /// witness masters ([`Topology::witnesses`]).
     pub nodes: Vec<RedisServer>,
     topology: Topology,
 }
 
 impl RedisCluster {
-    /// Starts `masters` masters, each with `replicas` replicas, and waits until the
-    /// cluster is whole.
+    /// Starts `masters` data masters, each with `replicas` replicas, and the witnesses
+    /// they need, and waits until the cluster is whole. Every node requires a replica's
+    /// acknowledgement of a write when there are replicas: a witness refuses writes.
     pub fn start(masters: usize, replicas: usize) -> Self {
         assert!(masters >= 1);
         let topology = Topology { masters, replicas };
@@ -115,6 +117,13 @@ impl RedisCluster {
             self.nodes[master].port()
         );
         replicas
+    }
+
+    /// The indexes in `nodes` of the witness masters (the last nodes; none with three
+    /// data masters or without replicas).
+    pub fn witnesses(&self) -> std::ops::Range<usize> {
+        let n = self.nodes.len();
+        n - self.topology.witnesses()..n
     }
 
     fn index_of(&self, line: &NodeLine) -> usize {

@@ -171,11 +171,21 @@ pub async fn pick(cluster: &Cluster, role: Role) -> Result<Node> {
         .ok_or_else(|| Error::State(format!("no {role} of cluster {} answers", cluster.service)))
 }
 
-/// The node that is master of `key`'s slot now (the slot as Redis computes it).
-pub async fn master_of(cluster: &Cluster, key: &str) -> Result<Node> {
+/// Whether `key` may hold data: its slot (as Redis computes it) is not a witness slot.
+pub async fn holds_data(cluster: &Cluster, key: &str) -> Result<bool> {
+    let (_, slot) = keyslot(cluster, key).await?;
+    Ok(!rules::WITNESS_SLOTS.contains(&slot))
+}
+
+/// The probes of `cluster` and the slot of `key` as one answering node computes it.
+async fn keyslot(cluster: &Cluster, key: &str) -> Result<(Vec<rules::Probe>, u16)> {
     let probes = probe(cluster).await;
-    let asked = probes.iter().zip(&cluster.nodes).find(|(p, _)| p.ping);
-    let Some((probe, node)) = asked else {
+    let Some(node) = probes
+        .iter()
+        .zip(&cluster.nodes)
+        .find(|(p, _)| p.ping)
+        .map(|(_, n)| n)
+    else {
         return Err(Error::State(format!(
             "no node of cluster {} answers",
             cluster.service
@@ -186,6 +196,18 @@ pub async fn master_of(cluster: &Cluster, key: &str) -> Result<Node> {
         .trim()
         .parse()
         .map_err(|_| Error::State(format!("CLUSTER KEYSLOT answered {answer:?}")))?;
+    Ok((probes, slot))
+}
+
+/// The node that is master of `key`'s slot now (the slot as Redis computes it).
+pub async fn master_of(cluster: &Cluster, key: &str) -> Result<Node> {
+    let (probes, slot) = keyslot(cluster, key).await?;
+    let Some(probe) = probes.iter().find(|p| p.ping) else {
+        return Err(Error::State(format!(
+            "no node of cluster {} answers",
+            cluster.service
+        )));
+    };
     let view = probe.view();
     let master = rules::master_of_slot(&view, slot).ok_or_else(|| {
         Error::State(format!(

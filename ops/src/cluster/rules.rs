@@ -13,10 +13,11 @@ use std::str::FromStr;
 /// Redis Cluster's number of hash slots.
 pub const SLOTS: u16 = 16384;
 
-/// The slots of the witness masters: masters added to a cluster of fewer than three data
-/// masters so that a failover has a majority to vote for it. They hold no data: every key
-/// of ours has a hash tag from a known set (a bucket tag such as `{s17}`), and none of those
-/// tags maps to these slots (common's keyspace test checks it).
+/// The slots of the witness masters ([`Topology::witnesses`]): masters added to a cluster
+/// of fewer than three data masters so that a failover has a majority to vote for it.
+/// They hold no data: every hash tag the services write avoids these slots
+/// (`common::store::tag`, which keeps its own copy of them, checked equal by
+/// common/tests/cluster_spread.rs).
 pub const WITNESS_SLOTS: [u16; 2] = [16382, 16383];
 
 /// A node's role, as `INFO replication` says it (`slave` is a replica).
@@ -233,45 +234,78 @@ impl Probe {
     }
 }
 
-/// The shape of a cluster: how many masters, how many replicas each.
+/// The shape of a cluster: how many data masters, how many replicas each, and the witness
+/// masters that follow from them ([`Topology::witnesses`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Topology {
+    /// The masters that hold the data (every slot but the witnesses').
     pub masters: usize,
     pub replicas: usize,
 }
 
 impl Topology {
-    /// Every stack's default (local, compose, Kubernetes): three masters, so that a
-    /// majority of masters is left to elect a dead one's successor, and two replicas
-    /// each, so that an acknowledged write is on two of three copies and any one node
-    /// may die without a shard refusing writes (docs/design.md, "Storage").
+    /// The local stack's default, sized to a small machine: one data master with two
+    /// replicas, so that an acknowledged write is on two of three copies and any one node
+    /// may die without the shard refusing writes, and two witness masters, so that a
+    /// majority of masters is left to elect the dead master's successor (docs/design.md,
+    /// "Storage"). Compose and Kubernetes run three data masters ([`Topology::SPREAD`]).
     pub const DEFAULT: Topology = Topology {
+        masters: 1,
+        replicas: 2,
+    };
+
+    /// Compose's and Kubernetes' topology: three data masters with two replicas each, the
+    /// keys spread over three shards, no witnesses needed.
+    pub const SPREAD: Topology = Topology {
         masters: 3,
         replicas: 2,
     };
 
-    pub fn nodes(self) -> usize {
-        self.masters * (1 + self.replicas)
+    /// The witness masters: with replicas (a failover is wanted) and fewer than three data
+    /// masters, as many masters without data as make three voters, since Redis elects a
+    /// replica only with the votes of a majority of the masters that serve slots. Each
+    /// serves a share of [`WITNESS_SLOTS`], has no replica and refuses every write
+    /// (`min-replicas-to-write 1`): a witness that dies costs nothing until a second fault.
+    pub fn witnesses(self) -> usize {
+        if self.replicas > 0 {
+            3usize.saturating_sub(self.masters)
+        } else {
+            0
+        }
     }
 
-    /// The topology of `nodes` nodes with `replicas` replicas per master.
+    /// Every node: the data masters, their replicas, then the witnesses.
+    pub fn nodes(self) -> usize {
+        self.masters * (1 + self.replicas) + self.witnesses()
+    }
+
+    /// The topology of `nodes` nodes with `replicas` replicas per data master.
     pub fn of(nodes: usize, replicas: usize) -> Result<Topology, String> {
-        if nodes == 0 || !nodes.is_multiple_of(1 + replicas) {
-            return Err(format!(
-                "{nodes} nodes cannot form masters with {replicas} replica(s) each"
-            ));
-        }
-        Ok(Topology {
-            masters: nodes / (1 + replicas),
-            replicas,
-        })
+        (1..=nodes)
+            .map(|masters| Topology { masters, replicas })
+            .find(|t| t.nodes() == nodes)
+            .ok_or_else(|| {
+                format!("{nodes} nodes cannot form masters with {replicas} replica(s) each")
+            })
     }
 }
 
 impl fmt::Display for Topology {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} masters x {} replicas", self.masters, self.replicas)
+        write!(f, "{} masters x {} replicas", self.masters, self.replicas)?;
+        match self.witnesses() {
+            0 => Ok(()),
+            w => write!(f, " + {w} witness masters"),
+        }
     }
+}
+
+/// Whether this line is a witness master's: a master serving only [`WITNESS_SLOTS`].
+pub fn is_witness(line: &NodeLine) -> bool {
+    let (first, last) = (WITNESS_SLOTS[0], WITNESS_SLOTS[WITNESS_SLOTS.len() - 1]);
+    line.is_master()
+        && line.serves_slots()
+        && line.slots.iter().all(|&(a, b)| first <= a && b <= last)
 }
 
 /// Why this node is not a sound member of a whole cluster of `nodes` nodes (`None`: it
@@ -318,7 +352,8 @@ pub fn node_problem(p: &Probe, nodes: Option<usize>) -> Option<String> {
 
 /// Why the cluster these probes (one per node) describe is not whole; `None` when it is.
 /// Whole: every node is sound ([`node_problem`]) and knows all of them, `topology.masters`
-/// masters hold the slots, and each has `topology.replicas` replicas.
+/// data masters hold the slots, each with `topology.replicas` replicas, and the witnesses
+/// hold theirs.
 pub fn not_whole(probes: &[Probe], topology: Topology) -> Option<String> {
     if probes.len() != topology.nodes() {
         return Some(format!(
@@ -341,10 +376,19 @@ pub fn not_whole(probes: &[Probe], topology: Topology) -> Option<String> {
         .iter()
         .filter(|(p, _)| p.role() == Some(Role::Master))
         .collect();
-    if masters.len() != topology.masters {
-        return Some(format!("{} of {} masters", masters.len(), topology.masters));
+    let (witnesses, data): (Vec<_>, Vec<_>) =
+        masters.into_iter().partition(|(_, me)| is_witness(me));
+    if data.len() != topology.masters {
+        return Some(format!("{} of {} masters", data.len(), topology.masters));
     }
-    for (p, me) in masters {
+    if witnesses.len() != topology.witnesses() {
+        return Some(format!(
+            "{} of {} witness masters",
+            witnesses.len(),
+            topology.witnesses()
+        ));
+    }
+    for (p, me) in data {
         let followers = probes.iter().filter(|p| follows(p, &me.id)).count();
         if followers < topology.replicas {
             return Some(format!(
@@ -380,9 +424,13 @@ pub fn replicas_of<'a>(
         .filter(move |n| n.master.as_deref() == Some(master_id) && !n.failing())
 }
 
-/// The probes of the nodes in `role` now.
+/// The probes of the nodes in `role` now; the masters are the data masters (a witness
+/// holds no data: nothing to read, and not what a fault on "a master" means).
 pub fn in_role(probes: &[Probe], role: Role) -> Vec<&Probe> {
-    probes.iter().filter(|p| p.role() == Some(role)).collect()
+    probes
+        .iter()
+        .filter(|p| p.role() == Some(role) && !p.myself().is_some_and(|me| is_witness(&me)))
+        .collect()
 }
 
 /// What to do with fresh nodes, judged from how many of them are fresh.
@@ -406,29 +454,48 @@ pub fn freshness(probes: &[Probe]) -> Freshness {
 }
 
 /// How a cluster is made of fresh nodes `0..topology.nodes()`: nodes `0..masters` become
-/// the masters, each serving an even share of the slots; node `masters + k` becomes a
-/// replica of master `k % masters`.
+/// the data masters, each serving an even share of the slots (all but [`WITNESS_SLOTS`]
+/// when there are witnesses); node `masters + k` becomes a replica of master
+/// `k % masters`; the last [`Topology::witnesses`] nodes share the witness slots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    /// `(node, first slot, last slot)` per master.
+    /// `(node, first slot, last slot)` per master, witnesses included.
     pub slots: Vec<(usize, u16, u16)>,
     /// `(replica node, its master node)`.
     pub replicas: Vec<(usize, usize)>,
 }
 
 pub fn layout(topology: Topology) -> Layout {
-    let m = topology.masters;
-    let total = usize::from(SLOTS);
-    let slots = (0..m)
-        .map(|i| {
-            // Both ends fit in u16: they are below SLOTS.
-            let first = (i * total / m) as u16;
-            let last = ((i + 1) * total / m - 1) as u16;
-            (i, first, last)
-        })
-        .collect();
-    let replicas = (m..topology.nodes()).map(|n| (n, (n - m) % m)).collect();
+    let (m, w) = (topology.masters, topology.witnesses());
+    let witness_first = usize::from(WITNESS_SLOTS[0]);
+    let data_slots = if w > 0 {
+        witness_first
+    } else {
+        usize::from(SLOTS)
+    };
+    let data_nodes = m * (1 + topology.replicas);
+    let mut slots = share(0, data_slots, 0..m);
+    slots.extend(share(
+        witness_first,
+        usize::from(SLOTS),
+        data_nodes..data_nodes + w,
+    ));
+    let replicas = (m..data_nodes).map(|n| (n, (n - m) % m)).collect();
     Layout { slots, replicas }
+}
+
+/// Slots `first..end` in even, consecutive shares, one per node of `nodes`.
+fn share(first: usize, end: usize, nodes: std::ops::Range<usize>) -> Vec<(usize, u16, u16)> {
+    let (count, total) = (nodes.len(), end - first);
+    nodes
+        .enumerate()
+        .map(|(i, node)| {
+            // Both ends fit in u16: they are below SLOTS.
+            let a = (first + i * total / count) as u16;
+            let b = (first + (i + 1) * total / count - 1) as u16;
+            (node, a, b)
+        })
+        .collect()
 }
 
 #[cfg(test)]

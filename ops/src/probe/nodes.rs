@@ -27,6 +27,19 @@ pub async fn master_of(stack: &Stack, service: &str, key: &str) -> Result<Node> 
     Ok(cluster::master_of(&cluster, key).await?)
 }
 
+/// The first key `make` makes that may hold data in `service`'s cluster (its slot is not
+/// a witness slot: 2 slots in 16 384, so a few tries at most).
+pub async fn data_key(stack: &Stack, service: &str, make: impl Fn() -> String) -> Result<String> {
+    let cluster = stack.cluster(service).await?;
+    for _ in 0..16 {
+        let key = make();
+        if cluster::holds_data(&cluster, &key).await? {
+            return Ok(key);
+        }
+    }
+    anyhow::bail!("no key made for {service} maps to a data slot")
+}
+
 /// The replicas of the node `master` now.
 pub async fn replicas_of(stack: &Stack, service: &str, master: &Node) -> Result<Vec<Node>> {
     let cluster = stack.cluster(service).await?;

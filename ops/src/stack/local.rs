@@ -25,9 +25,9 @@ impl Local {
     pub fn new(run_dir: PathBuf, port_offset: u16, topology: Topology) -> Result<Local> {
         if topology.masters < 1 || topology.nodes() > MAX_NODES {
             return Err(Error::Invalid(format!(
-                "need REDIS_MASTERS >= 1 and REDIS_MASTERS * (1 + REDIS_REPLICAS) <= {MAX_NODES} \
-                 (got {} and {})",
-                topology.masters, topology.replicas
+                "need REDIS_MASTERS >= 1 and at most {MAX_NODES} nodes per cluster \
+                 (got {topology}: {} nodes)",
+                topology.nodes()
             )));
         }
         Ok(Local {

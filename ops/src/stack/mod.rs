@@ -240,9 +240,20 @@ mod tests {
 
     #[test]
     fn hosts_name_each_cluster_by_address() {
-        let h = Hosts::parse("order=a:1,b:2 stock=c:3,d:4", None, 1).unwrap();
+        let h = Hosts::parse(
+            "order=a:1,b:2,c:3,d:4 stock=c:3,d:4,e:5,f:6,g:7,h:8",
+            None,
+            1,
+        );
+        let h = h.unwrap();
         let order = h.cluster("order");
-        assert_eq!(order.topology, Topology::of(2, 1).unwrap());
+        // One data master, its replica and two witnesses; stock: three masters.
+        let t = |masters| Topology {
+            masters,
+            replicas: 1,
+        };
+        assert_eq!(order.topology, t(1));
+        assert_eq!(h.cluster("stock").topology, t(3));
         assert_eq!(order.nodes[1].name, "b");
         assert!(h.cluster("payment").nodes.is_empty());
         assert!(Hosts::parse("order=a:1,b:2,c:3", None, 1).is_err());

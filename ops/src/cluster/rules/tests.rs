@@ -250,10 +250,17 @@ fn a_cluster_of_masters_only_needs_no_replica() {
         replicas: 0,
     };
     assert_eq!(not_whole(&probes, three), None);
-    // The same three nodes as one master with two replicas: two masters too many.
-    let one_with_two = Topology::of(3, 2).unwrap();
-    assert_eq!(not_whole(&probes, one_with_two).unwrap(), "3 of 1 masters");
+    // The same three nodes as one data master with two replicas: two masters too many
+    // (and two nodes too few: the two witnesses).
+    let one_with_two = Topology::of(5, 2).unwrap();
+    assert_eq!(one_with_two, Topology::DEFAULT);
+    assert_eq!(
+        not_whole(&probes, one_with_two).unwrap(),
+        "3 nodes, 1 masters x 2 replicas + 2 witness masters needs 5"
+    );
+    assert!(Topology::of(3, 2).is_err());
     assert!(Topology::of(3, 1).is_err());
+    assert_eq!(Topology::of(9, 2), Ok(Topology::SPREAD));
 }
 
 #[test]
@@ -375,6 +382,36 @@ fn a_layout_shares_the_slots_and_spreads_the_replicas() {
         masters: 2,
         replicas: 2,
     });
-    assert_eq!(two.slots, vec![(0, 0, 8191), (1, 8192, 16383)]);
+    // Two data masters and one witness, serving both witness slots.
+    assert_eq!(
+        two.slots,
+        vec![(0, 0, 8190), (1, 8191, 16381), (6, 16382, 16383)]
+    );
     assert_eq!(two.replicas, vec![(2, 0), (3, 1), (4, 0), (5, 1)]);
+    // The default: one data master, its replicas 1 and 2, witnesses 3 and 4.
+    let default = layout(Topology::DEFAULT);
+    assert_eq!(
+        default.slots,
+        vec![(0, 0, 16381), (3, 16382, 16382), (4, 16383, 16383)]
+    );
+    assert_eq!(default.replicas, vec![(1, 0), (2, 0)]);
+    assert_eq!(Topology::DEFAULT.nodes(), 5);
+    assert_eq!(layout(Topology::SPREAD).slots.len(), 3);
+}
+
+#[test]
+fn witnesses_make_three_voters_where_a_failover_is_wanted() {
+    let t = |masters, replicas| Topology { masters, replicas }.witnesses();
+    assert_eq!((t(1, 2), t(2, 1), t(3, 2), t(5, 1)), (2, 1, 0, 0));
+    // Without replicas there is no failover to vote for.
+    assert_eq!(t(1, 0), 0);
+    let witness = |slots: &str| {
+        let line = format!("abc 127.0.0.1:1@2 master - 0 0 1 connected {slots}");
+        is_witness(&parse_nodes(&line)[0])
+    };
+    assert!(witness("16382"));
+    assert!(witness("16382-16383"));
+    assert!(!witness("0-16381"));
+    assert!(!witness("16381-16383"));
+    assert!(!witness(""));
 }

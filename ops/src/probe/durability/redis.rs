@@ -55,7 +55,10 @@ pub async fn burst(
     log: &Log,
     tally: &mut Tally,
 ) -> Result<()> {
-    let key = format!("wdm:durability:{}", uuid::Uuid::new_v4().simple());
+    let key = nodes::data_key(stack, service, || {
+        format!("wdm:durability:{{{}}}", uuid::Uuid::new_v4().simple())
+    })
+    .await?;
     let master = nodes::master_of(stack, service, &key).await?;
     log.line(&format!(
         "redis: {count} INCRs in {service}'s cluster, each acknowledged by a replica (WAIT 1), \
