@@ -7,7 +7,7 @@
 #      e2e`: the course's flow, bad input, and the services' /metrics and /health/... not
 #      routed by the gateway (its JSON 404)
 #   3. `ops probe durability`: every Redis node in cluster mode with AOF and `appendfsync
-#      always`; in each cluster a burst of replica-acknowledged writes (WAIT 1) survives the
+#      no`; in each cluster a burst of replica-acknowledged writes (WAIT 1) survives the
 #      SIGKILL of the master holding them; keyed stock/add and add_funds through the
 #      gateway survive the SIGKILL of the master owning their slot, then of a replica of
 #      it; each victim comes back as a replica of its whole cluster

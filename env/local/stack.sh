@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The local stack: a Redis Cluster per service (3 masters with 2 replicas each by default),
-# two replicas each (by default) of stock, payment and order, and the nginx gateway on
+# The local stack: a Redis Cluster per service (by default one data master with 2 replicas
+# and 2 witness masters), two replicas each (by default) of stock, payment and order, and
+# the nginx gateway on
 # 127.0.0.1:8000, all as plain background processes.
 #
 #   stack.sh up [--redis-only]  start whatever is not running (creating each Redis Cluster
@@ -40,7 +41,7 @@
 # Environment: RUN_DIR (default <repo>/run), ORDER_REPLICAS, STOCK_REPLICAS and
 # PAYMENT_REPLICAS (1 or 2, default 2), REDIS_MASTERS (1) and REDIS_REPLICAS (2) per
 # cluster (at most 10 nodes with the witnesses; 1 and 0 is the light option),
-# REDIS_NODE_TIMEOUT_MS (1000: cluster-node-timeout), REDIS_FSYNC (always),
+# REDIS_NODE_TIMEOUT_MS (1000: cluster-node-timeout), REDIS_FSYNC (no: see docs/design.md),
 # PORT_OFFSET (0: added to every port, e.g. 1000 puts the gateway on 9000 so that a second
 # stack with its own RUN_DIR can run next to the first), BIN_DIR (the service binaries,
 # default $CARGO_TARGET_DIR/release), NGINX_ECHO_MODULE (the echo module the gateway loads,
@@ -61,7 +62,7 @@ ORDER_REPLICAS="${ORDER_REPLICAS:-2}"
 STOCK_REPLICAS="${STOCK_REPLICAS:-2}"
 PAYMENT_REPLICAS="${PAYMENT_REPLICAS:-2}"
 NGINX_ECHO_MODULE="${NGINX_ECHO_MODULE:-/usr/lib/nginx/modules/ngx_http_echo_module.so}"
-REDIS_FSYNC="${REDIS_FSYNC:-always}"
+REDIS_FSYNC="${REDIS_FSYNC:-no}"
 export WORKERS="${WORKERS:-1}"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-60}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-20}"

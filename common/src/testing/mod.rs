@@ -5,7 +5,7 @@
 //! A [`RedisServer`] is a one-master cluster (the light topology, same code path as
 //! the full one: it holds every slot); a [`RedisCluster`] has several masters with
 //! replicas, for the failover tests. Each node has its own data folder (AOF on,
-//! `appendfsync always`, its `nodes.conf`) and is SIGKILLed when dropped, so a failing
+//! `appendfsync no`, its `nodes.conf`) and is SIGKILLed when dropped, so a failing
 //! test leaves nothing running. Tests can also kill and restart a node on the same
 //! port and folder to check what survives a crash. Only for tests (feature
 //! `testing`): it panics on whatever it cannot set up, and never ships in a service
@@ -200,7 +200,7 @@ fn spawn(port: u16, dir: &Path, required_replicas: usize) -> Option<Child> {
         .args(["--bind", "127.0.0.1"])
         .arg("--dir")
         .arg(dir)
-        .args(["--appendonly", "yes", "--appendfsync", "always"])
+        .args(["--appendonly", "yes", "--appendfsync", "no"])
         .args(["--save", ""])
         .args([
             "--cluster-enabled",

@@ -84,7 +84,7 @@ fn redis_cluster_values_are_durable_and_use_the_secret() {
         .collect();
     for line in [
         "appendonly yes",
-        "appendfsync always",
+        "appendfsync no",
         "save \"\"",
         "cluster-node-timeout 1000",
         "cluster-require-full-coverage no",

@@ -41,7 +41,7 @@ pub struct RunArgs {
     #[arg(long, env = "BENCH_SAMPLE", default_value_t = 50)]
     pub sample: usize,
     /// The stack's appendfsync (a label of the table only).
-    #[arg(long, env = "REDIS_FSYNC", default_value = "always")]
+    #[arg(long, env = "REDIS_FSYNC", default_value = crate::cluster::rules::FSYNC)]
     pub fsync: String,
     /// Where the table is written (default: stress-test/results/bench.md).
     #[arg(long, env = "BENCH_OUT")]

@@ -20,6 +20,13 @@ pub const SLOTS: u16 = 16384;
 /// common/tests/cluster_spread.rs).
 pub const WITNESS_SLOTS: [u16; 2] = [16382, 16383];
 
+/// Every node's `appendfsync` unless `REDIS_FSYNC` says otherwise: `no`. Each write is in
+/// the AOF (written before the reply, so a killed process loses nothing the page cache
+/// holds) and, before it is acknowledged, on two of three nodes; `everysec` may put off
+/// the write itself for 2 s, `always` adds an fsync per pipeline on every node
+/// (docs/design.md, "What a power loss keeps").
+pub const FSYNC: &str = "no";
+
 /// A node's role, as `INFO replication` says it (`slave` is a replica).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {

@@ -65,7 +65,7 @@ pub struct DurabilityArgs {
     #[arg(long, default_value_t = 300)]
     redis_writes: usize,
     /// The `appendfsync` every node must run with.
-    #[arg(long, env = "REDIS_FSYNC", default_value = "always")]
+    #[arg(long, env = "REDIS_FSYNC", default_value = crate::cluster::rules::FSYNC)]
     fsync: String,
 }
 
