@@ -34,7 +34,8 @@
 #
 # Environment: PROJECT (wdm-ci), GATEWAY_PORT (8000), WDM_NET (10.213.7: the first three
 # octets of the project's network, docker-compose.yml; another value for a second project
-# running at once), WAIT_TIMEOUT (120 s per wait), RUN_TIMEOUT (600 s per run),
+# running at once), WAIT_TIMEOUT (120 s per wait), RUN_TIMEOUT (900 s per run; the failure
+# test took 410 s on a slow day),
 # FAILURE_USERS (20000), FAILURE_ITEMS (20), FAILURE_STOCK (900 per item), FAILURE_IN_FLIGHT
 # (64), SKIP_IMAGES, KEEP_UP=1 (do not tear down), LOG_DIR (run/compose-test),
 # CARGO_TARGET_DIR. REDIS_REPLICAS is not read: docker-compose.yml's is used (below).
@@ -46,7 +47,7 @@ PROJECT="${PROJECT:-wdm-ci}"
 export GATEWAY_PORT="${GATEWAY_PORT:-8000}"
 GATEWAY="http://127.0.0.1:$GATEWAY_PORT"
 WAIT_TIMEOUT="${WAIT_TIMEOUT:-120}"
-RUN_TIMEOUT="${RUN_TIMEOUT:-600}"
+RUN_TIMEOUT="${RUN_TIMEOUT:-900}"
 FAILURE_USERS="${FAILURE_USERS:-20000}"
 FAILURE_ITEMS="${FAILURE_ITEMS:-20}"
 FAILURE_STOCK="${FAILURE_STOCK:-900}"
