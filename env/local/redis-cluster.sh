@@ -8,7 +8,8 @@
 # REDIS_MASTERS (1) data masters per cluster with REDIS_REPLICAS (2) replicas each, and with
 # replicas and fewer than 3 data masters the witness masters that make 3 voters (no data, no
 # replica; ops::cluster::rules::Topology): nodes redis-<svc>-1 .. redis-<svc>-N, N <= 10,
-# nodes 1..MASTERS the initial data masters, the witnesses last. Ports: order 6400 + n - 1, stock 6410 + n - 1, payment 6420 + n - 1, all
+# nodes 1..MASTERS the initial data masters, the witnesses last. Ports: order 6400 + n - 1,
+# stock 6410 + n - 1, payment 6420 + n - 1, all
 # + PORT_OFFSET; the cluster bus is port + 10000. REDIS_NODE_TIMEOUT_MS (1000) is each node's
 # cluster-node-timeout: how long a master may be unreachable before its replica takes over.
 

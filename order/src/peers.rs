@@ -113,10 +113,10 @@ impl Peers {
         self.metrics.collectors()
     }
 
-    /// The item's current price, or `None` when stock does not know the item.
+    /// The item's current price, or `None` when stock does not know the item. A read has no
+    /// effect, so it is asked again while stock cannot answer (unreachable or a 5xx),
+    /// within the lookup wait.
     #[tracing::instrument(level = "debug", name = "stock find", skip_all, fields(otel.kind = "client", item_id = %item_id, http.response.status_code = Empty))]
-    /// A read has no effect, so it is asked again while stock cannot answer (unreachable
-    /// or a 5xx), within the lookup wait.
     pub async fn price(&self, item_id: &Id) -> Result<Option<i64>, PeerError> {
         let deadline = tokio::time::Instant::now() + self.lookup_wait;
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(500));

@@ -173,42 +173,34 @@ pub async fn pick(cluster: &Cluster, role: Role) -> Result<Node> {
 
 /// Whether `key` may hold data: its slot (as Redis computes it) is not a witness slot.
 pub async fn holds_data(cluster: &Cluster, key: &str) -> Result<bool> {
-    let (_, slot) = keyslot(cluster, key).await?;
+    let (_, _, slot) = keyslot(cluster, key).await?;
     Ok(!rules::WITNESS_SLOTS.contains(&slot))
 }
 
-/// The probes of `cluster` and the slot of `key` as one answering node computes it.
-async fn keyslot(cluster: &Cluster, key: &str) -> Result<(Vec<rules::Probe>, u16)> {
+/// The probes of `cluster`, the index of the first that answered, and the slot of `key`
+/// as that node computes it.
+async fn keyslot(cluster: &Cluster, key: &str) -> Result<(Vec<rules::Probe>, usize, u16)> {
     let probes = probe(cluster).await;
-    let Some(node) = probes
-        .iter()
-        .zip(&cluster.nodes)
-        .find(|(p, _)| p.ping)
-        .map(|(_, n)| n)
-    else {
+    let Some(asked) = probes.iter().position(|p| p.ping) else {
         return Err(Error::State(format!(
             "no node of cluster {} answers",
             cluster.service
         )));
     };
-    let answer = node.query(&["CLUSTER", "KEYSLOT", key]).await?;
+    let answer = cluster.nodes[asked]
+        .query(&["CLUSTER", "KEYSLOT", key])
+        .await?;
     let slot: u16 = answer
         .trim()
         .parse()
         .map_err(|_| Error::State(format!("CLUSTER KEYSLOT answered {answer:?}")))?;
-    Ok((probes, slot))
+    Ok((probes, asked, slot))
 }
 
 /// The node that is master of `key`'s slot now (the slot as Redis computes it).
 pub async fn master_of(cluster: &Cluster, key: &str) -> Result<Node> {
-    let (probes, slot) = keyslot(cluster, key).await?;
-    let Some(probe) = probes.iter().find(|p| p.ping) else {
-        return Err(Error::State(format!(
-            "no node of cluster {} answers",
-            cluster.service
-        )));
-    };
-    let view = probe.view();
+    let (probes, asked, slot) = keyslot(cluster, key).await?;
+    let view = probes[asked].view();
     let master = rules::master_of_slot(&view, slot).ok_or_else(|| {
         Error::State(format!(
             "no live master serves slot {slot} of cluster {}",

@@ -27,13 +27,18 @@ pub async fn master_of(stack: &Stack, service: &str, key: &str) -> Result<Node> 
     Ok(cluster::master_of(&cluster, key).await?)
 }
 
-/// The first key `make` makes that may hold data in `service`'s cluster (its slot is not
-/// a witness slot: 2 slots in 16 384, so a few tries at most).
-pub async fn data_key(stack: &Stack, service: &str, make: impl Fn() -> String) -> Result<String> {
+/// Whether `key` may hold data in `service`'s cluster: its slot is not a witness slot.
+pub async fn holds_data(stack: &Stack, service: &str, key: &str) -> Result<bool> {
     let cluster = stack.cluster(service).await?;
+    Ok(cluster::holds_data(&cluster, key).await?)
+}
+
+/// The first key `make` makes that may hold data in `service`'s cluster ([`holds_data`]:
+/// 2 slots in 16 384 do not, so a few tries at most).
+pub async fn data_key(stack: &Stack, service: &str, make: impl Fn() -> String) -> Result<String> {
     for _ in 0..16 {
         let key = make();
-        if cluster::holds_data(&cluster, &key).await? {
+        if holds_data(stack, service, &key).await? {
             return Ok(key);
         }
     }

@@ -40,11 +40,7 @@ impl Entities {
                 let (_, answer) = acknowledged(gateway, path, &key, retry).await;
                 let id = answer.field(field).filter(|_| answer.is_2xx());
                 let id = id.with_context(|| format!("{path} answered {answer}"))?;
-                let own_tag = format!("{prefix}:{{{id}}}");
-                if nodes::data_key(stack, service, || own_tag.clone())
-                    .await
-                    .is_ok()
-                {
+                if nodes::holds_data(stack, service, &format!("{prefix}:{{{id}}}")).await? {
                     ids.push(id);
                     break;
                 }
