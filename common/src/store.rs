@@ -32,7 +32,7 @@ use std::time::Duration;
 use prometheus::core::Collector;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, Value};
+use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Value};
 
 use crate::config::RedisConfig;
 
@@ -74,35 +74,43 @@ impl RedisStore {
     /// Creates the store. The connection is opened lazily, so this succeeds while the
     /// cluster is down. `cfg.url` is one node's URL or several, comma-separated.
     pub fn new(cfg: &RedisConfig) -> Result<Self, StoreError> {
-        let nodes: Vec<&str> = cfg
+        let seeds = cfg
             .url
             .split(',')
             .map(str::trim)
             .filter(|u| !u.is_empty())
-            .collect();
-        if nodes.is_empty() {
-            return Err(StoreError::Unavailable("REDIS_URL names no node".into()));
-        }
-        let client = ClusterClientBuilder::new(nodes)
-            // Opening a cluster connection waits for every seed node: one that accepts
-            // but never answers (paused) must cost at most this, not the whole bound.
-            .connection_timeout(cfg.timeout.min(NODE_CONNECT_BOUND))
-            .response_timeout(cfg.timeout)
-            // The crate follows MOVED and reconnects on its own a few times; longer
-            // outages are this module's bounded retry loop.
-            .retries(3)
-            .min_retry_wait(10)
-            .max_retry_wait(200)
-            .build()
-            .map_err(|e| StoreError::Unavailable(format!("invalid REDIS_URL: {e}")))?;
+            .map(|u| {
+                u.into_connection_info()
+                    .map_err(|e| StoreError::Unavailable(format!("invalid REDIS_URL: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let timeout = cfg.timeout;
+        let make = move |seeds: Vec<redis::ConnectionInfo>| {
+            ClusterClientBuilder::new(seeds)
+                // Opening a cluster connection waits for every seed node: one that accepts
+                // but never answers (paused) must cost at most this, not the whole bound.
+                .connection_timeout(timeout.min(NODE_CONNECT_BOUND))
+                .response_timeout(timeout)
+                // The crate follows MOVED and reconnects on its own a few times; longer
+                // outages are this module's bounded retry loop.
+                .retries(3)
+                .min_retry_wait(10)
+                .max_retry_wait(200)
+                .build()
+        };
         let metrics = StoreMetrics::new();
+        let connection = Connection::new(seeds, Arc::new(make), cfg.timeout, metrics.clone())?;
+        let topology = {
+            let connection = connection.clone();
+            Topology::new(move |masters| connection.failed_over(masters))
+        };
         Ok(RedisStore {
-            connection: Connection::new(client, cfg.timeout, metrics.clone()),
+            connection,
             timeout: cfg.timeout,
             wait: cfg.wait,
             idempotency_ttl: cfg.idempotency_ttl,
             replicas: Replicas::new(cfg.timeout, cfg.replica_wait, cfg.write_linger),
-            topology: Arc::new(Topology::default()),
+            topology: Arc::new(topology),
             metrics,
         })
     }

@@ -15,16 +15,24 @@ pub(super) enum ErrorKind {
     Timeout,
     /// An error answer or a broken connection.
     Command,
+    /// Given up because the connection was replaced after a failover.
+    Replaced,
 }
 
 impl ErrorKind {
-    const ALL: [ErrorKind; 3] = [ErrorKind::Pool, ErrorKind::Timeout, ErrorKind::Command];
+    const ALL: [ErrorKind; 4] = [
+        ErrorKind::Pool,
+        ErrorKind::Timeout,
+        ErrorKind::Command,
+        ErrorKind::Replaced,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             ErrorKind::Pool => "pool",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Command => "command",
+            ErrorKind::Replaced => "replaced",
         }
     }
 }

@@ -12,6 +12,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{RedisError, RetryMethod};
 
 use super::metrics::ErrorKind;
+use super::topology::Topology;
 use super::{RedisStore, StoreError};
 use crate::backoff::Backoff;
 
@@ -87,11 +88,24 @@ impl RedisStore {
     }
 
     /// One bounded try, its failure sorted into one that another try may mend or not.
+    /// A try still waiting when the connection is replaced (a failover was seen) ends at
+    /// once, as one that another try may mend: the new connection knows the new master.
     pub(super) async fn attempt<T>(
         &self,
         fut: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, Failure> {
-        match tokio::time::timeout(self.timeout, fut).await {
+        let generation = self.connection.generation();
+        let answered = tokio::select! {
+            answered = tokio::time::timeout(self.timeout, fut) => answered,
+            never = self.watch_masters() => match never {},
+            () = self.connection.replaced(generation) => {
+                self.metrics.error(ErrorKind::Replaced);
+                return Err(Failure::Transient(StoreError::Unavailable(
+                    "the redis cluster connection was replaced (a failover) while waiting".into(),
+                )));
+            }
+        };
+        match answered {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
                 self.metrics.error(ErrorKind::Command);
@@ -113,6 +127,18 @@ impl RedisStore {
                     "redis did not answer within {} ms",
                     self.timeout.as_millis()
                 ))))
+            }
+        }
+    }
+
+    /// While a try waits, asks the cluster for its masters every [`Topology::FRESH`]
+    /// (learning the map is shared: one question at a time), so that a failover of the
+    /// master it waits for is seen even when no other call comes to ask. Never ends.
+    async fn watch_masters(&self) -> std::convert::Infallible {
+        loop {
+            tokio::time::sleep(Topology::FRESH).await;
+            if let Some(conn) = self.connection.open() {
+                self.topology.cached_or_refresh(&conn);
             }
         }
     }

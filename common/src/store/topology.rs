@@ -1,10 +1,16 @@
-//! Which master serves which slot, as `CLUSTER SLOTS` tells it, kept for a second.
+//! Which master serves which slot, as `CLUSTER SLOTS` tells it, asked for again every
+//! quarter of a second while the service writes.
 //!
 //! The cluster client routes every keyed command itself; this map is for what it
 //! cannot route: a pipeline of writes to many slots of one master (batch_init), the
 //! master of a write ([`super::replicas`]), and spreading saga recovery
 //! over the shards. Correctness never rests on it being fresh: a write sent to a node
 //! that lost the slot is answered MOVED and sent again after the map is learnt anew.
+//!
+//! It is also how the service learns of a failover that no error tells it of: a paused
+//! master answers nothing, so the client's own slot map keeps pointing at it. When a
+//! map names another master for a slot than the map before, the topology's `on_moved`
+//! is told the new masters (the store replaces its connection).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,9 +23,6 @@ use super::reply::{int, text};
 
 /// Redis Cluster's number of hash slots.
 pub const SLOTS: u16 = 16384;
-
-/// How long a learnt map is used before it is asked for again.
-const FRESH: Duration = Duration::from_secs(1);
 
 /// The slot of a key: CRC16 (XMODEM) of its hash tag (the part between the first `{`
 /// and the next `}`, when not empty) or of the whole key, mod 16384, as Redis computes it.
@@ -86,6 +89,20 @@ impl Map {
         }
     }
 
+    /// Whether `other` names the same master for every slot range.
+    pub fn same_masters(&self, other: &Map) -> bool {
+        fn named(map: &Map) -> Vec<(u16, u16, &Node)> {
+            let mut ranges: Vec<_> = map
+                .ranges
+                .iter()
+                .map(|&(first, last, node)| (first, last, &map.nodes[node]))
+                .collect();
+            ranges.sort_unstable_by_key(|&(first, last, _)| (first, last));
+            ranges
+        }
+        named(self) == named(other)
+    }
+
     /// Reads a `CLUSTER SLOTS` answer.
     pub fn parse(reply: &Value) -> Option<Map> {
         let Value::Array(entries) = reply else {
@@ -122,14 +139,34 @@ impl Map {
     }
 }
 
+/// Told the masters of a map that names another master for some slot than the map
+/// before it.
+type OnMoved = dyn Fn(&[Node]) + Send + Sync;
+
 /// The last map learnt, and when.
-#[derive(Default)]
 pub struct Topology {
     learnt: Mutex<Option<(Instant, Arc<Map>)>>,
+    /// The last map learnt, also after [`Topology::invalidate`]: what a new one is
+    /// compared with.
+    seen: Mutex<Option<Arc<Map>>>,
     refreshing: AtomicBool,
+    on_moved: Box<OnMoved>,
 }
 
 impl Topology {
+    /// How long a learnt map is used before it is asked for again, and how long asking
+    /// may take (a paused node answers nothing: the next try asks another).
+    pub const FRESH: Duration = Duration::from_millis(250);
+
+    pub fn new(on_moved: impl Fn(&[Node]) + Send + Sync + 'static) -> Self {
+        Topology {
+            learnt: Mutex::new(None),
+            seen: Mutex::new(None),
+            refreshing: AtomicBool::new(false),
+            on_moved: Box::new(on_moved),
+        }
+    }
+
     /// The map, asked for again when older than a second (or `force`).
     pub async fn current(&self, mut conn: ClusterConnection, force: bool) -> RedisResult<Arc<Map>> {
         if !force {
@@ -139,7 +176,7 @@ impl Topology {
                 .unwrap_or_else(|e| e.into_inner())
                 .as_ref()
             {
-                if at.elapsed() < FRESH {
+                if at.elapsed() < Self::FRESH {
                     return Ok(map.clone());
                 }
             }
@@ -156,11 +193,19 @@ impl Topology {
         })?);
         *self.learnt.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), map.clone()));
+        let before = self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(map.clone());
+        if before.is_some_and(|before| !before.same_masters(&map)) {
+            (self.on_moved)(&map.nodes);
+        }
         Ok(map)
     }
 
     /// The last map learnt, however old (a hint), or `None` before the first; a map
-    /// older than a second is asked for again in the background (one request at a
+    /// older than [`Topology::FRESH`] is asked for again in the background (one request at a
     /// time) for the next caller.
     pub fn cached_or_refresh(self: &Arc<Self>, conn: &ClusterConnection) -> Option<Arc<Map>> {
         let (map, stale) = match self
@@ -169,13 +214,13 @@ impl Topology {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
         {
-            Some((at, map)) => (Some(map.clone()), at.elapsed() >= FRESH),
+            Some((at, map)) => (Some(map.clone()), at.elapsed() >= Self::FRESH),
             None => (None, true),
         };
         if stale && !self.refreshing.swap(true, Ordering::AcqRel) {
             let (topology, conn) = (self.clone(), conn.clone());
             tokio::spawn(async move {
-                let learnt = tokio::time::timeout(FRESH, topology.current(conn, true)).await;
+                let learnt = tokio::time::timeout(Self::FRESH, topology.current(conn, true)).await;
                 if let Ok(Err(e)) = learnt {
                     tracing::debug!(error = %e, "learning the cluster's slots failed");
                 }
@@ -249,5 +294,20 @@ mod tests {
         assert_eq!((port(0), port(5460), port(5461), port(16383)), (1, 1, 2, 3));
         assert_eq!(port(7000), 2);
         assert!(Map::parse(&Value::Array(vec![])).is_none());
+
+        // The same masters listed in another order (another node's answer) are no
+        // failover; a replica promoted in one range is.
+        let reordered = Value::Array(vec![
+            Value::Array(vec![Value::Int(10923), Value::Int(16383), node(3)]),
+            Value::Array(vec![Value::Int(0), Value::Int(5460), node(1), node(4)]),
+            Value::Array(vec![Value::Int(5461), Value::Int(10922), node(2)]),
+        ]);
+        assert!(map.same_masters(&Map::parse(&reordered).expect("parsed")));
+        let promoted = Value::Array(vec![
+            Value::Array(vec![Value::Int(0), Value::Int(5460), node(1)]),
+            Value::Array(vec![Value::Int(5461), Value::Int(10922), node(5)]),
+            Value::Array(vec![Value::Int(10923), Value::Int(16383), node(3)]),
+        ]);
+        assert!(!map.same_masters(&Map::parse(&promoted).expect("parsed")));
     }
 }

@@ -208,6 +208,12 @@ fn every_ingress_retries_every_request_on_another_pod() {
             "Ingress {name}: a checkout waits up to CHECKOUT_WAIT_MS {wait} ms, but a retry may \
              only start within {retry_window} s of the first try"
         );
+        assert_eq!(
+            get("load-balance"),
+            "ewma",
+            "Ingress {name}: round robin hands a paused pod every n-th request until every \
+             client waits for it; ewma (like the gateway's least_conn) routes around it"
+        );
         let read: u64 = ann
             .get("nginx.ingress.kubernetes.io/proxy-read-timeout")
             .map_or(60, |v| v.parse().unwrap());
