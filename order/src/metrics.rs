@@ -1,9 +1,10 @@
 //! The order service's own metrics, registered next to the HTTP and Redis ones.
 //!
-//! - `saga_outcomes_total{outcome, reason}`: sagas this replica logged as final:
-//!   `committed`/`none`, or `aborted` with `stock_refused` (the reserve was refused)
-//!   or `payment_refused` (the charge was refused, the stock released). Counted at
-//!   the one compare-and-set that makes a saga final, so never twice.
+//! - `saga_outcomes_total{outcome, reason}`: sagas whose outcome this replica
+//!   logged: `committed`/`none`, or `aborted` with `stock_refused` (the reserve was
+//!   refused) or `payment_refused` (the charge was refused). Counted at the one
+//!   compare-and-set that decides it (to `committed`, or to compensating after the
+//!   refusal), so never twice.
 //! - `sagas_in_flight`: sagas this replica is driving now.
 //! - `saga_recovery_actions_total{action}`: `claimed` (an abandoned saga's lease was
 //!   taken), `finished` / `unfinished` (driving it reached a final state / did not),
@@ -20,7 +21,7 @@ use common::metrics::checked;
 use prometheus::core::Collector;
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts};
 
-use crate::saga::machine::State;
+use crate::saga::machine::{Event, State};
 
 #[derive(Clone)]
 pub struct SagaMetrics {
@@ -89,14 +90,14 @@ impl SagaMetrics {
         ]
     }
 
-    /// Records that this driver logged a saga's move from `from` to `to`.
-    pub fn advanced(&self, from: State, to: State) {
-        let labels = match (from, to) {
-            (_, State::Committed) => ["committed", "none"],
-            (State::Compensating { refund: false }, State::Aborted) => ["aborted", "stock_refused"],
-            (State::Compensating { refund: true }, State::Aborted) => {
-                ["aborted", "payment_refused"]
-            }
+    /// Records that this driver logged a saga's move to `to` after `event`: a commit,
+    /// or the compensation that a refusal decided (which participant refused is known
+    /// only here: both refusals compensate alike).
+    pub fn advanced(&self, to: State, event: Event) {
+        let labels = match (to, event) {
+            (State::Committed, _) => ["committed", "none"],
+            (State::Compensating { .. }, Event::ReserveRefused) => ["aborted", "stock_refused"],
+            (State::Compensating { .. }, Event::ChargeRefused) => ["aborted", "payment_refused"],
             _ => return,
         };
         self.outcomes.with_label_values(&labels).inc();

@@ -12,6 +12,13 @@
 //! `Committed`. Every state that leads to a refund, a release or a paid order is
 //! logged before that happens.
 //!
+//! The charge may be sent before the reserve has answered: the runner sends both
+//! from `Started` at once (a checkout then waits for one round of participants, not
+//! two). So a saga in `Started` may have been charged, and every refusal, of the
+//! reserve too, compensates with a refund (idempotent: a refund before any charge
+//! leaves a tombstone that refuses a late one). `Compensating{refund: false}` is
+//! only read from logs written before this rule.
+//!
 //! This module must never do I/O or read the clock: it decides, the runner acts.
 //!
 //! ```text
@@ -19,7 +26,7 @@
 //!    |                        |
 //!    ReserveRefused           ChargeRefused
 //!    v                        v
-//! Compensating{refund: false} / Compensating{refund: true} --Compensated--> Aborted
+//! Compensating{refund: true} --Compensated--> Aborted
 //! ```
 
 use common::participant::{Outcome, StepReply};
@@ -27,7 +34,7 @@ use common::participant::{Outcome, StepReply};
 /// Where a saga stands. `Committed` and `Aborted` are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
-    /// Logged; stock may or may not have been reserved yet.
+    /// Logged; stock may or may not have been reserved yet, the user charged or not.
     Started,
     /// Stock is reserved; the user may or may not have been charged yet. Not logged
     /// (see [`step`]; logs written by earlier versions may still hold it).
@@ -37,7 +44,8 @@ pub enum State {
     Paid,
     /// The order is paid. Final.
     Committed,
-    /// Undoing: release stock, and refund the user when a charge may have happened.
+    /// Undoing: release stock, and refund the user when a charge may have happened
+    /// (always, since the charge goes out with the reserve; `false` in older logs).
     Compensating { refund: bool },
     /// Everything undone. Final.
     Aborted,
@@ -117,7 +125,8 @@ pub fn transition(state: State, event: Event) -> Result<State, InvalidTransition
     use State as S;
     match (state, event) {
         (S::Started, E::ReserveDone) => Ok(S::Reserved),
-        (S::Started, E::ReserveRefused) => Ok(S::Compensating { refund: false }),
+        // The charge went out with the reserve: it may have been applied.
+        (S::Started, E::ReserveRefused) => Ok(S::Compensating { refund: true }),
         (S::Reserved, E::ChargeDone) => Ok(S::Paid),
         (S::Reserved, E::ChargeRefused) => Ok(S::Compensating { refund: true }),
         (S::Paid, E::Committed) => Ok(S::Committed),

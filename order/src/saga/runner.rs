@@ -7,6 +7,12 @@
 //! the next action. Which states are logged, and what a final state means for
 //! the client, are the machine's rules; this module never decides them.
 //!
+//! The reserve goes out with the charge: performing `Reserve` sends both at once
+//! and keeps the charge's answer for the `Charge` that follows a done reserve, so a
+//! checkout waits for one round of participants instead of two. Both are idempotent
+//! per saga, and the machine compensates every refusal with a refund (see
+//! `machine`), so a charge sent for a reserve that is then refused is given back.
+//!
 //! A driver holds the saga's lease (an owner token and an expiry): while it
 //! drives, a heartbeat renews the lease every third of its length, so a slow step
 //! (a participant down, being retried) is never mistaken for a dead driver. Only
@@ -23,7 +29,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use common::params::Id;
-use common::participant::{ChargeRequest, ReserveRequest};
+use common::participant::{ChargeRequest, ReserveRequest, StepReply};
 use tokio::time::Instant;
 
 use super::log::{Advance, SagaLog, SagaRecord};
@@ -89,6 +95,8 @@ async fn steps<P: Participants, L: SagaLog>(
 ) -> Result<Ending, Unfinished> {
     // What the log holds: the compare-and-set expects it (`saga.state` may be ahead).
     let mut logged = saga.state;
+    // The answer of the charge sent with the reserve, until the `Charge` action uses it.
+    let mut early_charge = None;
     loop {
         let from = saga.state;
         let action = next_action(from);
@@ -96,7 +104,8 @@ async fn steps<P: Participants, L: SagaLog>(
             return ending(from, saga.reason.as_deref())
                 .ok_or_else(|| unfinished(&saga, "not final"));
         }
-        let (event, reason) = perform(&ctx.peers, &saga, action, deadline).await?;
+        let (event, reason) =
+            perform(&ctx.peers, &saga, action, &mut early_charge, deadline).await?;
         let to = match step(from, event).map_err(|e| unfinished(&saga, &e.to_string()))? {
             Next::Continue(to) => {
                 saga.state = to;
@@ -111,7 +120,7 @@ async fn steps<P: Participants, L: SagaLog>(
         .await?;
         match advanced {
             Advance::Ok => {
-                ctx.metrics.advanced(logged, to);
+                ctx.metrics.advanced(to, event);
                 logged = to;
                 saga.state = to;
                 if reason.is_some() {
@@ -131,27 +140,39 @@ async fn steps<P: Participants, L: SagaLog>(
 }
 
 /// Performs `action` (not `Done`) against the participants, retrying until they
-/// answer, and returns the event and the reason a refusal gave.
+/// answer, and returns the event and the reason a refusal gave. `Reserve` sends the
+/// charge too and leaves its answer in `early_charge` for the `Charge` after it; any
+/// other action forgets an answer left there.
 async fn perform<P: Participants>(
     peers: &P,
     saga: &SagaRecord,
     action: Action,
+    early_charge: &mut Option<StepReply>,
     deadline: Instant,
 ) -> Result<(Event, Option<String>), Unfinished> {
+    let early = early_charge.take();
+    let charge = || ChargeRequest {
+        user_id: saga.user.as_str().to_string(),
+        amount: saga.amount,
+    };
     Ok(match action {
         Action::Reserve => {
-            let req = || ReserveRequest {
+            let reserve = || ReserveRequest {
                 items: saga.items.clone(),
             };
-            let reply = retry(saga, deadline, || peers.reserve(&saga.id, req())).await?;
+            let (reserved, charged) = tokio::join!(
+                retry(saga, deadline, || peers.reserve(&saga.id, reserve())),
+                retry(saga, deadline, || peers.charge(&saga.id, charge())),
+            );
+            let reply = reserved?;
+            *early_charge = Some(charged?);
             reserve_answered(reply)
         }
         Action::Charge => {
-            let req = || ChargeRequest {
-                user_id: saga.user.as_str().to_string(),
-                amount: saga.amount,
+            let reply = match early {
+                Some(reply) => reply,
+                None => retry(saga, deadline, || peers.charge(&saga.id, charge())).await?,
             };
-            let reply = retry(saga, deadline, || peers.charge(&saga.id, req())).await?;
             charge_answered(reply)
         }
         Action::Commit => (Event::Committed, None),
@@ -159,11 +180,7 @@ async fn perform<P: Participants>(
             // The undo steps carry what the steps carried: a participant keeps a saga's
             // records beside the user and the items (one shard each).
             if refund {
-                let req = || ChargeRequest {
-                    user_id: saga.user.as_str().to_string(),
-                    amount: saga.amount,
-                };
-                retry(saga, deadline, || peers.refund(&saga.id, req())).await?;
+                retry(saga, deadline, || peers.refund(&saga.id, charge())).await?;
             }
             let req = || ReserveRequest {
                 items: saga.items.clone(),

@@ -31,7 +31,7 @@ fn every_state_and_event_pair_has_the_expected_outcome() {
         ((State::Started, Event::ReserveDone), State::Reserved),
         (
             (State::Started, Event::ReserveRefused),
-            State::Compensating { refund: false },
+            State::Compensating { refund: true },
         ),
         ((State::Reserved, Event::ChargeDone), State::Paid),
         (
@@ -89,7 +89,7 @@ fn step_logs_every_state_but_reserved_and_folds_paid_into_committed() {
         ),
         (
             (State::Started, Event::ReserveRefused),
-            Next::Persist(State::Compensating { refund: false }),
+            Next::Persist(State::Compensating { refund: true }),
         ),
         (
             (State::Reserved, Event::ChargeDone),
@@ -184,9 +184,14 @@ fn a_checkout_is_logged_once_when_it_succeeds_and_twice_when_it_is_refused() {
     use Outcome::{Done, Refused};
     let compensating = |refund| State::Compensating { refund };
     assert_eq!(logged_states(Done, Done), [State::Committed]);
+    // The charge went out with the reserve: a refused reserve refunds it.
     assert_eq!(
         logged_states(Refused, Done),
-        [compensating(false), State::Aborted]
+        [compensating(true), State::Aborted]
+    );
+    assert_eq!(
+        logged_states(Refused, Refused),
+        [compensating(true), State::Aborted]
     );
     assert_eq!(
         logged_states(Done, Refused),

@@ -49,6 +49,26 @@ fn a_refused_charge_is_logged_then_the_stock_is_released() {
 }
 
 #[test]
+fn a_refused_reserve_refunds_the_charge_that_went_out_with_it() {
+    let mut case = case(Vec::new(), Vec::new());
+    case.stock = 1;
+    let run = finished(&case);
+    let world = lock(&run.world);
+    let refund = State::Compensating { refund: true };
+    assert_eq!(world.log.history, [State::Started, refund, State::Aborted]);
+    // The charge was sent at once with the reserve, and given back.
+    assert_eq!((world.payment.taken, world.payment.given_back), (1, 1));
+    assert_eq!((world.stock.balance, world.payment.balance), (1, 10));
+    let Stop::Ended(Ending::Aborted(reason)) = &run.stops[0].1 else {
+        panic!("{:?}", run.stops);
+    };
+    assert_eq!(
+        reason, "has 1, 2 needed",
+        "the stock's reason, not the charge's"
+    );
+}
+
+#[test]
 fn a_driver_that_dies_after_the_reserve_is_resumed_from_started_and_reserves_once() {
     // The reserve takes effect and the checkout's process dies before the charge: its
     // lease lapses, recovery takes the saga from `started` and sends the reserve again.
