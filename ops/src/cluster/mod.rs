@@ -162,6 +162,17 @@ pub async fn in_role(cluster: &Cluster, role: Role) -> Vec<Node> {
         .collect()
 }
 
+/// The keys that match the glob `pattern` on the masters of `cluster` now (`KEYS` on
+/// each: O(keys), for a probe's one lookup, never on a path that serves requests).
+pub async fn keys_matching(cluster: &Cluster, pattern: &str) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    for master in in_role(cluster, Role::Master).await {
+        let answer = master.query(&["KEYS", pattern]).await?;
+        keys.extend(answer.lines().filter(|k| !k.is_empty()).map(String::from));
+    }
+    Ok(keys)
+}
+
 /// One node of `cluster` in `role` now, at random.
 pub async fn pick(cluster: &Cluster, role: Role) -> Result<Node> {
     in_role(cluster, role)

@@ -45,6 +45,18 @@ pub async fn data_key(stack: &Stack, service: &str, make: impl Fn() -> String) -
     anyhow::bail!("no key made for {service} maps to a data slot")
 }
 
+/// The key under which `service` keeps the entity `id`: the one key of its cluster that
+/// ends in `:<id>` (an order's hash is `order:{<bucket>}:<id>`). Found in the cluster
+/// rather than built here, so that the probe never repeats a service's key format.
+pub async fn key_of(stack: &Stack, service: &str, id: &str) -> Result<String> {
+    let cluster = stack.cluster(service).await?;
+    let keys = cluster::keys_matching(&cluster, &format!("*:{id}")).await?;
+    match keys.as_slice() {
+        [key] => Ok(key.clone()),
+        _ => bail!("{service}'s cluster holds {keys:?} for {id}, not one key"),
+    }
+}
+
 /// The replicas of the node `master` now.
 pub async fn replicas_of(stack: &Stack, service: &str, master: &Node) -> Result<Vec<Node>> {
     let cluster = stack.cluster(service).await?;

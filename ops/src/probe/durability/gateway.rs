@@ -19,10 +19,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The item and the user the writes go to.
+/// The item, the user and the order the writes go to, and the order's key in its
+/// cluster.
 pub struct Entities {
     item: String,
     user: String,
+    order: String,
+    order_key: String,
 }
 
 impl Entities {
@@ -50,9 +53,20 @@ impl Entities {
             ids.len() == 2,
             "no item or user whose id is its own hash tag"
         );
+        let (user, item) = (ids.pop().unwrap_or_default(), ids.pop().unwrap_or_default());
+        // An order of the user, to add the item to: its keys are tagged by a bucket of
+        // order ids, never a witness slot (order's tests check it).
+        let path = format!("/orders/create/{user}");
+        let key = format!("durability-{}", uuid::Uuid::new_v4());
+        let (_, answer) = acknowledged(gateway, &path, &key, retry).await;
+        let order = answer.field("order_id").filter(|_| answer.is_2xx());
+        let order = order.with_context(|| format!("{path} answered {answer}"))?;
+        let order_key = nodes::key_of(stack, "order", &order).await?;
         let entities = Entities {
-            user: ids.pop().unwrap_or_default(),
-            item: ids.pop().unwrap_or_default(),
+            item,
+            user,
+            order,
+            order_key,
         };
         for (service, key) in entities.keys() {
             let owner = nodes::master_of(stack, service, &key).await?;
@@ -61,28 +75,40 @@ impl Entities {
         Ok(entities)
     }
 
-    /// (service, Redis key) of the item and of the user: keys are hash-tagged by id, so the
-    /// slot of this key is the slot of every key of the entity.
-    fn keys(&self) -> [(&'static str, String); 2] {
+    /// (service, Redis key) of the item, the user and the order: keys are hash-tagged, so
+    /// the slot of this key is the slot of every key of the entity.
+    fn keys(&self) -> [(&'static str, String); 3] {
         [
             ("stock", format!("item:{{{}}}", self.item)),
             ("payment", format!("user:{{{}}}", self.user)),
+            ("order", self.order_key.clone()),
         ]
     }
 
-    /// The item's stock or the user's credit, as the gateway reads it.
+    /// The writes of a pass: what each is called and its path; each adds 1 to its value.
+    fn streams(&self) -> [(&'static str, String); 3] {
+        [
+            ("stock/add", format!("/stock/add/{}/1", self.item)),
+            (
+                "payment/add_funds",
+                format!("/payment/add_funds/{}/1", self.user),
+            ),
+            // The item costs 1: each line adds 1 to the order's total.
+            (
+                "orders/addItem",
+                format!("/orders/addItem/{}/{}/1", self.order, self.item),
+            ),
+        ]
+    }
+
+    /// The item's stock, the user's credit or the order's total, as the gateway reads it.
     async fn value(&self, gateway: &Gateway, what: &str) -> Result<i64> {
-        match what {
-            "stock/add" => read(gateway, &format!("/stock/find/{}", self.item), "stock").await,
-            _ => {
-                read(
-                    gateway,
-                    &format!("/payment/find_user/{}", self.user),
-                    "credit",
-                )
-                .await
-            }
-        }
+        let (path, field) = match what {
+            "stock/add" => (format!("/stock/find/{}", self.item), "stock"),
+            "payment/add_funds" => (format!("/payment/find_user/{}", self.user), "credit"),
+            _ => (format!("/orders/find/{}", self.order), "total_cost"),
+        };
+        read(gateway, &path, field).await
     }
 }
 
@@ -230,14 +256,10 @@ impl Pass<'_> {
             "pass '{label}': {} writes of each kind, {} writers",
             args.per_pass, args.writers
         ));
-        let streams = [
-            ("stock/add", format!("/stock/add/{}/1", self.entities.item)),
-            (
-                "payment/add_funds",
-                format!("/payment/add_funds/{}/1", self.entities.user),
-            ),
-        ]
-        .map(|(what, path)| Arc::new(Stream::new(what, path, args.per_pass)));
+        let streams = self
+            .entities
+            .streams()
+            .map(|(what, path)| Arc::new(Stream::new(what, path, args.per_pass)));
         let mut victims = Vec::new();
         for (service, key) in self.entities.keys() {
             victims.push(self.victim(service, key).await?);
@@ -250,15 +272,15 @@ impl Pass<'_> {
                 fault::act(self.stack, Action::Kill, replica).await?;
             }
         }
-        // The item's shard's fault once a third of the stock writes are acknowledged, the
-        // user's at two thirds of the payment writes.
+        // The item's shard's fault once a quarter of the stock writes are acknowledged,
+        // the user's at half the payment writes, the order's at three quarters of its own.
         let faults = victims
             .iter()
             .zip(&streams)
             .enumerate()
             .map(|(n, (victim, stream))| FaultAt {
                 stream: stream.clone(),
-                share: (n + 1) as f64 / 3.0,
+                share: (n + 1) as f64 / (victims.len() + 1) as f64,
                 fault: self.fault(victim).boxed(),
             })
             .collect();

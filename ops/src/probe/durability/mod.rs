@@ -5,9 +5,10 @@
 //!    expected `appendfsync`.
 //! 2. "redis" (`redis.rs`): in each cluster a burst of INCRs, each acknowledged by a
 //!    replica (WAIT 1), survives a SIGKILL of the master holding the key.
-//! 3. The gateway passes (`gateway.rs`): keyed `POST /stock/add/<item>/1` and
-//!    `POST /payment/add_funds/<user>/1` through the gateway, each sent again with its key
-//!    until answered, while the shard owning the item's (the user's) slot meets a fault:
+//! 3. The gateway passes (`gateway.rs`): keyed `POST /stock/add/<item>/1`,
+//!    `POST /payment/add_funds/<user>/1` and `POST /orders/addItem/<order>/<item>/1` (the
+//!    item costs 1) through the gateway, each sent again with its key until answered,
+//!    while the shard owning the item's (the user's, the order's) slot meets a fault:
 //!    "master" and "replica" SIGKILL its master or a replica; "pause" freezes its master
 //!    (SIGSTOP, `docker pause`) for `--pause-secs`; "sequence" kills a replica before the
 //!    writes, starts it again a third of the way in and kills the master at once, before
