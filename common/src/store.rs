@@ -32,7 +32,7 @@ use std::time::Duration;
 use prometheus::core::Collector;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Value};
+use redis::{Cmd, FromRedisValue, Value};
 
 use crate::config::RedisConfig;
 
@@ -74,16 +74,6 @@ impl RedisStore {
     /// Creates the store. The connection is opened lazily, so this succeeds while the
     /// cluster is down. `cfg.url` is one node's URL or several, comma-separated.
     pub fn new(cfg: &RedisConfig) -> Result<Self, StoreError> {
-        let seeds = cfg
-            .url
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(|u| {
-                u.into_connection_info()
-                    .map_err(|e| StoreError::Unavailable(format!("invalid REDIS_URL: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let timeout = cfg.timeout;
         let make = move |seeds: Vec<redis::ConnectionInfo>| {
             ClusterClientBuilder::new(seeds)
@@ -99,7 +89,7 @@ impl RedisStore {
                 .build()
         };
         let metrics = StoreMetrics::new();
-        let connection = Connection::new(seeds, Arc::new(make), cfg.timeout, metrics.clone())?;
+        let connection = Connection::new(&cfg.url, Arc::new(make), cfg.timeout, metrics.clone())?;
         let topology = {
             let connection = connection.clone();
             Topology::new(move |masters| connection.failed_over(masters))

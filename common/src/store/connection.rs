@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{ConnectionAddr, ConnectionInfo};
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 use tokio::sync::watch;
 
 use super::metrics::{ErrorKind, StoreMetrics};
@@ -75,18 +75,26 @@ struct Link {
 }
 
 impl Connection {
+    /// `url`: `REDIS_URL`, one node's URL or several, comma-separated (every one a seed).
     pub(super) fn new(
-        seeds: Vec<ConnectionInfo>,
+        url: &str,
         make: Arc<MakeClient>,
         timeout: Duration,
         metrics: StoreMetrics,
     ) -> Result<Self, StoreError> {
+        let invalid =
+            |e: redis::RedisError| StoreError::Unavailable(format!("invalid REDIS_URL: {e}"));
+        let seeds = url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| u.into_connection_info().map_err(invalid))
+            .collect::<Result<Vec<_>, _>>()?;
         let base = seeds
             .first()
             .cloned()
             .ok_or_else(|| StoreError::Unavailable("REDIS_URL names no node".into()))?;
-        let client =
-            make(seeds).map_err(|e| StoreError::Unavailable(format!("invalid REDIS_URL: {e}")))?;
+        let client = make(seeds).map_err(invalid)?;
         Ok(Connection {
             client,
             base,
@@ -186,7 +194,7 @@ impl Connection {
             .as_ref()
             .is_some_and(|(at, _, _)| at.elapsed() >= RECONNECT_AFTER);
         if due {
-            self.replace(None);
+            self.replace();
         }
     }
 
@@ -201,29 +209,24 @@ impl Connection {
             ?masters,
             "the redis cluster has new masters: replacing the connection"
         );
-        *self.link.again.lock().unwrap_or_else(|e| e.into_inner()) = Some(masters.to_vec());
+        self.announced_masters(|again| *again = Some(masters.to_vec()));
         self.link.announced.notify_one();
-        self.replace(None);
+        self.replace();
     }
 
-    /// Opens successors in the background, one at a time, seeded with `masters` (or
-    /// every node of `REDIS_URL`), until no failover is waiting for one.
-    fn replace(&self, masters: Option<Vec<Node>>) {
+    /// Opens successors in the background, one at a time, each seeded with the masters
+    /// of the last failover announced (or every node of `REDIS_URL` before any), until
+    /// no failover is waiting for one.
+    fn replace(&self) {
         use std::sync::atomic::Ordering;
         if self.link.replacing.swap(true, Ordering::AcqRel) {
             return;
         }
         let this = self.clone();
         tokio::spawn(async move {
-            let mut masters = masters;
+            let mut masters = None;
             loop {
-                let waiting = this
-                    .link
-                    .again
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take();
-                masters = waiting.or(masters);
+                masters = this.announced_masters(|again| again.take()).or(masters);
                 let client = masters.as_deref().and_then(|m| this.seeded(m));
                 let client = client.as_ref().unwrap_or(&this.client);
                 tracing::debug!("replacing the redis cluster connection");
@@ -239,30 +242,22 @@ impl Connection {
                     // A failover: start over, seeded with its masters.
                     () = this.link.announced.notified() => continue,
                 }
-                let pending = this
-                    .link
-                    .again
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .is_some();
-                if !pending {
+                if !this.announced_masters(|again| again.is_some()) {
                     break;
                 }
-                masters = None;
             }
             this.link.replacing.store(false, Ordering::Release);
             // A failover announced between the check above and now would wait for the
             // next one: look once more.
-            let late = this
-                .link
-                .again
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-            if late.is_some() {
-                this.replace(late);
+            if this.announced_masters(|again| again.is_some()) {
+                this.replace();
             }
         });
+    }
+
+    /// `look` at the masters a failover announced that no successor was opened for yet.
+    fn announced_masters<T>(&self, look: impl FnOnce(&mut Option<Vec<Node>>) -> T) -> T {
+        look(&mut self.link.again.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// A client seeded with `masters`, with the settings of `REDIS_URL`'s first node;

@@ -167,7 +167,7 @@ impl Topology {
         }
     }
 
-    /// The map, asked for again when older than a second (or `force`).
+    /// The map, asked for again when older than [`Topology::FRESH`] (or `force`).
     pub async fn current(&self, mut conn: ClusterConnection, force: bool) -> RedisResult<Arc<Map>> {
         if !force {
             if let Some((at, map)) = self
