@@ -30,7 +30,6 @@ pub struct Entities {
 
 impl Entities {
     pub async fn create(gateway: &Gateway, stack: &Stack, log: &Log) -> Result<Entities> {
-        let retry = Duration::from_secs(30);
         let mut ids = Vec::new();
         for (path, field, service, prefix) in [
             ("/stock/item/create/1", "item_id", "stock", "item"),
@@ -39,10 +38,7 @@ impl Entities {
             // An entity whose id is its own hash tag (the services move the tag of an id
             // in a witness slot, 2 in 16 384): then `keys` names its slot.
             for _ in 0..16 {
-                let key = format!("durability-{}", uuid::Uuid::new_v4());
-                let (_, answer) = acknowledged(gateway, path, &key, retry).await;
-                let id = answer.field(field).filter(|_| answer.is_2xx());
-                let id = id.with_context(|| format!("{path} answered {answer}"))?;
+                let id = created(gateway, path, field).await?;
                 if nodes::holds_data(stack, service, &format!("{prefix}:{{{id}}}")).await? {
                     ids.push(id);
                     break;
@@ -56,11 +52,7 @@ impl Entities {
         let (user, item) = (ids.pop().unwrap_or_default(), ids.pop().unwrap_or_default());
         // An order of the user, to add the item to: its keys are tagged by a bucket of
         // order ids, never a witness slot (order's tests check it).
-        let path = format!("/orders/create/{user}");
-        let key = format!("durability-{}", uuid::Uuid::new_v4());
-        let (_, answer) = acknowledged(gateway, &path, &key, retry).await;
-        let order = answer.field("order_id").filter(|_| answer.is_2xx());
-        let order = order.with_context(|| format!("{path} answered {answer}"))?;
+        let order = created(gateway, &format!("/orders/create/{user}"), "order_id").await?;
         let order_key = nodes::key_of(stack, "order", &order).await?;
         let entities = Entities {
             item,
@@ -68,48 +60,73 @@ impl Entities {
             order,
             order_key,
         };
-        for (service, key) in entities.keys() {
-            let owner = nodes::master_of(stack, service, &key).await?;
-            log.line(&format!("{key} is owned by {}", owner.name));
+        for target in entities.targets() {
+            let owner = nodes::master_of(stack, target.service, &target.key).await?;
+            log.line(&format!("{} is owned by {}", target.key, owner.name));
         }
         Ok(entities)
     }
 
-    /// (service, Redis key) of the item, the user and the order: keys are hash-tagged, so
-    /// the slot of this key is the slot of every key of the entity.
-    fn keys(&self) -> [(&'static str, String); 3] {
+    /// What each kind of write hits: the item's stock, the user's credit, the order's
+    /// total (the item costs 1, so each line adds 1). Keys are hash-tagged, so the slot of
+    /// `key` is the slot of every key of the entity.
+    fn targets(&self) -> [Target; 3] {
         [
-            ("stock", format!("item:{{{}}}", self.item)),
-            ("payment", format!("user:{{{}}}", self.user)),
-            ("order", self.order_key.clone()),
+            Target {
+                service: "stock",
+                key: format!("item:{{{}}}", self.item),
+                what: "stock/add",
+                write: format!("/stock/add/{}/1", self.item),
+                read: format!("/stock/find/{}", self.item),
+                field: "stock",
+            },
+            Target {
+                service: "payment",
+                key: format!("user:{{{}}}", self.user),
+                what: "payment/add_funds",
+                write: format!("/payment/add_funds/{}/1", self.user),
+                read: format!("/payment/find_user/{}", self.user),
+                field: "credit",
+            },
+            Target {
+                service: "order",
+                key: self.order_key.clone(),
+                what: "orders/addItem",
+                write: format!("/orders/addItem/{}/{}/1", self.order, self.item),
+                read: format!("/orders/find/{}", self.order),
+                field: "total_cost",
+            },
         ]
     }
 
-    /// The writes of a pass: what each is called and its path; each adds 1 to its value.
-    fn streams(&self) -> [(&'static str, String); 3] {
-        [
-            ("stock/add", format!("/stock/add/{}/1", self.item)),
-            (
-                "payment/add_funds",
-                format!("/payment/add_funds/{}/1", self.user),
-            ),
-            // The item costs 1: each line adds 1 to the order's total.
-            (
-                "orders/addItem",
-                format!("/orders/addItem/{}/{}/1", self.order, self.item),
-            ),
-        ]
-    }
-
-    /// The item's stock, the user's credit or the order's total, as the gateway reads it.
+    /// The value the writes called `what` add to, as the gateway reads it.
     async fn value(&self, gateway: &Gateway, what: &str) -> Result<i64> {
-        let (path, field) = match what {
-            "stock/add" => (format!("/stock/find/{}", self.item), "stock"),
-            "payment/add_funds" => (format!("/payment/find_user/{}", self.user), "credit"),
-            _ => (format!("/orders/find/{}", self.order), "total_cost"),
-        };
-        read(gateway, &path, field).await
+        let target = self.targets().into_iter().find(|t| t.what == what);
+        let target = target.with_context(|| format!("no write is called {what}"))?;
+        read(gateway, &target.read, target.field).await
     }
+}
+
+/// One kind of write of a pass: the entity it adds 1 to, where that lives, how it is read.
+struct Target {
+    /// The cluster of the entity and its Redis key.
+    service: &'static str,
+    key: String,
+    /// The write's name, and its path (keyed POST).
+    what: &'static str,
+    write: String,
+    /// The read of its value: path and field.
+    read: String,
+    field: &'static str,
+}
+
+/// Creates an entity with a keyed POST to `path`, repeated with its key until answered
+/// (30 s at most); its id is the answer's `field`.
+async fn created(gateway: &Gateway, path: &str, field: &str) -> Result<String> {
+    let key = format!("durability-{}", uuid::Uuid::new_v4());
+    let (_, answer) = acknowledged(gateway, path, &key, Duration::from_secs(30)).await;
+    let id = answer.field(field).filter(|_| answer.is_2xx());
+    id.with_context(|| format!("{path} answered {answer}"))
 }
 
 /// A read through the gateway, retried for a while (a read has no effect).
@@ -256,13 +273,14 @@ impl Pass<'_> {
             "pass '{label}': {} writes of each kind, {} writers",
             args.per_pass, args.writers
         ));
-        let streams = self
-            .entities
-            .streams()
-            .map(|(what, path)| Arc::new(Stream::new(what, path, args.per_pass)));
+        let targets = self.entities.targets();
+        let streams = targets
+            .iter()
+            .map(|t| Arc::new(Stream::new(t.what, t.write.clone(), args.per_pass)))
+            .collect::<Vec<_>>();
         let mut victims = Vec::new();
-        for (service, key) in self.entities.keys() {
-            victims.push(self.victim(service, key).await?);
+        for target in targets {
+            victims.push(self.victim(target.service, target.key).await?);
         }
         if self.sequence() {
             // The first fault: the master's writes go on with its other replica.
