@@ -33,18 +33,29 @@ fn a_checkout_that_goes_through_logs_one_state_and_takes_everything_once() {
     assert_eq!((world.stock.balance, world.payment.balance), (3, 2));
 }
 
+/// Runs a checkout that a participant refuses: it must log the compensation, with the
+/// refund, and end aborted. Returns the run and the reason its client was given.
+fn refused(case: &Case) -> (Run, String) {
+    let run = finished(case);
+    let refund = State::Compensating { refund: true };
+    assert_eq!(
+        lock(&run.world).log.history,
+        [State::Started, refund, State::Aborted]
+    );
+    let Stop::Ended(Ending::Aborted(reason)) = &run.stops[0].1 else {
+        panic!("{:?}", run.stops);
+    };
+    let reason = reason.clone();
+    (run, reason)
+}
+
 #[test]
 fn a_refused_charge_is_logged_then_the_stock_is_released() {
     let mut case = case(Vec::new(), Vec::new());
     case.credit = 7;
-    let run = finished(&case);
+    let (run, reason) = refused(&case);
     let world = lock(&run.world);
-    let refund = State::Compensating { refund: true };
-    assert_eq!(world.log.history, [State::Started, refund, State::Aborted]);
     assert_eq!((world.stock.balance, world.payment.balance), (5, 7));
-    let Stop::Ended(Ending::Aborted(reason)) = &run.stops[0].1 else {
-        panic!("{:?}", run.stops);
-    };
     assert_eq!(reason, "has 7, 8 needed");
 }
 
@@ -52,16 +63,11 @@ fn a_refused_charge_is_logged_then_the_stock_is_released() {
 fn a_refused_reserve_refunds_the_charge_that_went_out_with_it() {
     let mut case = case(Vec::new(), Vec::new());
     case.stock = 1;
-    let run = finished(&case);
+    let (run, reason) = refused(&case);
     let world = lock(&run.world);
-    let refund = State::Compensating { refund: true };
-    assert_eq!(world.log.history, [State::Started, refund, State::Aborted]);
     // The charge was sent at once with the reserve, and given back.
     assert_eq!((world.payment.taken, world.payment.given_back), (1, 1));
     assert_eq!((world.stock.balance, world.payment.balance), (1, 10));
-    let Stop::Ended(Ending::Aborted(reason)) = &run.stops[0].1 else {
-        panic!("{:?}", run.stops);
-    };
     assert_eq!(
         reason, "has 1, 2 needed",
         "the stock's reason, not the charge's"
