@@ -172,6 +172,10 @@ fn every_ingress_retries_every_request_on_another_pod() {
     let wait: u64 = environment(&m, container(deployment(&m, "order")))["CHECKOUT_WAIT_MS"]
         .parse()
         .unwrap();
+    let store_wait: u64 = environment(&m, container(deployment(&m, "stock")))["REDIS_WAIT_MS"]
+        .parse()
+        .unwrap();
+    let routes = routes(&m);
     let max_pods = m
         .hpas
         .iter()
@@ -217,11 +221,43 @@ fn every_ingress_retries_every_request_on_another_pod() {
         let read: u64 = ann
             .get("nginx.ingress.kubernetes.io/proxy-read-timeout")
             .map_or(60, |v| v.parse().unwrap());
-        assert!(
-            read * 1000 > wait,
-            "Ingress {name}: proxy-read-timeout {read}s is shorter than CHECKOUT_WAIT_MS {wait}"
+        let long = ing_routes(&routes, &name).any(|r| LONG.iter().any(|l| r.regex.contains(l)));
+        if long {
+            assert!(
+                read * 1000 > wait,
+                "Ingress {name}: proxy-read-timeout {read}s is shorter than CHECKOUT_WAIT_MS {wait}"
+            );
+        } else {
+            assert!(
+                read <= 1,
+                "Ingress {name} routes only short routes: a paused pod must hold a request at \
+                 most 1 s, not {read} s"
+            );
+            assert!(
+                u64::try_from(tries).unwrap() * read * 1000 > store_wait,
+                "Ingress {name}: {tries} tries of {read} s give up before a service's wait for \
+                 its store (REDIS_WAIT_MS {store_wait})"
+            );
+        }
+    }
+    for uri in ["/orders/checkout/o1", "/orders/batch_init/1/1/1/1", "/stock/batch_init/1/1/1"] {
+        let (r, _) = route(&routes, uri).unwrap_or_else(|| panic!("{uri} is not routed"));
+        let ing = m.ingresses.iter().find(|i| i.metadata.name.as_deref() == Some(&r.ingress));
+        let ann = ing.and_then(|i| i.metadata.annotations.clone()).unwrap_or_default();
+        assert_eq!(
+            ann.get("nginx.ingress.kubernetes.io/proxy-read-timeout").map(String::as_str),
+            Some("300"),
+            "{uri} is a long route: Ingress {} must wait for it",
+            r.ingress
         );
     }
+}
+
+/// The routes whose time is not bounded by a short read timeout (their Ingress waits).
+const LONG: [&str; 2] = ["checkout", "batch_init"];
+
+fn ing_routes<'a>(routes: &'a [Route], ingress: &'a str) -> impl Iterator<Item = &'a Route> {
+    routes.iter().filter(move |r| r.ingress == ingress)
 }
 
 /// The `map` that makes `$idempotency_key`, whitespace collapsed.

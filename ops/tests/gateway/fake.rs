@@ -1,7 +1,7 @@
 //! Fake replicas of a service, on the ports the gateway proxies to. A fake reads one request
 //! per connection with a small HTTP/1.1 reader, records it (method, path, `Idempotency-Key`,
 //! `X-Request-Id`) and then answers as told, or closes the connection without answering, as
-//! a process killed mid-request does. A replica can also be down (nothing listens: the
+//! a process killed mid-request does, or answers only after a while, as a paused one does. A replica can also be down (nothing listens: the
 //! connect is refused) or hung (it listens with a full accept queue: the connect times out,
 //! as to a host that vanished).
 //!
@@ -37,14 +37,17 @@ pub struct Call {
     pub request_id: Option<String>,
     /// Closed without an answer.
     pub dropped: bool,
+    /// Held before the answer (`Service::stall_next`).
+    pub stalled: bool,
 }
 
-/// What the replicas of one service share: the requests they saw, and whether the next
-/// request, on whichever replica, is to be dropped.
+/// What the replicas of one service share: the requests they saw, whether the next
+/// request, on whichever replica, is to be dropped, and how long the next one is held.
 #[derive(Default)]
 struct Seen {
     calls: Mutex<Vec<Call>>,
     drop_next: AtomicBool,
+    stall_next: Mutex<Option<Duration>>,
 }
 
 /// The fake replicas of one service and what they saw.
@@ -75,6 +78,7 @@ impl Service {
     pub async fn reset(&mut self, answer: Answer) {
         self.seen.calls.lock().expect("calls lock").clear();
         self.seen.drop_next.store(false, Ordering::SeqCst);
+        *self.seen.stall_next.lock().expect("stall lock") = None;
         for replica in &mut self.replicas {
             replica.stop().await;
             replica.start(answer);
@@ -84,6 +88,12 @@ impl Service {
     /// The next request this service gets, on whichever replica, is read and dropped.
     pub fn drop_next(&self) {
         self.seen.drop_next.store(true, Ordering::SeqCst);
+    }
+
+    /// The next request this service gets, on whichever replica, is read and answered only
+    /// after `hold` (a replica paused mid-request); the connection stays open meanwhile.
+    pub fn stall_next(&self, hold: Duration) {
+        *self.seen.stall_next.lock().expect("stall lock") = Some(hold);
     }
 
     /// Every request the replicas read since the last reset, in order.
@@ -210,6 +220,7 @@ impl Handler {
             return;
         };
         let dropped = self.seen.drop_next.swap(false, Ordering::SeqCst);
+        let stall = self.seen.stall_next.lock().expect("stall lock").take();
         self.seen.calls.lock().expect("calls lock").push(Call {
             replica: self.replica.clone(),
             method: request.method,
@@ -217,7 +228,11 @@ impl Handler {
             key: request.idempotency_key,
             request_id: request.request_id,
             dropped,
+            stalled: stall.is_some(),
         });
+        if let Some(hold) = stall {
+            tokio::time::sleep(hold).await;
+        }
         if dropped {
             // As a killed process: the request was read, no answer, the socket closes.
             let _ = stream.shutdown().await;

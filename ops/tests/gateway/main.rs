@@ -10,7 +10,10 @@
 //!    out), a request waits for one to come back (200, not 502); when none comes back the
 //!    client gets the JSON 502 after the bounded window;
 //! 3. /metrics and /health/... of the services are the gateway's JSON 404;
-//! 4. a service's own answer (503, 502) goes to the client as it is, never retried.
+//! 4. a service's own answer (503, 502) goes to the client as it is, never retried;
+//! 5. a replica that holds a short route's request (paused) is left for its sibling after
+//!    the short read bound, with the same key; a long route (checkout, batch_init) waits
+//!    for its replica's answer.
 //!
 //! Every check runs and prints PASS or FAIL (`--nocapture` shows them); the test fails at the
 //! end naming each failed check, and keeps the RUN_DIR with the gateway's log. About 11 s.
@@ -32,6 +35,8 @@ use std::time::Duration;
 const WINDOW_S: f64 = 3.75;
 /// proxy_connect_timeout (routes.conf).
 const CONNECT_TIMEOUT_S: f64 = 2.0;
+/// proxy_read_timeout of the short routes' first pass (routes.conf).
+const SHORT_READ_S: f64 = 0.3;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs nginx with the echo module and takes 11 s: run by `make gateway-test`"]
@@ -68,6 +73,15 @@ async fn gateway_retries_on_replicas_and_waits_for_restarts() {
         let svc = service(&mut services, retried.service);
         retried_on_the_other_replica(&gw, svc, r, &retried).await;
     }
+    for (name, path) in [("stock", "/stock/add/1/5"), ("order", "/orders/addItem/o1/i1/1")] {
+        stalled_replica_is_left(&gw, service(&mut services, name), r, path).await;
+    }
+    for (name, path) in [
+        ("order", "/orders/checkout/o1"),
+        ("payment", "/payment/batch_init/2/5"),
+    ] {
+        long_route_waits(&gw, service(&mut services, name), r, path).await;
+    }
     waits_for_a_restart(&gw, service(&mut services, "stock"), r).await;
     waits_when_every_connect_times_out(&gw, service(&mut services, "stock"), r).await;
     gives_up_after_the_window(&gw, service(&mut services, "payment"), r).await;
@@ -101,8 +115,8 @@ struct Retried {
     client_key: Option<&'static str>,
 }
 
-/// Every method, with and without a client's own key.
-const RETRIED: [Retried; 5] = [
+/// Every method, with and without a client's own key; the long routes' location too.
+const RETRIED: [Retried; 7] = [
     Retried {
         service: "stock",
         method: "POST",
@@ -137,6 +151,20 @@ const RETRIED: [Retried; 5] = [
         path: "/orders/checkout/o1",
         stripped: "/checkout/o1",
         client_key: None,
+    },
+    Retried {
+        service: "order",
+        method: "POST",
+        path: "/orders/batch_init/4/2/3/1",
+        stripped: "/batch_init/4/2/3/1",
+        client_key: None,
+    },
+    Retried {
+        service: "stock",
+        method: "POST",
+        path: "/stock/batch_init/2/5/1",
+        stripped: "/batch_init/2/5/1",
+        client_key: Some("client-key-43"),
     },
 ];
 
@@ -210,6 +238,55 @@ async fn retried_on_the_other_replica(
             );
         }
     }
+}
+
+/// A short route whose replica holds the request (paused mid-request): after the short
+/// read bound the sibling answers it, with the same key.
+async fn stalled_replica_is_left(gw: &Gateway, svc: &mut Service, r: &mut Report, path: &str) {
+    svc.reset(Answer::Ok).await;
+    svc.stall_next(Duration::from_secs(5));
+    let reply = gw.request("POST", path, &[]).await;
+    let calls = svc.calls();
+    let keys: BTreeSet<Option<&str>> = calls.iter().map(|c| c.key.as_deref()).collect();
+    r.check(
+        format_args!(
+            "POST {path}: a replica holding it is left after {SHORT_READ_S} s, the sibling \
+             answers with the same key (200 in {:.2} s)",
+            reply.secs()
+        ),
+        reply.status == 200
+            && (SHORT_READ_S..SHORT_READ_S + 0.4).contains(&reply.secs())
+            && calls.len() == 2
+            && calls[0].stalled
+            && !calls[1].stalled
+            && calls[0].replica != calls[1].replica
+            && reply.field("replica") == Some(calls[1].replica.as_str())
+            && keys.len() == 1
+            && keys.iter().all(Option::is_some),
+        format_args!("{reply}; calls {calls:?}"),
+    );
+}
+
+/// A long route waits for its replica's answer, however long past the short bound.
+async fn long_route_waits(gw: &Gateway, svc: &mut Service, r: &mut Report, path: &str) {
+    svc.reset(Answer::Ok).await;
+    let hold = 4.0 * SHORT_READ_S;
+    svc.stall_next(Duration::from_secs_f64(hold));
+    let reply = gw.request("POST", path, &[]).await;
+    let calls = svc.calls();
+    r.check(
+        format_args!(
+            "POST {path}: a long route waits {hold} s for its replica's answer, tried once \
+             (200 in {:.2} s)",
+            reply.secs()
+        ),
+        reply.status == 200
+            && (hold..hold + 0.5).contains(&reply.secs())
+            && calls.len() == 1
+            && calls[0].stalled
+            && reply.field("replica") == Some(calls[0].replica.as_str()),
+        format_args!("{reply}; calls {calls:?}"),
+    );
 }
 
 async fn waits_for_a_restart(gw: &Gateway, svc: &mut Service, r: &mut Report) {

@@ -221,11 +221,25 @@ impl Pass<'_> {
         })
     }
 
-    /// The fault that comes while the writes run; answers what it did.
-    async fn fault(&self, victim: &Victim) -> Result<String> {
+    /// How long the pass freezes its `n`th victim: the lengths of `--pause-secs` in turn,
+    /// each pausing pass starting one further along the list.
+    fn pause(&self, n: usize) -> Duration {
+        let lengths = &self.args.pause_secs;
+        let start = match self.kind {
+            Kind::SequencePause => 1,
+            Kind::ServicePause => 2,
+            _ => 0,
+        };
+        let secs = lengths.get((n + start) % lengths.len().max(1));
+        Duration::from_secs_f64(secs.copied().unwrap_or(4.0).max(0.0))
+    }
+
+    /// The fault that comes while the writes run to the pass's `n`th victim; answers what it
+    /// did.
+    async fn fault(&self, victim: &Victim, n: usize) -> Result<String> {
         let (stack, master) = (self.stack, victim.master.as_str());
         let replica = victim.replica.as_deref().unwrap_or_default();
-        let pause = Duration::from_secs(self.args.pause_secs);
+        let pause = self.pause(n);
         // Does `first` to `node`, waits `secs`, then does `then`.
         let for_a_while = |first, node: String, secs: Duration, then| async move {
             fault::act(stack, first, &node).await?;
@@ -246,7 +260,7 @@ impl Pass<'_> {
             }
             Kind::Pause | Kind::SequencePause => {
                 for_a_while(Action::Pause, master.into(), pause, Action::Resume).await?;
-                format!("pause {master} (master) {} s", pause.as_secs())
+                format!("pause {master} (master) {} s", pause.as_secs_f64())
             }
             Kind::Partition => {
                 let cut = Duration::from_secs(self.args.partition_secs);
@@ -256,7 +270,7 @@ impl Pass<'_> {
             Kind::ServicePause => {
                 let node = format!("{}-1", victim.service);
                 for_a_while(Action::Pause, node.clone(), pause, Action::Resume).await?;
-                format!("pause {node} (service) {} s", pause.as_secs())
+                format!("pause {node} (service) {} s", pause.as_secs_f64())
             }
             Kind::Settings | Kind::Redis => unreachable!("no gateway pass"),
         };
@@ -270,7 +284,7 @@ impl Pass<'_> {
     pub async fn run(&self, totals: &mut Totals, tally: &mut Tally) -> Result<Vec<Row>> {
         let (label, args) = (self.label(), self.args);
         self.log.line(&format!(
-            "pass '{label}': {} writes of each kind, {} writers",
+            "pass '{label}': {} writes of each kind, {} writers of each",
             args.per_pass, args.writers
         ));
         let targets = self.entities.targets();
@@ -299,7 +313,7 @@ impl Pass<'_> {
             .map(|(n, (victim, stream))| FaultAt {
                 stream: stream.clone(),
                 share: (n + 1) as f64 / (victims.len() + 1) as f64,
-                fault: self.fault(victim).boxed(),
+                fault: self.fault(victim, n).boxed(),
             })
             .collect();
         let (start, done) =

@@ -46,7 +46,8 @@ pub struct DurabilityArgs {
     /// Writes of each kind in a gateway pass.
     #[arg(long, env = "PER_PASS", default_value_t = 400)]
     per_pass: usize,
-    /// Writes in flight at once in a gateway pass.
+    /// Writes of each kind in flight at once in a gateway pass (each kind has its own
+    /// writers).
     #[arg(long, default_value_t = 8)]
     writers: usize,
     /// One write is sent again with its key until answered, at most this long.
@@ -56,9 +57,17 @@ pub struct DurabilityArgs {
     /// while they run.
     #[arg(long, env = "PASS_SECS", default_value_t = 6)]
     pass_secs: u64,
-    /// How long the "pause" and "sequence-pause" passes freeze a master.
-    #[arg(long, env = "PAUSE_SECS", default_value_t = 4)]
-    pause_secs: u64,
+    /// How long the "pause", "sequence-pause" and "service-pause" passes freeze their
+    /// victims: the three victims of a pass take these lengths in turn, each pass starting
+    /// one further along, so that over the three passes every cluster meets every length
+    /// (around the failover's 1 s node timeout, a few seconds past it, and long after it).
+    #[arg(
+        long,
+        env = "PAUSE_SECS",
+        value_delimiter = ',',
+        default_value = "0.5,4,10"
+    )]
+    pause_secs: Vec<f64>,
     /// How long the "partition" pass cuts a master off.
     #[arg(long, env = "PARTITION_SECS", default_value_t = 8)]
     partition_secs: u64,
@@ -184,6 +193,7 @@ mod tests {
             Pass::ServicePause,
         ];
         assert_eq!(all.passes, every);
+        assert_eq!(all.pause_secs, [0.5, 4.0, 10.0]);
         let some = Cli::parse_from(["durability", "--passes", "replica,settings"]).args;
         assert_eq!(some.passes, [Pass::Replica, Pass::Settings]);
         assert!(Cli::try_parse_from(["durability", "--passes", "everything"]).is_err());

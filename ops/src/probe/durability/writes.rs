@@ -149,11 +149,13 @@ fn progress(streams: &[Arc<Stream>]) -> String {
     format!("  {}", each.join(", "))
 }
 
-/// Sends every stream's writes from `pace.workers` tasks, the i-th write of a stream due
-/// i × step after the start (a write whose time has come waits only for a free worker, so
-/// a backlog after a pause is sent at once); fires each fault when its share is
-/// acknowledged, while the writes go on. Returns the start and the victims, fault by fault
-/// (a fault whose share never came fires after the writes).
+/// Sends each stream's writes from its own `pace.workers` tasks, the i-th write of a stream
+/// due i × step after the start (a write whose time has come waits only for a free worker
+/// of its stream, so a backlog after a pause is sent at once); fires each fault when its
+/// share is acknowledged, while the writes go on. Streams share no worker, so one stream's
+/// fault never holds another's writes (each stream's longest pause is its own fault's).
+/// Returns the start and the victims, fault by fault (a fault whose share never came fires
+/// after the writes).
 pub async fn run(
     gateway: &Gateway,
     streams: &[Arc<Stream>],
@@ -168,29 +170,25 @@ pub async fn run(
         .unwrap_or(1)
         .max(1);
     let step = pace.pass.div_f64(longest as f64);
-    let mut jobs: Vec<(Duration, usize, usize)> = streams
-        .iter()
-        .enumerate()
-        .flat_map(|(n, s)| (0..s.keys.len()).map(move |i| (step * i as u32, n, i)))
-        .collect();
-    jobs.sort();
-    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
     let start = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..pace.workers.max(1) {
-        let (queue, streams, gateway) = (queue.clone(), streams.to_vec(), gateway.clone());
-        workers.spawn(async move {
-            loop {
-                let next = queue
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .pop_front();
-                let Some((at, n, i)) = next else { return };
-                tokio::time::sleep_until((start + at).into()).await;
-                let stream = &streams[n];
-                stream.send(&gateway, &stream.keys[i], pace.retry).await;
-            }
-        });
+    for stream in streams {
+        let due = (0..stream.keys.len()).map(|i| (step * i as u32, i));
+        let queue = Arc::new(Mutex::new(due.collect::<VecDeque<_>>()));
+        for _ in 0..pace.workers.max(1) {
+            let (queue, stream, gateway) = (queue.clone(), stream.clone(), gateway.clone());
+            workers.spawn(async move {
+                loop {
+                    let next = queue
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .pop_front();
+                    let Some((at, i)) = next else { return };
+                    tokio::time::sleep_until((start + at).into()).await;
+                    stream.send(&gateway, &stream.keys[i], pace.retry).await;
+                }
+            });
+        }
     }
 
     let mut victims = vec![String::new(); faults.len()];
