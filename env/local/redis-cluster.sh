@@ -62,6 +62,28 @@ redis_urls() {
 
 rcli() { timeout 5 redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
 
+# Each node runs in a cgroup of its own, under one per stack, so that `ops fault isolate`
+# can cut it off its cluster with iptables' cgroup match (docs/testing.md, "Durability";
+# a socket belongs to the cgroup its process was in when the socket was made, so the node
+# must start in it). Empty (the node runs where stack.sh does, and isolate says SKIP)
+# without a writable cgroup v2 hierarchy.
+NODE_CGROUPS="$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts 2>/dev/null)"
+if [ -n "$NODE_CGROUPS" ]; then
+    NODE_CGROUPS="$NODE_CGROUPS/wdm-redis-$(printf '%s' "$RUN_DIR" | cksum | cut -d' ' -f1)"
+    [ -w "${NODE_CGROUPS%/*}" ] || NODE_CGROUPS=""
+fi
+
+# The cgroup NODE starts in (made if missing), or nothing.
+node_cgroup() {
+    [ -n "$NODE_CGROUPS" ] && mkdir -p "$NODE_CGROUPS/$1" 2>/dev/null && echo "$NODE_CGROUPS/$1"
+}
+
+# Removes the stack's node cgroups (each empty once its node stopped).
+remove_node_cgroups() {
+    [ -n "$NODE_CGROUPS" ] && [ -d "$NODE_CGROUPS" ] || return 0
+    rmdir "$NODE_CGROUPS"/*/ "$NODE_CGROUPS" 2>/dev/null || true
+}
+
 # The command line of a node in NODE_CMD (the contract's settings; nodes.conf lives in the
 # data dir, so a restarted node knows its cluster and its place in it). The acknowledgement
 # rule (docs/design.md, "Storage"): a master with replicas refuses writes while no replica

@@ -275,7 +275,10 @@ launch() {
         redis-*)
             mkdir -p "$DATA_DIR/$name"
             node_command "$(node_port "$name")" "$DATA_DIR/$name"
-            nohup "${NODE_CMD[@]}" </dev/null >>"$log" 2>&1 &
+            # Joins its cgroup (redis-cluster.sh), then becomes the node: the same pid.
+            # shellcheck disable=SC2016 # $$ and $1 are the inner shell's
+            nohup sh -c '[ -z "$1" ] || echo $$ >"$1/cgroup.procs"; shift; exec "$@"' \
+                node "$(node_cgroup "$name")" "${NODE_CMD[@]}" </dev/null >>"$log" 2>&1 &
             pid=$!
             ;;
         stock-* | payment-*)
@@ -508,7 +511,14 @@ cmd_down() {
     stop_group order-1 order-2
     stop_group stock-1 stock-2 payment-1 payment-2
     # shellcheck disable=SC2046
+    # A node still cut off (`ops fault isolate|split`, its rules listed in cuts/) is healed:
+    # its iptables rules would hold the ports for the next stack.
+    local cut
+    for cut in "$RUN_DIR"/cuts/*; do
+        [ -f "$cut" ] && ops fault heal "${cut##*/}"
+    done
     stop_group $(recorded_nodes)
+    remove_node_cgroups
     log "stack is down"
 }
 

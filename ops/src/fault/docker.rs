@@ -1,7 +1,10 @@
 //! Faults on the containers of one compose project: `docker kill`, `pause`, `unpause`,
 //! `start` (then waits until the container is healthy), `launch` (`docker start` alone),
-//! and a Redis node's partition by `docker network disconnect`; `heal` connects it again
-//! at its fixed address (its `ANNOUNCE_IP`, which the cluster knows it by).
+//! and a Redis node's partition: `isolate` by `docker network disconnect` (clients and
+//! all), `split` by iptables rules in the node's own network namespace (`nsenter`) that
+//! drop what it exchanges with the other nodes of its cluster (its clients still reach it);
+//! `heal` deletes those rules and connects it again at its fixed address (its
+//! `ANNOUNCE_IP`, which the cluster knows it by) to the networks it left.
 
 use super::Action;
 use crate::error::{Error, Result};
@@ -25,23 +28,69 @@ pub async fn act(project: &Project, action: Action, name: &str) -> Result<()> {
             wait_healthy(&container).await
         }
         Action::Launch => docker(&["start", &container]).await,
-        Action::Isolate | Action::Heal if cluster_of(name).is_none() => Err(Error::Invalid(
-            format!("{name} is no Redis node: only a node is cut off its cluster"),
-        )),
+        Action::Isolate | Action::Split | Action::Heal if cluster_of(name).is_none() => {
+            Err(Error::Invalid(format!(
+                "{name} is no Redis node: only a node is cut off its cluster"
+            )))
+        }
         Action::Isolate => {
             for net in networks(project).await? {
                 docker(&["network", "disconnect", &net, &container]).await?;
             }
             Ok(())
         }
+        Action::Split => {
+            let pid = pid_of(&container).await?;
+            for peer in project.containers().await? {
+                if peer.service == name || cluster_of(&peer.service) != cluster_of(name) {
+                    continue;
+                }
+                let ip = announce_ip(&peer.name).await?;
+                for (chain, way) in [("INPUT", "-s"), ("OUTPUT", "-d")] {
+                    let rule = [chain, way, &ip, "-m", "comment", "--comment", CUT, "-j", "DROP"];
+                    in_namespace(&pid, &[&["-I"], &rule[..]].concat()).await?;
+                }
+            }
+            Ok(())
+        }
         Action::Heal => {
+            let pid = pid_of(&container).await?;
+            let rules = in_namespace(&pid, &["-S"]).await?;
+            for rule in rules.lines().filter(|l| l.starts_with("-A ") && l.contains(CUT)) {
+                let args: Vec<&str> = rule[3..].split_whitespace().collect();
+                in_namespace(&pid, &[&["-D"], &args[..]].concat()).await?;
+            }
             let ip = announce_ip(&container).await?;
+            let format = "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}";
+            let joined = docker_out(&["inspect", "--format", format, &container]).await?;
             for net in networks(project).await? {
-                docker(&["network", "connect", "--ip", &ip, &net, &container]).await?;
+                if !joined.split_whitespace().any(|j| j == net) {
+                    docker(&["network", "connect", "--ip", &ip, &net, &container]).await?;
+                }
             }
             Ok(())
         }
     }
+}
+
+/// The comment on the rules of a split (heal deletes every rule that has it).
+const CUT: &str = "wdm-cut";
+
+/// The pid of the container's main process (its network namespace is the container's).
+async fn pid_of(container: &str) -> Result<String> {
+    let pid = docker_out(&["inspect", "--format", "{{.State.Pid}}", container]).await?;
+    let pid = pid.trim();
+    match pid.parse::<u32>() {
+        Ok(p) if p > 0 => Ok(pid.to_string()),
+        _ => Err(Error::State(format!("{container} is not running (pid {pid})"))),
+    }
+}
+
+/// `iptables ARGS` in the network namespace of process `pid`; its output.
+async fn in_namespace(pid: &str, args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new("nsenter");
+    cmd.args(["-t", pid, "-n", "iptables"]).args(args);
+    output(&mut cmd, &format!("nsenter -t {pid} -n iptables {}", args.join(" "))).await
 }
 
 async fn docker(args: &[&str]) -> Result<()> {

@@ -1,12 +1,24 @@
 //! Faults on the local stack: signals to the pid in `$RUN_DIR/pids/NAME.pid` and to its
 //! children (nginx workers, a Redis rewrite child), and `env/local/stack.sh start NAME` to
 //! bring a component back (it returns once the component is healthy and, for a Redis
-//! node, its cluster whole). A network partition needs a network namespace per node,
-//! which plain processes do not have: not supported here yet.
+//! node, its cluster whole).
+//!
+//! A partition of a Redis node is made of iptables rules in the OUTPUT chain, which every
+//! loopback packet passes once, from its sender. Every node runs in a cgroup of its own
+//! (`env/local/redis-cluster.sh`), so iptables' cgroup match tells its packets from the
+//! others' although all of them go from 127.0.0.1 to 127.0.0.1:
+//! - isolate: what it sends, and what is sent to its ports, is dropped (as a host that
+//!   left the network, clients and all);
+//! - split: what it sends to the other nodes' ports, and what the other nodes send to its
+//!   ports, is dropped; its clients still reach it.
+//!
+//! The rules added are listed in `$RUN_DIR/cuts/NAME`; heal deletes them (and
+//! `stack.sh down` heals whatever is left).
 
 use super::Action;
 use crate::error::{Error, Result};
 use crate::stack::local::Local;
+use crate::stack::node_index;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
@@ -20,10 +32,123 @@ pub async fn act(stack: &Local, action: Action, name: &str) -> Result<()> {
         Action::Resume => signal(stack, name, libc::SIGCONT),
         Action::Start => start_with(stack, name, &[]).await,
         Action::Launch => stack_sh(stack, "launch", name, &[]).await,
-        Action::Isolate | Action::Heal => Err(Error::Unsupported {
-            what: "a network partition",
+        Action::Isolate => cut(stack, name, true).await,
+        Action::Split => cut(stack, name, false).await,
+        Action::Heal => heal(stack, name).await,
+    }
+}
+
+/// Why node `name` cannot be cut off here, if it cannot: no cgroup of its own (no writable
+/// cgroup v2 hierarchy when it started) or no working iptables.
+pub async fn cannot_cut(stack: &Local, name: &str) -> Option<String> {
+    if let Err(e) = node_cgroup(running(stack, name).ok()?) {
+        return Some(e.to_string());
+    }
+    iptables(&["-S", "OUTPUT"]).await.err().map(|e| e.to_string())
+}
+
+/// The rules that cut node `name` off: `everyone` (isolate) or only its cluster (split).
+async fn cut(stack: &Local, name: &str, everyone: bool) -> Result<()> {
+    let (service, n) = node_index(name).ok_or_else(|| {
+        Error::Invalid(format!("{name} is no Redis node: only a node is cut off its cluster"))
+    })?;
+    let cgroup = node_cgroup(running(stack, name)?)?;
+    let ports = |k| {
+        let port = stack.node_port(service, k);
+        [port, port + BUS_OFFSET]
+    };
+    let list = |ports: &[u16]| ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
+    let own = list(&ports(n));
+    let from = |path: &str, to: &str| {
+        let mut rule = vec!["OUTPUT"];
+        if !path.is_empty() {
+            rule.extend(["-m", "cgroup", "--path", path]);
+        }
+        if !to.is_empty() {
+            rule.extend(["-p", "tcp", "-m", "multiport", "--dports", to]);
+        }
+        rule.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let mut rules = Vec::new();
+    if everyone {
+        rules.push(from(&cgroup, ""));
+        rules.push(from("", &own));
+    } else {
+        let others: Vec<u16> = (1..=stack.topology.nodes())
+            .filter(|&k| k != n)
+            .flat_map(ports)
+            .collect();
+        // multiport takes up to 15 ports.
+        for chunk in others.chunks(15) {
+            rules.push(from(&cgroup, &list(chunk)));
+        }
+        let stack_nodes = cgroup.rsplit_once('/').map_or("", |(parent, _)| parent);
+        rules.push(from(stack_nodes, &own));
+    }
+    let tag = format!("wdm-cut:{name}");
+    let dir = stack.run_dir.join("cuts");
+    std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    let file = dir.join(name);
+    let mut listed = std::fs::read_to_string(&file).unwrap_or_default();
+    for mut rule in rules {
+        rule.extend(["-m", "comment", "--comment", &tag, "-j", "DROP"].map(String::from));
+        let args: Vec<&str> = rule.iter().map(String::as_str).collect();
+        iptables(&[&["-I"], &args[..]].concat()).await?;
+        listed.push_str(&rule.join(" "));
+        listed.push('\n');
+        std::fs::write(&file, &listed).map_err(Error::io(format!("writing {}", file.display())))?;
+    }
+    Ok(())
+}
+
+/// Deletes the rules that cut node `name` off (none: nothing to do).
+async fn heal(stack: &Local, name: &str) -> Result<()> {
+    let file = stack.run_dir.join("cuts").join(name);
+    let Ok(listed) = std::fs::read_to_string(&file) else {
+        return Ok(());
+    };
+    for rule in listed.lines().filter(|l| !l.trim().is_empty()) {
+        let args: Vec<&str> = rule.split_whitespace().collect();
+        iptables(&[&["-D"], &args[..]].concat()).await?;
+    }
+    std::fs::remove_file(&file).map_err(Error::io(format!("removing {}", file.display())))
+}
+
+/// The cluster bus of a node listens on its port + 10 000.
+const BUS_OFFSET: u16 = 10_000;
+
+/// The cgroup (v2, relative to the hierarchy's root) process `pid` runs in; the root is
+/// refused: the node shares it with every other process.
+fn node_cgroup(pid: i32) -> Result<String> {
+    let file = format!("/proc/{pid}/cgroup");
+    let text = std::fs::read_to_string(&file).map_err(Error::io(format!("reading {file}")))?;
+    let path = text
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|p| p.trim().trim_start_matches('/').to_string())
+        .unwrap_or_default();
+    match path.is_empty() {
+        true => Err(Error::Unsupported {
+            what: "a partition of a node without a cgroup of its own (needs a writable cgroup v2 hierarchy)",
             backend: "local",
         }),
+        false => Ok(path),
+    }
+}
+
+async fn iptables(args: &[&str]) -> Result<()> {
+    let what = format!("iptables {}", args.join(" "));
+    let out = Command::new("iptables")
+        .args(args)
+        .output()
+        .await
+        .map_err(Error::io(what.clone()))?;
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(Error::State(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))),
     }
 }
 

@@ -31,8 +31,10 @@ pub enum Action {
     /// Start it again without waiting: a Redis node may still be loading or
     /// resynchronising when the next fault comes.
     Launch,
-    /// Cut a Redis node off the network of its cluster.
+    /// Cut a Redis node off the network: its cluster and its clients.
     Isolate,
+    /// Cut a Redis node off the other nodes of its cluster; its clients still reach it.
+    Split,
     /// Undo `isolate` and wait until its cluster is whole.
     Heal,
 }
@@ -46,6 +48,7 @@ impl Action {
             Action::Start => "start",
             Action::Launch => "launch",
             Action::Isolate => "isolate",
+            Action::Split => "split",
             Action::Heal => "heal",
         }
     }
@@ -180,6 +183,16 @@ pub async fn resolve(stack: &Stack, target: &Target) -> Result<Hit> {
                 role: Some(*role),
             })
         }
+    }
+}
+
+/// Why node `name` cannot be cut off its cluster on this stack, if it cannot (asked before
+/// a probe's pass counts on it).
+pub async fn cannot_cut(stack: &Stack, name: &str) -> Option<String> {
+    match stack {
+        Stack::Local(l) => local::cannot_cut(l, name).await,
+        Stack::Docker(_) => None,
+        Stack::Hosts(_) => Some("the hosts back end does no faults".into()),
     }
 }
 

@@ -267,6 +267,11 @@ impl Pass<'_> {
                 for_a_while(Action::Isolate, master.into(), cut, Action::Heal).await?;
                 format!("cut {master} (master) off {} s", cut.as_secs())
             }
+            Kind::Split => {
+                let cut = Duration::from_secs(self.args.partition_secs);
+                for_a_while(Action::Split, master.into(), cut, Action::Heal).await?;
+                format!("split {master} (master) from its cluster {} s", cut.as_secs())
+            }
             Kind::ServicePause => {
                 let node = format!("{}-1", victim.service);
                 for_a_while(Action::Pause, node.clone(), pause, Action::Resume).await?;
@@ -429,7 +434,7 @@ impl Pass<'_> {
                 now.map_or("no answer".to_string(), |r| r.to_string())
             ));
         }
-        if self.kind == Kind::Partition {
+        if matches!(self.kind, Kind::Partition | Kind::Split) {
             killed.push(victim.master.clone());
         }
         for node in &killed {

@@ -13,10 +13,12 @@
 //!    (SIGSTOP, `docker pause`) for `--pause-secs`; "sequence" kills a replica before the
 //!    writes, starts it again a third of the way in and kills the master at once, before
 //!    the replica can have resynchronised; "sequence-pause" does the same with a pause in
-//!    place of the master's kill; "partition" cuts the master off its network for
-//!    `--partition-secs` (compose only: `docker network disconnect`; the local back end has
-//!    no way to cut one process off loopback, and says SKIP); "service-pause" freezes the
-//!    service replica `<service>-1` for `--pause-secs`. Each acknowledged write there
+//!    place of the master's kill; "partition" cuts the master off the network, its clients
+//!    too, for `--partition-secs`, and "split" cuts it off the other nodes of its cluster
+//!    only (`crate::fault`: iptables by cgroup locally, `docker network disconnect` and
+//!    iptables in the container's namespace in compose; SKIP where a node has no cgroup of
+//!    its own); "service-pause" freezes the service replica `<service>-1` for
+//!    `--pause-secs` (pauses of 0.5, 4 and 10 s in turn). Each acknowledged write there
 //!    exactly once, a repeat of a few keys changes nothing, the victims back in their whole
 //!    cluster.
 //!
@@ -40,7 +42,7 @@ pub struct DurabilityArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "settings,redis,master,replica,pause,sequence,sequence-pause,partition,service-pause"
+        default_value = "settings,redis,master,replica,pause,sequence,sequence-pause,partition,split,service-pause"
     )]
     passes: Vec<Pass>,
     /// Writes of each kind in a gateway pass.
@@ -68,7 +70,7 @@ pub struct DurabilityArgs {
         default_value = "0.5,4,10"
     )]
     pause_secs: Vec<f64>,
-    /// How long the "partition" pass cuts a master off.
+    /// How long the "partition" and "split" passes cut a master off.
     #[arg(long, env = "PARTITION_SECS", default_value_t = 8)]
     partition_secs: u64,
     /// INCRs (each with WAIT 1) in each cluster in the "redis" pass.
@@ -89,6 +91,7 @@ enum Pass {
     Sequence,
     SequencePause,
     Partition,
+    Split,
     ServicePause,
 }
 
@@ -132,6 +135,11 @@ pub async fn run(
         true => Some(gateway::Entities::create(&gateway, stack, &log).await?),
         false => None,
     };
+    // Asked of one node: every node of a stack is started alike.
+    let cut_blocked = match args.passes.iter().any(|p| matches!(p, Pass::Partition | Pass::Split)) {
+        true => crate::fault::cannot_cut(stack, "redis-stock-1").await,
+        false => None,
+    };
     for pass in &args.passes {
         match (pass, &entities) {
             (Pass::Settings, _) => redis::settings(stack, &args.fsync, &mut tally).await?,
@@ -141,11 +149,11 @@ pub async fn run(
                 }
             }
             (_, None) => unreachable!("created above"),
-            (Pass::Partition, Some(_)) if !matches!(stack, Stack::Docker(_)) => {
+            (Pass::Partition | Pass::Split, Some(_)) if cut_blocked.is_some() => {
                 log.line(&format!(
-                    "SKIP partition: the {} back end cannot cut a node off its cluster \
-                     (docker only: ops --docker PROJECT)",
-                    stack.backend()
+                    "SKIP {pass:?}: the {} back end cannot cut a node off its cluster here: {}",
+                    stack.backend(),
+                    cut_blocked.as_deref().unwrap_or_default()
                 ));
             }
             (kind, Some(entities)) => {
@@ -190,6 +198,7 @@ mod tests {
             Pass::Sequence,
             Pass::SequencePause,
             Pass::Partition,
+            Pass::Split,
             Pass::ServicePause,
         ];
         assert_eq!(all.passes, every);
