@@ -91,8 +91,8 @@ impl RedisStore {
         let metrics = StoreMetrics::new();
         let connection = Connection::new(&cfg.url, Arc::new(make), cfg.timeout, metrics.clone())?;
         let topology = {
-            let connection = connection.clone();
-            Topology::new(move |masters| connection.failed_over(masters))
+            let (base, connection) = (connection.base(), connection.clone());
+            Topology::new(move |masters| connection.failed_over(masters)).asking_nodes(base)
         };
         Ok(RedisStore {
             connection,

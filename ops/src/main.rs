@@ -22,7 +22,7 @@ enum Command {
     /// The Redis Clusters: create, wait, status, pick, master-of, check-node.
     #[command(subcommand)]
     Cluster(cluster::Command),
-    /// Do a fault: ops fault kill|pause|resume|start|isolate|heal TARGET.
+    /// Do a fault: ops fault kill|pause|resume|start|launch|isolate|split|heal TARGET.
     Fault(fault::Fault),
     /// The availability picture: steady load, one kill at a time, report.md and timeline.png.
     ChaosReport(chaos_report::Args),

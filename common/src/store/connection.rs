@@ -129,6 +129,11 @@ impl Connection {
         Ok(conn)
     }
 
+    /// `REDIS_URL`'s first node's settings (credentials, database).
+    pub(super) fn base(&self) -> ConnectionInfo {
+        self.base.clone()
+    }
+
     /// The generation of the connection [`Connection::get`] hands out now.
     pub(super) fn generation(&self) -> u64 {
         *self.link.generation.borrow()

@@ -12,12 +12,14 @@
 //! map names another master for a slot than the map before, the topology's `on_moved`
 //! is told the new masters (the store replaces its connection).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use redis::aio::MultiplexedConnection;
 use redis::cluster_async::ClusterConnection;
-use redis::{RedisResult, Value};
+use redis::{ConnectionAddr, ConnectionInfo, RedisResult, Value};
 
 use super::reply::{int, text};
 
@@ -74,6 +76,8 @@ impl std::fmt::Display for Node {
 #[derive(Debug)]
 pub struct Map {
     pub nodes: Vec<Node>,
+    /// Every node the answer lists, masters and their replicas: whom to ask next.
+    pub listed: Vec<Node>,
     /// `(first slot, last slot, index in nodes)`, sorted.
     ranges: Vec<(u16, u16, usize)>,
 }
@@ -110,6 +114,7 @@ impl Map {
         };
         let mut map = Map {
             nodes: Vec::new(),
+            listed: Vec::new(),
             ranges: Vec::new(),
         };
         for entry in entries {
@@ -133,6 +138,19 @@ impl Map {
             };
             map.ranges
                 .push((u16::try_from(first).ok()?, u16::try_from(last).ok()?, index));
+            for copy in &fields[2..] {
+                let Value::Array(copy) = copy else { continue };
+                let listed = copy.first().and_then(text).zip(copy.get(1).and_then(int));
+                if let Some((host, port)) = listed {
+                    let node = Node {
+                        host,
+                        port: u16::try_from(port).ok()?,
+                    };
+                    if !map.listed.contains(&node) {
+                        map.listed.push(node);
+                    }
+                }
+            }
         }
         map.ranges.sort_unstable();
         (!map.nodes.is_empty()).then_some(map)
@@ -151,6 +169,66 @@ pub struct Topology {
     seen: Mutex<Option<Arc<Map>>>,
     refreshing: AtomicBool,
     on_moved: Box<OnMoved>,
+    /// Asks the nodes of the last map directly, when set ([`Topology::asking_nodes`]).
+    direct: Option<Direct>,
+}
+
+/// Connections of their own to single nodes, to ask them for the map. The cluster
+/// connection holds every command while it recovers from a lost node (its slot refresh
+/// waits for connects to the dead node, a whole connect timeout where a killed
+/// container's address no longer answers), and a failover would be seen only after that.
+struct Direct {
+    /// `REDIS_URL`'s first node: credentials and database for every node asked.
+    base: ConnectionInfo,
+    open: Mutex<HashMap<Node, MultiplexedConnection>>,
+    /// The next node to ask, in the order the last map lists them (a dead or paused one
+    /// costs one question, then the next is asked).
+    next: AtomicUsize,
+}
+
+impl Direct {
+    /// `CLUSTER SLOTS` of the next node of `map`, within [`Topology::FRESH`].
+    async fn ask(&self, map: &Map) -> RedisResult<Value> {
+        let at = self.next.fetch_add(1, Ordering::Relaxed) % map.listed.len().max(1);
+        let node = map.listed.get(at).or(map.nodes.first()).cloned();
+        let node = node.ok_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::Client, "the map lists no node"))
+        })?;
+        let asked = tokio::time::timeout(Topology::FRESH, self.slots_of(&node)).await;
+        let answer = asked.unwrap_or_else(|_| {
+            Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "no answer to CLUSTER SLOTS in time",
+            )))
+        });
+        if answer.is_err() {
+            self.open.lock().unwrap_or_else(|e| e.into_inner()).remove(&node);
+        }
+        answer
+    }
+
+    async fn slots_of(&self, node: &Node) -> RedisResult<Value> {
+        let cached = self
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(node)
+            .cloned();
+        let mut conn = match cached {
+            Some(conn) => conn,
+            None => {
+                let addr = ConnectionAddr::Tcp(node.host.clone(), node.port);
+                let client = redis::Client::open(self.base.clone().set_addr(addr))?;
+                let conn = client.get_multiplexed_async_connection().await?;
+                self.open
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(node.clone(), conn.clone());
+                conn
+            }
+        };
+        redis::cmd("CLUSTER").arg("SLOTS").query_async(&mut conn).await
+    }
 }
 
 impl Topology {
@@ -164,7 +242,21 @@ impl Topology {
             seen: Mutex::new(None),
             refreshing: AtomicBool::new(false),
             on_moved: Box::new(on_moved),
+            direct: None,
         }
+    }
+
+    /// Once a map is known, asks its nodes one by one over connections of their own (with
+    /// `base`'s credentials), not the cluster connection ([`Direct`]). Only for plain TCP.
+    pub fn asking_nodes(mut self, base: ConnectionInfo) -> Self {
+        if matches!(base.addr(), ConnectionAddr::Tcp(..)) {
+            self.direct = Some(Direct {
+                base,
+                open: Mutex::new(HashMap::new()),
+                next: AtomicUsize::new(0),
+            });
+        }
+        self
     }
 
     /// The map, asked for again when older than [`Topology::FRESH`] (or `force`).
@@ -181,10 +273,16 @@ impl Topology {
                 }
             }
         }
-        let reply: Value = redis::cmd("CLUSTER")
-            .arg("SLOTS")
-            .query_async(&mut conn)
-            .await?;
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let reply: Value = match (&self.direct, seen) {
+            (Some(direct), Some(seen)) => direct.ask(&seen).await?,
+            _ => {
+                redis::cmd("CLUSTER")
+                    .arg("SLOTS")
+                    .query_async(&mut conn)
+                    .await?
+            }
+        };
         let map = Arc::new(Map::parse(&reply).ok_or_else(|| {
             redis::RedisError::from((
                 redis::ErrorKind::Client,
