@@ -118,6 +118,12 @@ fn server(
     })
     .workers(config.workers)
     .backlog(4096)
+    // No deadline for a request's head: a process that was paused (SIGSTOP, `docker
+    // pause`) wakes with every timer expired, and would answer 408 to the request it was
+    // reading, a 4xx that says "nothing changed" for a write that the gateway, which left
+    // it after its own bound, may have had applied by the sibling. Requests come whole
+    // from the gateway, which bounds them itself.
+    .client_request_timeout(std::time::Duration::ZERO)
     .shutdown_timeout(config.shutdown_timeout_secs)
     .listen(listener)?
     .run())

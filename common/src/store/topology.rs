@@ -202,7 +202,10 @@ impl Direct {
             )))
         });
         if answer.is_err() {
-            self.open.lock().unwrap_or_else(|e| e.into_inner()).remove(&node);
+            self.open
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&node);
         }
         answer
     }
@@ -227,7 +230,10 @@ impl Direct {
                 conn
             }
         };
-        redis::cmd("CLUSTER").arg("SLOTS").query_async(&mut conn).await
+        redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await
     }
 }
 

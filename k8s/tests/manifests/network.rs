@@ -240,12 +240,22 @@ fn every_ingress_retries_every_request_on_another_pod() {
             );
         }
     }
-    for uri in ["/orders/checkout/o1", "/orders/batch_init/1/1/1/1", "/stock/batch_init/1/1/1"] {
+    for uri in [
+        "/orders/checkout/o1",
+        "/orders/batch_init/1/1/1/1",
+        "/stock/batch_init/1/1/1",
+    ] {
         let (r, _) = route(&routes, uri).unwrap_or_else(|| panic!("{uri} is not routed"));
-        let ing = m.ingresses.iter().find(|i| i.metadata.name.as_deref() == Some(&r.ingress));
-        let ann = ing.and_then(|i| i.metadata.annotations.clone()).unwrap_or_default();
+        let ing = m
+            .ingresses
+            .iter()
+            .find(|i| i.metadata.name.as_deref() == Some(&r.ingress));
+        let ann = ing
+            .and_then(|i| i.metadata.annotations.clone())
+            .unwrap_or_default();
         assert_eq!(
-            ann.get("nginx.ingress.kubernetes.io/proxy-read-timeout").map(String::as_str),
+            ann.get("nginx.ingress.kubernetes.io/proxy-read-timeout")
+                .map(String::as_str),
             Some("300"),
             "{uri} is a long route: Ingress {} must wait for it",
             r.ingress

@@ -21,7 +21,7 @@ pub async fn act(project: &Project, action: Action, name: &str) -> Result<()> {
     let container = project.container(name).await?.name;
     match action {
         Action::Kill => docker(&["kill", &container]).await,
-        Action::Pause => docker(&["pause", &container]).await,
+        Action::Pause => pause(&container).await,
         Action::Resume => docker(&["unpause", &container]).await,
         Action::Start => {
             docker(&["start", &container]).await?;
@@ -47,7 +47,17 @@ pub async fn act(project: &Project, action: Action, name: &str) -> Result<()> {
                 }
                 let ip = announce_ip(&peer.name).await?;
                 for (chain, way) in [("INPUT", "-s"), ("OUTPUT", "-d")] {
-                    let rule = [chain, way, &ip, "-m", "comment", "--comment", CUT, "-j", "DROP"];
+                    let rule = [
+                        chain,
+                        way,
+                        &ip,
+                        "-m",
+                        "comment",
+                        "--comment",
+                        CUT,
+                        "-j",
+                        "DROP",
+                    ];
                     in_namespace(&pid, &[&["-I"], &rule[..]].concat()).await?;
                 }
             }
@@ -56,7 +66,10 @@ pub async fn act(project: &Project, action: Action, name: &str) -> Result<()> {
         Action::Heal => {
             let pid = pid_of(&container).await?;
             let rules = in_namespace(&pid, &["-S"]).await?;
-            for rule in rules.lines().filter(|l| l.starts_with("-A ") && l.contains(CUT)) {
+            for rule in rules
+                .lines()
+                .filter(|l| l.starts_with("-A ") && l.contains(CUT))
+            {
                 let args: Vec<&str> = rule[3..].split_whitespace().collect();
                 in_namespace(&pid, &[&["-D"], &args[..]].concat()).await?;
             }
@@ -82,7 +95,9 @@ async fn pid_of(container: &str) -> Result<String> {
     let pid = pid.trim();
     match pid.parse::<u32>() {
         Ok(p) if p > 0 => Ok(pid.to_string()),
-        _ => Err(Error::State(format!("{container} is not running (pid {pid})"))),
+        _ => Err(Error::State(format!(
+            "{container} is not running (pid {pid})"
+        ))),
     }
 }
 
@@ -90,8 +105,32 @@ async fn pid_of(container: &str) -> Result<String> {
 async fn in_namespace(pid: &str, args: &[&str]) -> Result<String> {
     let mut cmd = Command::new("nsenter");
     cmd.args(["-t", pid, "-n", "iptables"]).args(args);
-    output(&mut cmd, &format!("nsenter -t {pid} -n iptables {}", args.join(" "))).await
+    output(
+        &mut cmd,
+        &format!("nsenter -t {pid} -n iptables {}", args.join(" ")),
+    )
+    .await
 }
+
+/// `docker pause`, tried again a few times when the freezer gave up: runc fails a pause
+/// ("unable to freeze") when a process of the container does not stop in time (one in the
+/// middle of a disk write), and leaves it running.
+async fn pause(container: &str) -> Result<()> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match docker(&["pause", container]).await {
+            Err(e) if tries < PAUSE_TRIES && e.to_string().contains("unable to freeze") => {
+                eprintln!("[fault] docker pause {container} failed ({e}), trying again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// How many times `docker pause` is tried.
+const PAUSE_TRIES: u32 = 5;
 
 async fn docker(args: &[&str]) -> Result<()> {
     let mut cmd = Command::new("docker");

@@ -44,20 +44,31 @@ pub async fn cannot_cut(stack: &Local, name: &str) -> Option<String> {
     if let Err(e) = node_cgroup(running(stack, name).ok()?) {
         return Some(e.to_string());
     }
-    iptables(&["-S", "OUTPUT"]).await.err().map(|e| e.to_string())
+    iptables(&["-S", "OUTPUT"])
+        .await
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// The rules that cut node `name` off: `everyone` (isolate) or only its cluster (split).
 async fn cut(stack: &Local, name: &str, everyone: bool) -> Result<()> {
     let (service, n) = node_index(name).ok_or_else(|| {
-        Error::Invalid(format!("{name} is no Redis node: only a node is cut off its cluster"))
+        Error::Invalid(format!(
+            "{name} is no Redis node: only a node is cut off its cluster"
+        ))
     })?;
     let cgroup = node_cgroup(running(stack, name)?)?;
     let ports = |k| {
         let port = stack.node_port(service, k);
         [port, port + BUS_OFFSET]
     };
-    let list = |ports: &[u16]| ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
+    let list = |ports: &[u16]| {
+        ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     let own = list(&ports(n));
     let from = |path: &str, to: &str| {
         let mut rule = vec!["OUTPUT"];

@@ -73,7 +73,10 @@ async fn gateway_retries_on_replicas_and_waits_for_restarts() {
         let svc = service(&mut services, retried.service);
         retried_on_the_other_replica(&gw, svc, r, &retried).await;
     }
-    for (name, path) in [("stock", "/stock/add/1/5"), ("order", "/orders/addItem/o1/i1/1")] {
+    for (name, path) in [
+        ("stock", "/stock/add/1/5"),
+        ("order", "/orders/addItem/o1/i1/1"),
+    ] {
         stalled_replica_is_left(&gw, service(&mut services, name), r, path).await;
     }
     for (name, path) in [

@@ -280,3 +280,29 @@ async fn without_a_key_two_writes_are_two_writes() {
     json(app.post(&format!("/add/{id}/2")).await, 200).await;
     assert_eq!(app.find(id).await, (4, 1));
 }
+
+/// A request whose head arrives in two parts, 6 s apart (longer than actix's default
+/// deadline for a head, 5 s), is answered as any other: a replica paused mid-read wakes
+/// with its timers expired, and a 408 there would tell the gateway "nothing changed" for
+/// a write its sibling may have applied.
+#[tokio::test]
+async fn a_request_head_that_comes_late_is_served_not_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let id = app.item(2, 5).await;
+    let addr = app.public.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    conn.write_all(format!("POST /add/{id}/3 HTTP/1.1\r\n").as_bytes())
+        .await
+        .expect("first part");
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    conn.write_all(b"Host: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("second part");
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(app.find(&id).await, (8, 2));
+}

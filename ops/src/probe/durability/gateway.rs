@@ -270,7 +270,10 @@ impl Pass<'_> {
             Kind::Split => {
                 let cut = Duration::from_secs(self.args.partition_secs);
                 for_a_while(Action::Split, master.into(), cut, Action::Heal).await?;
-                format!("split {master} (master) from its cluster {} s", cut.as_secs())
+                format!(
+                    "split {master} (master) from its cluster {} s",
+                    cut.as_secs()
+                )
             }
             Kind::ServicePause => {
                 let node = format!("{}-1", victim.service);

@@ -136,7 +136,11 @@ pub async fn run(
         false => None,
     };
     // Asked of one node: every node of a stack is started alike.
-    let cut_blocked = match args.passes.iter().any(|p| matches!(p, Pass::Partition | Pass::Split)) {
+    let cut_blocked = match args
+        .passes
+        .iter()
+        .any(|p| matches!(p, Pass::Partition | Pass::Split))
+    {
         true => crate::fault::cannot_cut(stack, "redis-stock-1").await,
         false => None,
     };
