@@ -510,13 +510,13 @@ cmd_down() {
     stop_group gateway
     stop_group order-1 order-2
     stop_group stock-1 stock-2 payment-1 payment-2
-    # shellcheck disable=SC2046
     # A node still cut off (`ops fault isolate|split`, its rules listed in cuts/) is healed:
     # its iptables rules would hold the ports for the next stack.
     local cut
     for cut in "$RUN_DIR"/cuts/*; do
-        [ -f "$cut" ] && ops fault heal "${cut##*/}"
+        if [ -f "$cut" ]; then ops fault heal "${cut##*/}"; fi
     done
+    # shellcheck disable=SC2046
     stop_group $(recorded_nodes)
     remove_node_cgroups
     log "stack is down"
