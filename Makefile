@@ -254,7 +254,7 @@ images:
 # The compose stack for real: up, consistency, Redis durability, one docker kill at a time
 # during a 20 000-order run, down -v (project PROJECT only). PROJECT (wdm-ci), GATEWAY_PORT
 # (8000). Bounded: the whole test is stopped (and torn down) after COMPOSE_TEST_TIMEOUT s.
-COMPOSE_TEST_TIMEOUT ?= 1200
+COMPOSE_TEST_TIMEOUT ?= 1800
 compose-test: images
 	SKIP_IMAGES=1 timeout -k 120 $(COMPOSE_TEST_TIMEOUT) env/compose/test.sh
 
