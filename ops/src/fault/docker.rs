@@ -28,11 +28,6 @@ pub async fn act(project: &Project, action: Action, name: &str) -> Result<()> {
             wait_healthy(&container).await
         }
         Action::Launch => docker(&["start", &container]).await,
-        Action::Isolate | Action::Split | Action::Heal if cluster_of(name).is_none() => {
-            Err(Error::Invalid(format!(
-                "{name} is no Redis node: only a node is cut off its cluster"
-            )))
-        }
         Action::Isolate => {
             for net in networks(project).await? {
                 docker(&["network", "disconnect", &net, &container]).await?;

@@ -18,7 +18,6 @@
 use super::Action;
 use crate::error::{Error, Result};
 use crate::stack::local::Local;
-use crate::stack::node_index;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
@@ -52,11 +51,7 @@ pub async fn cannot_cut(stack: &Local, name: &str) -> Option<String> {
 
 /// The rules that cut node `name` off: `everyone` (isolate) or only its cluster (split).
 async fn cut(stack: &Local, name: &str, everyone: bool) -> Result<()> {
-    let (service, n) = node_index(name).ok_or_else(|| {
-        Error::Invalid(format!(
-            "{name} is no Redis node: only a node is cut off its cluster"
-        ))
-    })?;
+    let (service, n) = super::node_of(name)?;
     let cgroup = node_cgroup(running(stack, name)?)?;
     let ports = |k| {
         let port = stack.node_port(service, k);

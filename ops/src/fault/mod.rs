@@ -186,6 +186,15 @@ pub async fn resolve(stack: &Stack, target: &Target) -> Result<Hit> {
     }
 }
 
+/// The cluster and number of Redis node `name` (`redis-stock-2`), or why it is none.
+pub(crate) fn node_of(name: &str) -> Result<(&'static str, usize)> {
+    stack::node_index(name).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{name} is no Redis node: only a node is cut off its cluster"
+        ))
+    })
+}
+
 /// Why node `name` cannot be cut off its cluster on this stack, if it cannot (asked before
 /// a probe's pass counts on it).
 pub async fn cannot_cut(stack: &Stack, name: &str) -> Option<String> {
@@ -198,6 +207,10 @@ pub async fn cannot_cut(stack: &Stack, name: &str) -> Option<String> {
 
 /// Does `action` to the component `name`.
 pub async fn act(stack: &Stack, action: Action, name: &str) -> Result<()> {
+    if matches!(action, Action::Isolate | Action::Split | Action::Heal) {
+        // Only a Redis node is cut off its cluster, on every back end.
+        node_of(name)?;
+    }
     match stack {
         Stack::Local(l) => local::act(l, action, name).await,
         Stack::Docker(d) => {
