@@ -10,6 +10,7 @@
 //! 127.0.0.1.
 
 use serde_json::json;
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,12 +43,12 @@ pub struct Call {
 }
 
 /// What the replicas of one service share: the requests they saw, whether the next
-/// request, on whichever replica, is to be dropped, and how long the next one is held.
+/// request, on whichever replica, is to be dropped, and how long the next ones are held.
 #[derive(Default)]
 struct Seen {
     calls: Mutex<Vec<Call>>,
     drop_next: AtomicBool,
-    stall_next: Mutex<Option<Duration>>,
+    stall_next: Mutex<VecDeque<Duration>>,
 }
 
 /// The fake replicas of one service and what they saw.
@@ -78,7 +79,7 @@ impl Service {
     pub async fn reset(&mut self, answer: Answer) {
         self.seen.calls.lock().expect("calls lock").clear();
         self.seen.drop_next.store(false, Ordering::SeqCst);
-        *self.seen.stall_next.lock().expect("stall lock") = None;
+        self.seen.stall_next.lock().expect("stall lock").clear();
         for replica in &mut self.replicas {
             replica.stop().await;
             replica.start(answer);
@@ -92,8 +93,9 @@ impl Service {
 
     /// The next request this service gets, on whichever replica, is read and answered only
     /// after `hold` (a replica paused mid-request); the connection stays open meanwhile.
+    /// Called again before that request came, the one after it is held too, and so on.
     pub fn stall_next(&self, hold: Duration) {
-        *self.seen.stall_next.lock().expect("stall lock") = Some(hold);
+        self.seen.stall_next.lock().expect("stall lock").push_back(hold);
     }
 
     /// Every request the replicas read since the last reset, in order.
@@ -220,7 +222,7 @@ impl Handler {
             return;
         };
         let dropped = self.seen.drop_next.swap(false, Ordering::SeqCst);
-        let stall = self.seen.stall_next.lock().expect("stall lock").take();
+        let stall = self.seen.stall_next.lock().expect("stall lock").pop_front();
         self.seen.calls.lock().expect("calls lock").push(Call {
             replica: self.replica.clone(),
             method: request.method,

@@ -12,11 +12,12 @@
 //! 3. /metrics and /health/... of the services are the gateway's JSON 404;
 //! 4. a service's own answer (503, 502) goes to the client as it is, never retried;
 //! 5. a replica that holds a short route's request (paused) is left for its sibling after
-//!    the short read bound, with the same key; a long route (checkout, batch_init) waits
-//!    for its replica's answer.
+//!    the short read bound, with the same key; when both hold it, the next pass follows at
+//!    once and bounds its tries too (a paused replica picked again is left after 0.5 s); a
+//!    long route (checkout, batch_init) waits for its replica's answer.
 //!
 //! Every check runs and prints PASS or FAIL (`--nocapture` shows them); the test fails at the
-//! end naming each failed check, and keeps the RUN_DIR with the gateway's log. About 11 s.
+//! end naming each failed check, and keeps the RUN_DIR with the gateway's log. About 14 s.
 //! Needs nginx with the echo module, curl and bash (stack.sh); fails, never skips, without.
 //! Ignored by a plain `cargo test`: `make gateway-test` runs it with `--ignored`.
 
@@ -37,9 +38,11 @@ const WINDOW_S: f64 = 3.75;
 const CONNECT_TIMEOUT_S: f64 = 2.0;
 /// proxy_read_timeout of the short routes' first pass (routes.conf).
 const SHORT_READ_S: f64 = 0.3;
+/// proxy_read_timeout of the short routes' second pass (routes.conf).
+const SHORT_READ_2_S: f64 = 0.5;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs nginx with the echo module and takes 11 s: run by `make gateway-test`"]
+#[ignore = "needs nginx with the echo module and takes 14 s: run by `make gateway-test`"]
 async fn gateway_retries_on_replicas_and_waits_for_restarts() {
     nginx::require_nginx();
     let upstreams = nginx::upstream_base_ports();
@@ -79,6 +82,7 @@ async fn gateway_retries_on_replicas_and_waits_for_restarts() {
     ] {
         stalled_replica_is_left(&gw, service(&mut services, name), r, path).await;
     }
+    stalled_again_in_the_next_pass(&gw, service(&mut services, "payment"), r).await;
     for (name, path) in [
         ("order", "/orders/checkout/o1"),
         ("payment", "/payment/batch_init/2/5"),
@@ -264,6 +268,39 @@ async fn stalled_replica_is_left(gw: &Gateway, svc: &mut Service, r: &mut Report
             && !calls[1].stalled
             && calls[0].replica != calls[1].replica
             && reply.field("replica") == Some(calls[1].replica.as_str())
+            && keys.len() == 1
+            && keys.iter().all(Option::is_some),
+        format_args!("{reply}; calls {calls:?}"),
+    );
+}
+
+/// Both replicas hold a short route's request past the first pass's bound (the sibling slow
+/// too), and the next pass picks a held one again: that try is bounded as well (before, it
+/// waited for the whole stall), and the pass follows the first at once, not after a pause.
+async fn stalled_again_in_the_next_pass(gw: &Gateway, svc: &mut Service, r: &mut Report) {
+    svc.reset(Answer::Ok).await;
+    for _ in 0..3 {
+        svc.stall_next(Duration::from_secs(5));
+    }
+    let path = "/payment/add_funds/u1/5";
+    let reply = gw.request("POST", path, &[]).await;
+    let calls = svc.calls();
+    let keys: BTreeSet<Option<&str>> = calls.iter().map(|c| c.key.as_deref()).collect();
+    let stalled: Vec<bool> = calls.iter().map(|c| c.stalled).collect();
+    let expected = 2.0 * SHORT_READ_S + SHORT_READ_2_S;
+    r.check(
+        format_args!(
+            "POST {path}: held by both replicas, then by the one the next pass picks: left \
+             after {SHORT_READ_S} + {SHORT_READ_S} + {SHORT_READ_2_S} s, the other answers \
+             with the same key (200 in {:.2} s)",
+            reply.secs()
+        ),
+        reply.status == 200
+            && (expected..expected + 0.4).contains(&reply.secs())
+            && stalled == [true, true, true, false]
+            && calls[0].replica != calls[1].replica
+            && calls[2].replica != calls[3].replica
+            && reply.field("replica") == Some(calls[3].replica.as_str())
             && keys.len() == 1
             && keys.iter().all(Option::is_some),
         format_args!("{reply}; calls {calls:?}"),
