@@ -286,16 +286,29 @@ async fn write_loop(replicas: Arc<Replicas>, node: Node, mut jobs: mpsc::Unbound
         }
         let (conn, slot) = (batch[0].conn.clone(), batch[0].slot);
         let bound = replicas.timeout + replicas.wait;
-        let sent = tokio::time::timeout(bound, replicas.send_checked(conn, &node, slot, pipe))
-            .await
-            .unwrap_or_else(|_| {
+        let sending = tokio::time::timeout(bound, replicas.send_checked(conn, &node, slot, pipe));
+        // The writer is one task per master: a pipeline that hangs holds up every write
+        // queued behind it. Once every caller of this one has left (their try timed out, or
+        // the connection was replaced after a failover and they are sending again, perhaps
+        // to this writer), nobody waits for its answer: it is dropped, and the next batch
+        // goes. Seen in compose: a pipeline sent on the old connection, whose slot map still
+        // named the paused master, held the new master's writer until that master woke.
+        let everyone_left = futures::future::join_all(batch.iter_mut().map(|j| j.reply.closed()));
+        let sent = tokio::select! {
+            sent = sending => sent,
+            _ = everyone_left => {
                 replicas.forget_required(&node);
-                Err(RedisError::from((
-                    ErrorKind::Server(ServerErrorKind::TryAgain),
-                    "a redis master did not answer a write pipeline in time",
-                    format!("{node}, {} ms", bound.as_millis()),
-                )))
-            });
+                continue;
+            }
+        };
+        let sent = sent.unwrap_or_else(|_| {
+            replicas.forget_required(&node);
+            Err(RedisError::from((
+                ErrorKind::Server(ServerErrorKind::TryAgain),
+                "a redis master did not answer a write pipeline in time",
+                format!("{node}, {} ms", bound.as_millis()),
+            )))
+        });
         let answers = match sent {
             Ok((values, acked)) => values
                 .into_iter()
@@ -310,5 +323,82 @@ async fn write_loop(replicas: Arc<Replicas>, node: Node, mut jobs: mpsc::Unbound
         for (job, answer) in batch.into_iter().zip(answers) {
             let _ = job.reply.send(answer);
         }
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::store::slot_of;
+    use crate::testing::RedisCluster;
+    use std::time::Instant;
+
+    /// A writer's pipeline that hangs on a paused node (sent on a connection whose slot map
+    /// names another master than the writer's, as after a failover) is dropped once its
+    /// callers have left: the next write to the writer's own master is answered at once,
+    /// not after the hung pipeline's bound.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hung_pipeline_nobody_waits_for_does_not_hold_up_the_writer() {
+        let cluster = RedisCluster::start(3, 0);
+        let hung_key = "writer-test-a";
+        let paused = cluster.master_of(hung_key);
+        let key = (0..)
+            .map(|n| format!("writer-test-b{n}"))
+            .find(|k| cluster.master_of(k) != paused)
+            .expect("a key on another master");
+        let writer_master = &cluster.nodes[cluster.master_of(&key)];
+        let node = Node {
+            host: "127.0.0.1".into(),
+            port: writer_master.port(),
+        };
+        let urls: Vec<String> = cluster.nodes.iter().map(|n| n.url()).collect();
+        let conn = redis::cluster::ClusterClient::new(urls)
+            .expect("cluster client")
+            .get_async_connection()
+            .await
+            .expect("cluster connection");
+        // Bounds far apart: a pipeline may hang for 5 s, a caller waits 0.3 s.
+        let replicas = Replicas::new(
+            Duration::from_secs(5),
+            Duration::from_millis(250),
+            Duration::ZERO,
+        );
+
+        cluster.nodes[paused].pause();
+        let mut incr = redis::cmd("INCR");
+        incr.arg(hung_key);
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(300),
+            replicas.write(
+                conn.clone(),
+                node.clone(),
+                slot_of(hung_key.as_bytes()),
+                incr,
+            ),
+        )
+        .await;
+        let started = Instant::now();
+        let mut incr = redis::cmd("INCR");
+        incr.arg(&key);
+        let answered = tokio::time::timeout(
+            Duration::from_secs(10),
+            replicas.write(conn.clone(), node, slot_of(key.as_bytes()), incr),
+        )
+        .await;
+        let took = started.elapsed();
+        cluster.nodes[paused].resume();
+
+        assert!(
+            gave_up.is_err(),
+            "the write to the paused master was answered: {gave_up:?}"
+        );
+        assert!(
+            matches!(answered, Ok(Ok(Value::Int(1)))),
+            "the write to the live master: {answered:?}"
+        );
+        assert!(
+            took < Duration::from_secs(1),
+            "the write to the live master waited {took:?} behind a pipeline nobody waited for"
+        );
     }
 }

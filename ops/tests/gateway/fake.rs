@@ -95,7 +95,11 @@ impl Service {
     /// after `hold` (a replica paused mid-request); the connection stays open meanwhile.
     /// Called again before that request came, the one after it is held too, and so on.
     pub fn stall_next(&self, hold: Duration) {
-        self.seen.stall_next.lock().expect("stall lock").push_back(hold);
+        self.seen
+            .stall_next
+            .lock()
+            .expect("stall lock")
+            .push_back(hold);
     }
 
     /// Every request the replicas read since the last reset, in order.
