@@ -153,7 +153,8 @@ fn progress(streams: &[Arc<Stream>]) -> String {
 /// due i × step after the start (a write whose time has come waits only for a free worker
 /// of its stream, so a backlog after a pause is sent at once); fires each fault when its
 /// share is acknowledged, while the writes go on. Streams share no worker, so one stream's
-/// fault never holds another's writes (each stream's longest pause is its own fault's).
+/// fault never holds another's writes (but `addItem` asks stock for the item's price: the
+/// order stream's longest pause is the longer of its own fault's and stock's).
 /// Returns the start and the victims, fault by fault (a fault whose share never came fires
 /// after the writes).
 pub async fn run(
