@@ -77,7 +77,10 @@ async fn runner(cluster: &Cluster, master: &Node) -> Result<Node> {
     }
     let info = master.query(&["INFO", "replication"]).await?;
     let target: u64 = offset(&info, "master_repl_offset").ok_or_else(|| {
-        Error::Failed(format!("{}: INFO replication has no master_repl_offset", master.name))
+        Error::Failed(format!(
+            "{}: INFO replication has no master_repl_offset",
+            master.name
+        ))
     })?;
     let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
     loop {
