@@ -24,7 +24,7 @@ PAYMENT_REPLICAS ?= 2
 # env/local/redis-cluster.sh.
 REDIS_MASTERS ?= 1
 REDIS_REPLICAS ?= 2
-REDIS_NODE_TIMEOUT_MS ?= 1000
+REDIS_NODE_TIMEOUT_MS ?= 500
 # The gateway's echo module (the pauses between its retry passes); see env/local/stack.sh.
 NGINX_ECHO_MODULE ?= /usr/lib/nginx/modules/ngx_http_echo_module.so
 # PORT_OFFSET=1000 moves every port of the local stack (gateway 9000); see env/local/stack.sh.

@@ -10,12 +10,12 @@
 # replica; ops::cluster::rules::Topology): nodes redis-<svc>-1 .. redis-<svc>-N, N <= 10,
 # nodes 1..MASTERS the initial data masters, the witnesses last. Ports: order 6400 + n - 1,
 # stock 6410 + n - 1, payment 6420 + n - 1, all
-# + PORT_OFFSET; the cluster bus is port + 10000. REDIS_NODE_TIMEOUT_MS (1000) is each node's
+# + PORT_OFFSET; the cluster bus is port + 10000. REDIS_NODE_TIMEOUT_MS (500) is each node's
 # cluster-node-timeout: how long a master may be unreachable before its replica takes over.
 
 REDIS_MASTERS="${REDIS_MASTERS:-1}"
 REDIS_REPLICAS="${REDIS_REPLICAS:-2}"
-REDIS_NODE_TIMEOUT_MS="${REDIS_NODE_TIMEOUT_MS:-1000}"
+REDIS_NODE_TIMEOUT_MS="${REDIS_NODE_TIMEOUT_MS:-500}"
 
 whole_numbers REDIS_NODE_TIMEOUT_MS # (stack.sh's)
 

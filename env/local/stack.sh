@@ -41,7 +41,7 @@
 # Environment: RUN_DIR (default <repo>/run), ORDER_REPLICAS, STOCK_REPLICAS and
 # PAYMENT_REPLICAS (1 or 2, default 2), REDIS_MASTERS (1) and REDIS_REPLICAS (2) per
 # cluster (at most 10 nodes with the witnesses; REDIS_REPLICAS=0 is the light option),
-# REDIS_NODE_TIMEOUT_MS (1000: cluster-node-timeout), REDIS_FSYNC (no: see docs/design.md),
+# REDIS_NODE_TIMEOUT_MS (500: cluster-node-timeout), REDIS_FSYNC (no: see docs/design.md),
 # PORT_OFFSET (0: added to every port, e.g. 1000 puts the gateway on 9000 so that a second
 # stack with its own RUN_DIR can run next to the first), BIN_DIR (the service binaries,
 # default $CARGO_TARGET_DIR/release), NGINX_ECHO_MODULE (the echo module the gateway loads,

@@ -86,7 +86,7 @@ fn redis_cluster_values_are_durable_and_use_the_secret() {
         "appendonly yes",
         "appendfsync no",
         "save \"\"",
-        "cluster-node-timeout 1000",
+        "cluster-node-timeout 500",
         "cluster-require-full-coverage no",
         "cluster-replica-validity-factor 1",
         "cluster-allow-replica-migration no",

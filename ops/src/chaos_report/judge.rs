@@ -37,7 +37,7 @@ pub enum Role {
 
 impl Role {
     /// Longest gap allowed (seconds). A Redis node's kill costs a failover
-    /// (cluster-node-timeout 1 s plus the election) or, for a replica, the master noticing
+    /// (cluster-node-timeout 0.5 s plus the election) or, for a replica, the master noticing
     /// it is gone before WAIT stops waiting for it; a service replica's kill only a gateway
     /// retry.
     pub fn target_gap(self) -> f64 {

@@ -62,7 +62,7 @@ pub struct DurabilityArgs {
     /// How long the "pause", "sequence-pause" and "service-pause" passes freeze their
     /// victims: the three victims of a pass take these lengths in turn, each pass starting
     /// one further along, so that over the three passes every cluster meets every length
-    /// (around the failover's 1 s node timeout, a few seconds past it, and long after it).
+    /// (around the failover's node timeout, 0.5 s, a few seconds past it, and long after it).
     #[arg(
         long,
         env = "PAUSE_SECS",
