@@ -37,6 +37,11 @@ pub use self::http::PeerError;
 use crate::metrics::PeerMetrics;
 use crate::saga::participants::Participants;
 
+/// How long a price lookup waits for the current stock replica before asking the next
+/// one too ([`Endpoints::read`]): far above a live replica's answer (milliseconds), and
+/// well inside the 0.3 s the gateway gives an addItem's first try.
+const LOOKUP_HEDGE: Duration = Duration::from_millis(150);
+
 #[derive(Clone)]
 pub struct Peers {
     client: reqwest::Client,
@@ -135,7 +140,10 @@ impl Peers {
     async fn price_once(&self, item_id: &Id) -> Result<Option<i64>, PeerError> {
         let resp = self
             .stock
-            .send(|base| self.client.get(format!("{base}/find/{item_id}")))
+            .read(
+                |base| self.client.get(format!("{base}/find/{item_id}")),
+                LOOKUP_HEDGE,
+            )
             .await;
         let price = match resp {
             Ok(resp) => decode::<ItemView>("stock", resp)

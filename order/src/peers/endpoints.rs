@@ -9,9 +9,16 @@
 //! is the caller's to handle. Every call sent twice this way is safe: the saga's
 //! steps are idempotent per saga and the price lookup is a read. This module never
 //! retries after waiting: the saga runner does that.
+//!
+//! A read is also hedged ([`Endpoints::read`]): a replica that is alive but does not
+//! answer (paused, stalled) holds a call for its whole timeout, and the price lookup is
+//! on the path of every addItem, whose first gateway try is bounded by 0.3 s
+//! (`env/nginx/routes.conf`). So when the current replica has not answered a read within
+//! the hedge, the same read goes to the next replica as well, and the first answer wins.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rand::Rng;
 
@@ -81,6 +88,60 @@ impl Endpoints {
             reason: "no replica listed".into(),
         }))
     }
+
+    /// Sends the read `request(base)` to the current replica and, if it has not answered
+    /// within `hedge`, to the next one as well: the first answer wins (and its replica
+    /// becomes the current one). A replica that cannot be reached leaves the read to the
+    /// other; each call keeps the client's own timeout.
+    pub async fn read(
+        &self,
+        request: impl Fn(&str) -> reqwest::RequestBuilder,
+        hedge: Duration,
+    ) -> Result<reqwest::Response, PeerError> {
+        let n = self.bases.len();
+        if n == 1 {
+            return self.send(request).await;
+        }
+        let first = self.current.load(Ordering::Relaxed) % n;
+        let next = (first + 1) % n;
+        let current = send(self.peer, request(&self.bases[first]));
+        tokio::pin!(current);
+        tokio::select! {
+            answer = &mut current => return match answer {
+                // Unreachable at once: the plain failover, from the next replica on.
+                Err(PeerError::Unreachable { .. }) => self.send_from(next, &request).await,
+                answered => answered,
+            },
+            () = tokio::time::sleep(hedge) => {}
+        }
+        let hedged = send(self.peer, request(&self.bases[next]));
+        tokio::pin!(hedged);
+        let (answer, at) = tokio::select! {
+            answer = &mut current => match answer {
+                Err(PeerError::Unreachable { .. }) => (hedged.await, next),
+                answered => (answered, first),
+            },
+            answer = &mut hedged => match answer {
+                Err(PeerError::Unreachable { .. }) => (current.await, first),
+                answered => (answered, next),
+            },
+        };
+        if at != first && !matches!(answer, Err(PeerError::Unreachable { .. })) {
+            tracing::warn!(peer = self.peer, replica = %self.bases[first], hedge = ?hedge, "participant replica slow, its sibling answered a read first");
+            self.current.store(at, Ordering::Relaxed);
+        }
+        answer
+    }
+
+    /// [`Endpoints::send`] starting at replica `from`.
+    async fn send_from(
+        &self,
+        from: usize,
+        request: &impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, PeerError> {
+        self.current.store(from, Ordering::Relaxed);
+        self.send(request).await
+    }
 }
 
 #[cfg(test)]
@@ -97,5 +158,91 @@ mod tests {
         assert!(Endpoints::parse("stock", "https://a")
             .expect_err("tls")
             .contains("http://"));
+    }
+
+    /// A server on 127.0.0.1 that takes every connection and reads it; it answers each
+    /// request with `{}` when `answers`, and never when not (a paused replica).
+    async fn replica(answers: bool) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            loop {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while conn.read(&mut buf).await.is_ok_and(|n| n > 0) {
+                        if answers {
+                            let reply = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                            if conn.write_all(reply.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        base
+    }
+
+    #[tokio::test]
+    async fn a_read_the_current_replica_holds_is_answered_by_the_next() {
+        let (stalled, live) = (replica(false).await, replica(true).await);
+        let e = Endpoints::parse("stock", &format!("{stalled},{live}")).unwrap();
+        e.current.store(0, Ordering::Relaxed);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let answer = e
+            .read(
+                |b| client.get(format!("{b}/find/1")),
+                Duration::from_millis(100),
+            )
+            .await
+            .expect("the live replica answers");
+        assert_eq!(answer.status(), 200);
+        // Without the hedge it would wait for the client's 30 s timeout.
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            e.current.load(Ordering::Relaxed),
+            1,
+            "the live one is now current"
+        );
+        // The next read goes to the live replica first: it needs no hedge.
+        let answer = e
+            .read(
+                |b| client.get(format!("{b}/find/2")),
+                Duration::from_secs(60),
+            )
+            .await
+            .expect("answered");
+        assert_eq!(answer.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn a_read_goes_on_to_the_next_replica_when_the_current_one_is_down() {
+        let down = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        }; // closed: connections are refused
+        let live = replica(true).await;
+        let e = Endpoints::parse("stock", &format!("{down},{live}")).unwrap();
+        e.current.store(0, Ordering::Relaxed);
+        let client = reqwest::Client::new();
+        let answer = e
+            .read(
+                |b| client.get(format!("{b}/find/1")),
+                Duration::from_secs(60),
+            )
+            .await
+            .expect("the live replica answers");
+        assert_eq!(answer.status(), 200);
+        assert_eq!(e.current.load(Ordering::Relaxed), 1);
     }
 }
