@@ -238,6 +238,20 @@ fn selectors_ports_and_probes_match() {
                 }
             };
         probe_ok(&c.readiness_probe, "/health/ready", "readiness");
+        // Readiness pings the service's Redis, which every pod of the service shares: a
+        // failover fails it on all of them at once, and a Service with no ready pod
+        // answers 503 where a request would have waited REDIS_WAIT_MS for its store. So a
+        // pod leaves only after failing for longer than that wait.
+        let ready = c.readiness_probe.as_ref().unwrap();
+        let failing_ms = i64::from(ready.period_seconds.unwrap_or(10))
+            * i64::from(ready.failure_threshold.unwrap_or(3))
+            * 1000;
+        let store_wait: i64 = env["REDIS_WAIT_MS"].parse().unwrap();
+        assert!(
+            failing_ms > store_wait,
+            "{name}: readiness fails a pod after {failing_ms} ms, not longer than \
+             REDIS_WAIT_MS {store_wait}"
+        );
         probe_ok(&c.liveness_probe, "/health/live", "liveness");
         if c.startup_probe.is_some() {
             probe_ok(&c.startup_probe, "/health/live", "startup");
