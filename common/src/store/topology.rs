@@ -11,6 +11,14 @@
 //! master answers nothing, so the client's own slot map keeps pointing at it. When a
 //! map names another master for a slot than the map before, the topology's `on_moved`
 //! is told the new masters (the store replaces its connection).
+//!
+//! A node can answer with a map older than the one held: a master that just woke from a
+//! pause, or one cut off from the other masters, still names itself until the cluster
+//! bus tells it otherwise. Every failover raises the cluster's current epoch, and a node
+//! learns the new epoch with the new owner of the slots, so the nodes are asked for their
+//! `cluster_current_epoch` too, and a map that names other masters from a node whose epoch
+//! is below the held map's is not taken ([`Map::is_behind`]); else the store would turn to
+//! the old master and back again as it asks one node after the other.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -80,6 +88,8 @@ pub struct Map {
     pub listed: Vec<Node>,
     /// `(first slot, last slot, index in nodes)`, sorted.
     ranges: Vec<(u16, u16, usize)>,
+    /// The answering node's `cluster_current_epoch`, when asked ([`Direct`]).
+    pub epoch: Option<u64>,
 }
 
 impl Map {
@@ -107,6 +117,13 @@ impl Map {
         named(self) == named(other)
     }
 
+    /// Whether `self`, a new answer, comes from a node that has not yet learnt what the
+    /// held map `held` was learnt from: its epoch is lower, and it names other masters.
+    pub fn is_behind(&self, held: &Map) -> bool {
+        matches!((self.epoch, held.epoch), (Some(new), Some(old)) if new < old)
+            && !self.same_masters(held)
+    }
+
     /// Reads a `CLUSTER SLOTS` answer.
     pub fn parse(reply: &Value) -> Option<Map> {
         let Value::Array(entries) = reply else {
@@ -116,6 +133,7 @@ impl Map {
             nodes: Vec::new(),
             listed: Vec::new(),
             ranges: Vec::new(),
+            epoch: None,
         };
         for entry in entries {
             let Value::Array(fields) = entry else {
@@ -168,6 +186,10 @@ pub struct Topology {
     /// compared with.
     seen: Mutex<Option<Arc<Map>>>,
     refreshing: AtomicBool,
+    /// Answers in a row not taken because they were behind the held map: once every node
+    /// of the map has been asked, the next answer is taken whatever its epoch (a cluster
+    /// created anew starts again at a low epoch).
+    behind: AtomicUsize,
     on_moved: Box<OnMoved>,
     /// Asks the nodes of the last map directly, when set ([`Topology::asking_nodes`]).
     direct: Option<Direct>,
@@ -187,8 +209,9 @@ struct Direct {
 }
 
 impl Direct {
-    /// `CLUSTER SLOTS` of the next node of `map`, within [`Topology::FRESH`].
-    async fn ask(&self, map: &Map) -> RedisResult<Value> {
+    /// `CLUSTER SLOTS` of the next node of `map` and its current epoch, within
+    /// [`Topology::FRESH`].
+    async fn ask(&self, map: &Map) -> RedisResult<(Value, Option<u64>)> {
         let at = self.next.fetch_add(1, Ordering::Relaxed) % map.listed.len().max(1);
         let node = map.listed.get(at).or(map.nodes.first()).cloned();
         let node = node.ok_or_else(|| {
@@ -210,7 +233,7 @@ impl Direct {
         answer
     }
 
-    async fn slots_of(&self, node: &Node) -> RedisResult<Value> {
+    async fn slots_of(&self, node: &Node) -> RedisResult<(Value, Option<u64>)> {
         let cached = self
             .open
             .lock()
@@ -230,11 +253,22 @@ impl Direct {
                 conn
             }
         };
-        redis::cmd("CLUSTER")
+        let (slots, info): (Value, String) = redis::pipe()
+            .cmd("CLUSTER")
             .arg("SLOTS")
+            .cmd("CLUSTER")
+            .arg("INFO")
             .query_async(&mut conn)
-            .await
+            .await?;
+        Ok((slots, current_epoch(&info)))
     }
+}
+
+/// `cluster_current_epoch` of a `CLUSTER INFO` answer.
+fn current_epoch(info: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix("cluster_current_epoch:"))
+        .and_then(|v| v.parse().ok())
 }
 
 impl Topology {
@@ -247,6 +281,7 @@ impl Topology {
             learnt: Mutex::new(None),
             seen: Mutex::new(None),
             refreshing: AtomicBool::new(false),
+            behind: AtomicUsize::new(0),
             on_moved: Box::new(on_moved),
             direct: None,
         }
@@ -280,21 +315,33 @@ impl Topology {
             }
         }
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let reply: Value = match (&self.direct, seen) {
-            (Some(direct), Some(seen)) => direct.ask(&seen).await?,
+        let (reply, epoch) = match (&self.direct, &seen) {
+            (Some(direct), Some(seen)) => direct.ask(seen).await?,
             _ => {
-                redis::cmd("CLUSTER")
+                let slots: Value = redis::cmd("CLUSTER")
                     .arg("SLOTS")
                     .query_async(&mut conn)
-                    .await?
+                    .await?;
+                (slots, None)
             }
         };
-        let map = Arc::new(Map::parse(&reply).ok_or_else(|| {
+        let mut map = Map::parse(&reply).ok_or_else(|| {
             redis::RedisError::from((
                 redis::ErrorKind::Client,
                 "CLUSTER SLOTS answered no slot range (is the cluster created?)",
             ))
-        })?);
+        })?;
+        map.epoch = epoch;
+        if let Some(held) = seen.filter(|held| map.is_behind(held)) {
+            let in_a_row = self.behind.fetch_add(1, Ordering::Relaxed) + 1;
+            if in_a_row < held.listed.len().max(1) {
+                // Not learnt: the next caller asks the next node at once.
+                tracing::debug!(answer = ?map.epoch, held = ?held.epoch, "a node answered an older map: not taken");
+                return Ok(held);
+            }
+        }
+        self.behind.store(0, Ordering::Relaxed);
+        let map = Arc::new(map);
         *self.learnt.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), map.clone()));
         let before = self
@@ -413,5 +460,39 @@ mod tests {
             Value::Array(vec![Value::Int(10923), Value::Int(16383), node(3)]),
         ]);
         assert!(!map.same_masters(&Map::parse(&promoted).expect("parsed")));
+    }
+
+    #[test]
+    fn an_older_map_from_a_node_behind_is_told_apart() {
+        let node = |port: i64| {
+            Value::Array(vec![
+                Value::BulkString(b"127.0.0.1".to_vec()),
+                Value::Int(port),
+            ])
+        };
+        let map = |master: i64, epoch: Option<u64>| {
+            let reply = Value::Array(vec![Value::Array(vec![
+                Value::Int(0),
+                Value::Int(16383),
+                node(master),
+            ])]);
+            let mut map = Map::parse(&reply).expect("parsed");
+            map.epoch = epoch;
+            map
+        };
+        // Held: the replica promoted at epoch 7. A woken old master, still at 6, names
+        // itself: behind. The same answer at 7 or later, or without an epoch, is taken.
+        let held = map(2, Some(7));
+        assert!(map(1, Some(6)).is_behind(&held));
+        assert!(!map(1, Some(7)).is_behind(&held));
+        assert!(!map(1, Some(8)).is_behind(&held));
+        assert!(!map(1, None).is_behind(&held));
+        assert!(!map(1, Some(6)).is_behind(&map(2, None)));
+        // A node behind that names the same masters changes nothing either way.
+        assert!(!map(2, Some(3)).is_behind(&held));
+
+        let info = "cluster_state:ok\r\ncluster_current_epoch:12\r\ncluster_my_epoch:3\r\n";
+        assert_eq!(current_epoch(info), Some(12));
+        assert_eq!(current_epoch("cluster_state:ok\r\n"), None);
     }
 }

@@ -208,13 +208,14 @@ async fn keyslot(cluster: &Cluster, key: &str) -> Result<(Vec<rules::Probe>, usi
     Ok((probes, asked, slot))
 }
 
-/// The node that is master of `key`'s slot now (the slot as Redis computes it).
+/// The node that is master of `key`'s slot now (the slot as Redis computes it), as most of
+/// the answering nodes see it ([`rules::master_named_most`]; a probe once found no live
+/// master in the first node's view right after a split was healed).
 pub async fn master_of(cluster: &Cluster, key: &str) -> Result<Node> {
-    let (probes, asked, slot) = keyslot(cluster, key).await?;
-    let view = probes[asked].view();
-    let master = rules::master_of_slot(&view, slot).ok_or_else(|| {
+    let (probes, _, slot) = keyslot(cluster, key).await?;
+    let master = rules::master_named_most(&probes, slot).ok_or_else(|| {
         Error::State(format!(
-            "no live master serves slot {slot} of cluster {}",
+            "no live master serves slot {slot} of cluster {} in any node's view",
             cluster.service
         ))
     })?;

@@ -422,6 +422,29 @@ pub fn master_of_slot(view: &[NodeLine], slot: u16) -> Option<&NodeLine> {
         .find(|n| n.is_master() && !n.failing() && n.serves(slot))
 }
 
+/// The master of `slot` that most of the answering nodes name in their views
+/// ([`master_of_slot`]); of equals, the first named. A single node's view can be behind:
+/// one just healed from a partition or woken from a pause may flag the others failing for
+/// a moment, or still name itself.
+pub fn master_named_most(probes: &[Probe], slot: u16) -> Option<NodeLine> {
+    let mut named: Vec<(NodeLine, usize)> = Vec::new();
+    for probe in probes.iter().filter(|p| p.ping) {
+        let view = probe.view();
+        let Some(master) = master_of_slot(&view, slot) else {
+            continue;
+        };
+        match named.iter_mut().find(|(m, _)| m.id == master.id) {
+            Some((_, votes)) => *votes += 1,
+            None => named.push((master.clone(), 1)),
+        }
+    }
+    let most = named.iter().map(|(_, votes)| *votes).max()?;
+    named
+        .into_iter()
+        .find(|(_, votes)| *votes == most)
+        .map(|(master, _)| master)
+}
+
 /// The replicas of the master `master_id` in this view, not failing.
 pub fn replicas_of<'a>(
     view: &'a [NodeLine],

@@ -289,6 +289,25 @@ fn the_master_of_a_slot_is_the_live_master_serving_it() {
 }
 
 #[test]
+fn the_master_of_a_slot_is_the_one_most_nodes_name() {
+    // After the failover of 8401, every node names 8403 for slot 6000.
+    let mut probes = cluster(FAILED_OVER);
+    let named = |probes: &[Probe]| master_named_most(probes, 6000).and_then(|m| m.port());
+    assert_eq!(named(&probes), Some(8403));
+    // The first node is behind: it still sees the dead master as only suspected (no
+    // master for the slot), or it is the old master itself, healed a moment ago, naming
+    // itself. The others outvote it.
+    probes[0] = node(PFAIL, 8400);
+    assert_eq!(named(&probes), Some(8403));
+    probes[0] = node(WHOLE, 8401);
+    assert_eq!(named(&probes), Some(8403));
+    // Nodes that do not answer have no say; no view with a live master: none.
+    let silent: Vec<Probe> = probes.iter().map(|p| Probe::silent(&p.name)).collect();
+    assert_eq!(named(&silent), None);
+    assert_eq!(named(&[node(PFAIL, 8400), node(PFAIL, 8402)]), None);
+}
+
+#[test]
 fn the_replicas_of_a_master_are_its_live_followers() {
     let view = parse_nodes(WHOLE);
     let m = view.iter().find(|n| n.port() == Some(8401)).unwrap();
