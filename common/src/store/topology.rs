@@ -426,15 +426,17 @@ mod tests {
         }
     }
 
+    /// A node of a `CLUSTER SLOTS` answer: address, port, id.
+    fn node(port: i64) -> Value {
+        Value::Array(vec![
+            Value::BulkString(b"127.0.0.1".to_vec()),
+            Value::Int(port),
+            Value::BulkString(b"id".to_vec()),
+        ])
+    }
+
     #[test]
     fn owners_follow_the_ranges() {
-        let node = |port: i64| {
-            Value::Array(vec![
-                Value::BulkString(b"127.0.0.1".to_vec()),
-                Value::Int(port),
-                Value::BulkString(b"id".to_vec()),
-            ])
-        };
         let reply = Value::Array(vec![
             Value::Array(vec![Value::Int(5461), Value::Int(10922), node(2), node(5)]),
             Value::Array(vec![Value::Int(0), Value::Int(5460), node(1), node(4)]),
@@ -464,12 +466,6 @@ mod tests {
 
     #[test]
     fn an_older_map_from_a_node_behind_is_told_apart() {
-        let node = |port: i64| {
-            Value::Array(vec![
-                Value::BulkString(b"127.0.0.1".to_vec()),
-                Value::Int(port),
-            ])
-        };
         let map = |master: i64, epoch: Option<u64>| {
             let reply = Value::Array(vec![Value::Array(vec![
                 Value::Int(0),

@@ -184,13 +184,13 @@ pub async fn pick(cluster: &Cluster, role: Role) -> Result<Node> {
 
 /// Whether `key` may hold data: its slot (as Redis computes it) is not a witness slot.
 pub async fn holds_data(cluster: &Cluster, key: &str) -> Result<bool> {
-    let (_, _, slot) = keyslot(cluster, key).await?;
+    let (_, slot) = keyslot(cluster, key).await?;
     Ok(!rules::WITNESS_SLOTS.contains(&slot))
 }
 
-/// The probes of `cluster`, the index of the first that answered, and the slot of `key`
-/// as that node computes it.
-async fn keyslot(cluster: &Cluster, key: &str) -> Result<(Vec<rules::Probe>, usize, u16)> {
+/// The probes of `cluster`, and the slot of `key` as the first node that answered
+/// computes it.
+async fn keyslot(cluster: &Cluster, key: &str) -> Result<(Vec<rules::Probe>, u16)> {
     let probes = probe(cluster).await;
     let Some(asked) = probes.iter().position(|p| p.ping) else {
         return Err(Error::State(format!(
@@ -205,14 +205,14 @@ async fn keyslot(cluster: &Cluster, key: &str) -> Result<(Vec<rules::Probe>, usi
         .trim()
         .parse()
         .map_err(|_| Error::State(format!("CLUSTER KEYSLOT answered {answer:?}")))?;
-    Ok((probes, asked, slot))
+    Ok((probes, slot))
 }
 
 /// The node that is master of `key`'s slot now (the slot as Redis computes it), as most of
 /// the answering nodes see it ([`rules::master_named_most`]; a probe once found no live
 /// master in the first node's view right after a split was healed).
 pub async fn master_of(cluster: &Cluster, key: &str) -> Result<Node> {
-    let (probes, _, slot) = keyslot(cluster, key).await?;
+    let (probes, slot) = keyslot(cluster, key).await?;
     let master = rules::master_named_most(&probes, slot).ok_or_else(|| {
         Error::State(format!(
             "no live master serves slot {slot} of cluster {} in any node's view",

@@ -63,8 +63,18 @@ impl Endpoints {
         &self,
         request: impl Fn(&str) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, PeerError> {
+        let first = self.current.load(Ordering::Relaxed) % self.bases.len();
+        self.send_from(first, &request).await
+    }
+
+    /// [`Endpoints::send`] starting at replica `first`; the replica that answers becomes
+    /// the current one.
+    async fn send_from(
+        &self,
+        first: usize,
+        request: &impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, PeerError> {
         let n = self.bases.len();
-        let first = self.current.load(Ordering::Relaxed) % n;
         let mut last = None;
         for step in 0..n {
             let at = (first + step) % n;
@@ -76,7 +86,7 @@ impl Endpoints {
                     last = Some(e);
                 }
                 answered => {
-                    if step > 0 {
+                    if at != self.current.load(Ordering::Relaxed) % n {
                         self.current.store(at, Ordering::Relaxed);
                     }
                     return answered;
@@ -132,16 +142,6 @@ impl Endpoints {
         }
         answer
     }
-
-    /// [`Endpoints::send`] starting at replica `from`.
-    async fn send_from(
-        &self,
-        from: usize,
-        request: &impl Fn(&str) -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, PeerError> {
-        self.current.store(from, Ordering::Relaxed);
-        self.send(request).await
-    }
 }
 
 #[cfg(test)]
@@ -185,6 +185,15 @@ mod tests {
         base
     }
 
+    /// `e.read` of `GET {base}/find/1` with `hedge`.
+    async fn find(
+        e: &Endpoints,
+        client: &reqwest::Client,
+        hedge: Duration,
+    ) -> Result<reqwest::Response, PeerError> {
+        e.read(|b| client.get(format!("{b}/find/1")), hedge).await
+    }
+
     #[tokio::test]
     async fn a_read_the_current_replica_holds_is_answered_by_the_next() {
         let (stalled, live) = (replica(false).await, replica(true).await);
@@ -195,11 +204,7 @@ mod tests {
             .build()
             .unwrap();
         let started = std::time::Instant::now();
-        let answer = e
-            .read(
-                |b| client.get(format!("{b}/find/1")),
-                Duration::from_millis(100),
-            )
+        let answer = find(&e, &client, Duration::from_millis(100))
             .await
             .expect("the live replica answers");
         assert_eq!(answer.status(), 200);
@@ -215,11 +220,7 @@ mod tests {
             "the live one is now current"
         );
         // The next read goes to the live replica first: it needs no hedge.
-        let answer = e
-            .read(
-                |b| client.get(format!("{b}/find/2")),
-                Duration::from_secs(60),
-            )
+        let answer = find(&e, &client, Duration::from_secs(60))
             .await
             .expect("answered");
         assert_eq!(answer.status(), 200);
@@ -235,11 +236,7 @@ mod tests {
         let e = Endpoints::parse("stock", &format!("{down},{live}")).unwrap();
         e.current.store(0, Ordering::Relaxed);
         let client = reqwest::Client::new();
-        let answer = e
-            .read(
-                |b| client.get(format!("{b}/find/1")),
-                Duration::from_secs(60),
-            )
+        let answer = find(&e, &client, Duration::from_secs(60))
             .await
             .expect("the live replica answers");
         assert_eq!(answer.status(), 200);
