@@ -26,7 +26,8 @@
 #   7. after every step that kills: every container still has the address it started with
 #      (the gateway resolved its upstreams when it started; docker-compose.yml gives every
 #      container a fixed one)
-#   8. `down -v` for this project only (always, also on failure or Ctrl-C), then a check that
+#   8. every container's log saved to LOG_DIR/containers/, then `down -v` for this project
+#      only (always, also on failure or Ctrl-C), then a check that
 #      no container, volume or network of the project is left.
 #
 # Every kill, start and cluster rule is `ops`'s (ops/src/fault, ops/src/cluster); this script
@@ -58,7 +59,7 @@ CT="$TARGET_DIR/release/consistency-test"
 OPS="$TARGET_DIR/release/ops"
 LOG_DIR="${LOG_DIR:-$REPO/run/compose-test}"
 mkdir -p "$LOG_DIR"
-rm -f "$LOG_DIR"/*.log
+rm -f "$LOG_DIR"/*.log "$LOG_DIR"/containers/*.log
 LABEL="label=com.docker.compose.project=$PROJECT"
 
 if docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose); else COMPOSE=(docker-compose); fi
@@ -98,6 +99,18 @@ leftovers() {
     } 2>/dev/null
 }
 
+# Every container's whole log, with timestamps, into $LOG_DIR/containers/ (`down -v` takes
+# them with it): a gap or a failure read later against what each service and node said.
+save_logs() {
+    local c name
+    mkdir -p "$LOG_DIR/containers"
+    for c in $(docker ps -aq --filter "$LABEL" 2>/dev/null); do
+        name="$(docker inspect -f '{{.Name}}' "$c" 2>/dev/null)" || continue
+        docker logs -t "$c" >"$LOG_DIR/containers/${name#/}.log" 2>&1 || true
+    done
+    log "container logs in $LOG_DIR/containers/"
+}
+
 teardown() {
     local rc=$?
     trap - EXIT INT TERM
@@ -109,6 +122,7 @@ teardown() {
             docker logs --tail 15 "$c" 2>&1 | cut -c1-300 >&2 || true
         done
     fi
+    save_logs
     if [ -z "${KEEP_UP:-}" ]; then
         log "down -v (project $PROJECT only)"
         timeout 180 "${COMPOSE[@]}" -p "$PROJECT" -f "$REPO/docker-compose.yml" down -v --remove-orphans -t 10 >&2 || rc=1

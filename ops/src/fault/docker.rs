@@ -1,5 +1,5 @@
 //! Faults on the containers of one compose project: `docker kill`, `pause`, `unpause`,
-//! `start` (then waits until the container is healthy), `launch` (`docker start` alone),
+//! `start` (then waits until the container's health check passes), `launch` (`docker start` alone),
 //! and a Redis node's partition: `isolate` by `docker network disconnect` (clients and
 //! all), `split` by iptables rules in the node's own network namespace (`nsenter`) that
 //! drop what it exchanges with the other nodes of its cluster (its clients still reach it);
@@ -166,22 +166,107 @@ async fn announce_ip(container: &str) -> Result<String> {
         .ok_or_else(|| Error::State(format!("{container} has no ANNOUNCE_IP to rejoin at")))
 }
 
-/// Waits until the container is healthy (or running, when it has no health check).
+/// Waits until the container's own health check passes (or until it runs, when it has
+/// none): its `Healthcheck.Test` from the compose file, run by `docker exec` twice a second.
+/// Docker's own status would come only with its first check, one `interval` after the
+/// start (10 s in docker-compose.yml, which keeps the checks' cost low).
 async fn wait_healthy(container: &str) -> Result<()> {
-    let format = "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}";
+    let config = docker_out(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Healthcheck}}",
+        container,
+    ])
+    .await?;
+    let check = health_command(&config)
+        .map_err(|e| Error::State(format!("{container}: its health check: {e}")))?;
     let start = Instant::now();
     loop {
-        let state = docker_out(&["inspect", "--format", format, container]).await?;
+        let state = docker_out(&["inspect", "--format", "{{.State.Status}}", container]).await?;
         let state = state.trim();
-        if state == "healthy" || state == "running" {
+        let healthy = match &check {
+            _ if state != "running" => false,
+            None => true,
+            Some(command) => {
+                let exec = [
+                    &["exec", container][..],
+                    &command.iter().map(String::as_str).collect::<Vec<_>>(),
+                ]
+                .concat();
+                matches!(
+                    tokio::time::timeout(CHECK_BOUND, docker_out(&exec)).await,
+                    Ok(Ok(_))
+                )
+            }
+        };
+        if healthy {
             return Ok(());
         }
         if start.elapsed() > START_BOUND {
             return Err(Error::State(format!(
-                "{container} is {state} {}s after docker start",
+                "{container} is {state}, its health check failing, {}s after docker start",
                 START_BOUND.as_secs()
             )));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// One run of a health check is given this long.
+const CHECK_BOUND: Duration = Duration::from_secs(5);
+
+/// The command a container's health check runs, from `docker inspect`'s
+/// `{{json .Config.Healthcheck}}`: `CMD` runs its arguments, `CMD-SHELL` its string with
+/// `/bin/sh -c`; `None` when the container has no check (`null`, `NONE`).
+fn health_command(config: &str) -> std::result::Result<Option<Vec<String>>, String> {
+    let check: serde_json::Value =
+        serde_json::from_str(config.trim()).map_err(|e| format!("{e} in {config:?}"))?;
+    let test: Vec<String> = match check.get("Test") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(test) => serde_json::from_value(test.clone())
+            .map_err(|e| format!("its Test is not a list of strings ({e}): {test}"))?,
+    };
+    match test.split_first() {
+        None => Ok(None),
+        Some((kind, _)) if kind == "NONE" => Ok(None),
+        Some((kind, args)) if kind == "CMD" && !args.is_empty() => Ok(Some(args.to_vec())),
+        Some((kind, [line])) if kind == "CMD-SHELL" => {
+            Ok(Some(vec!["/bin/sh".into(), "-c".into(), line.clone()]))
+        }
+        _ => Err(format!("a test Docker does not run: {test:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::health_command;
+
+    #[test]
+    fn a_health_check_is_run_as_docker_runs_it() {
+        let cmd = r#"{"Test":["CMD","ops","cluster","check-node"],"Interval":10000000000}"#;
+        assert_eq!(
+            health_command(cmd).unwrap(),
+            Some(vec!["ops".into(), "cluster".into(), "check-node".into()])
+        );
+        let shell = r#"{"Test":["CMD-SHELL","curl -f http://127.0.0.1:8080/ && true"]}"#;
+        assert_eq!(
+            health_command(shell).unwrap(),
+            Some(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "curl -f http://127.0.0.1:8080/ && true".into()
+            ])
+        );
+        for none in ["null", r#"{"Test":["NONE"]}"#, "{}"] {
+            assert_eq!(health_command(none).unwrap(), None, "{none}");
+        }
+        for bad in [
+            r#"{"Test":["CMD"]}"#,
+            r#"{"Test":["SHELL","x"]}"#,
+            r#"{"Test":7}"#,
+            "no",
+        ] {
+            assert!(health_command(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -331,8 +331,14 @@ impl Pass<'_> {
         for (stream, victim) in streams.iter().zip(done) {
             let mut row = self.judge(stream, totals, tally).await?;
             row.0.insert(2, victim);
-            row.0
-                .push(format!("{:.2}", stream.longest_pause(start).as_secs_f64()));
+            let (gap, from) = stream.longest_pause(start);
+            self.log.line(&format!(
+                "{}: longest time without an acknowledgement {:.2} s, from {:.2} s into the pass",
+                stream.what,
+                gap.as_secs_f64(),
+                from.as_secs_f64()
+            ));
+            row.0.push(format!("{:.2}", gap.as_secs_f64()));
             rows.push(row);
         }
         for victim in &victims {

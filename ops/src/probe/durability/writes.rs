@@ -106,15 +106,18 @@ impl Stream {
         }
     }
 
-    /// The longest time without an acknowledgement since `start`: the failover as the
-    /// client saw it.
-    pub fn longest_pause(&self, start: Instant) -> Duration {
+    /// The longest time without an acknowledgement since `start` (the failover as the
+    /// client saw it), and when it began, counted from `start`.
+    pub fn longest_pause(&self, start: Instant) -> (Duration, Duration) {
         let mut times = self.tally().acks;
         times.sort();
         let mut last = start;
-        let mut longest = Duration::ZERO;
+        let mut longest = (Duration::ZERO, Duration::ZERO);
         for t in times {
-            longest = longest.max(t.saturating_duration_since(last));
+            let gap = t.saturating_duration_since(last);
+            if gap > longest.0 {
+                longest = (gap, last.saturating_duration_since(start));
+            }
             last = t;
         }
         longest
@@ -203,6 +206,13 @@ pub async fn run(
                 .is_some_and(|k| k.stream.acked() as f64 >= k.share * k.stream.keys.len() as f64);
             if let Some(fault) = due.then(|| slot.take()).flatten() {
                 let (at, what) = (fault.stream.acked(), fault.stream.what);
+                log(
+                    t0,
+                    &format!(
+                        "{what}: fault begins {:.2} s into the pass",
+                        start.elapsed().as_secs_f64()
+                    ),
+                );
                 firing.push(async move { (n, what, at, fault.fault.await) });
             }
         }
@@ -251,8 +261,11 @@ mod tests {
         let start = Instant::now();
         let at = |ms| start + Duration::from_millis(ms);
         stream.tally.lock().unwrap().acks = vec![at(900), at(100), at(300)];
-        assert_eq!(stream.longest_pause(start), Duration::from_millis(600));
+        let ms = Duration::from_millis;
+        assert_eq!(stream.longest_pause(start), (ms(600), ms(300)));
+        stream.tally.lock().unwrap().acks = vec![at(700), at(800)];
+        assert_eq!(stream.longest_pause(start), (ms(700), ms(0)));
         let none = Stream::new("payment/add_funds", "/p".into(), 0);
-        assert_eq!(none.longest_pause(start), Duration::ZERO);
+        assert_eq!(none.longest_pause(start), (ms(0), ms(0)));
     }
 }
