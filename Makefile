@@ -20,11 +20,10 @@ RUN_DIR ?= $(CURDIR)/run
 ORDER_REPLICAS ?= 2
 STOCK_REPLICAS ?= 2
 PAYMENT_REPLICAS ?= 2
-# Each service's Redis Cluster: masters, replicas per master, cluster-node-timeout (ms); see
-# env/local/redis-cluster.sh.
-REDIS_MASTERS ?= 1
-REDIS_REPLICAS ?= 2
-REDIS_NODE_TIMEOUT_MS ?= 500
+# Each service's Redis Cluster (REDIS_MASTERS, REDIS_REPLICAS, REDIS_NODE_TIMEOUT_MS) has its
+# defaults in env/local/redis-cluster.sh (and ops's Topology::DEFAULT) only: not set here and
+# not exported, so that an unset one reaches them unset (make passes a value given on its
+# command line or in the environment to every recipe by itself).
 # The gateway's echo module (the pauses between its retry passes); see env/local/stack.sh.
 NGINX_ECHO_MODULE ?= /usr/lib/nginx/modules/ngx_http_echo_module.so
 # PORT_OFFSET=1000 moves every port of the local stack (gateway 9000); see env/local/stack.sh.
@@ -34,7 +33,6 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 STACK := env/local/stack.sh
 
 export RUN_DIR ORDER_REPLICAS STOCK_REPLICAS PAYMENT_REPLICAS NGINX_ECHO_MODULE GATEWAY PORT_OFFSET
-export REDIS_MASTERS REDIS_REPLICAS REDIS_NODE_TIMEOUT_MS
 
 .PHONY: help up down build test lint unit e2e crash-test durability-test gateway-wait gateway-test consistency status logs tools rust-tools
 .PHONY: bench bench-smoke stress chaos-report api-test api-tools openapi
