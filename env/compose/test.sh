@@ -114,15 +114,18 @@ save_logs() {
 teardown() {
     local rc=$?
     trap - EXIT INT TERM
+    save_logs
     if [ "$rc" != 0 ]; then
         log "exit $rc: container states and log tails"
         docker ps -a --filter "$LABEL" --format '{{.Names}}: {{.Status}}' >&2 || true
-        for c in $(docker ps -aq --filter "$LABEL" 2>/dev/null); do
-            echo "----- $(docker inspect -f '{{.Name}}' "$c")" >&2
-            docker logs --tail 15 "$c" 2>&1 | cut -c1-300 >&2 || true
+        local f
+        for f in "$LOG_DIR"/containers/*.log; do
+            [ -e "$f" ] || continue
+            echo "----- /$(basename "$f" .log)" >&2
+            # Without the timestamp `docker logs -t` put in front of each line.
+            tail -n 15 "$f" | cut -d' ' -f2- | cut -c1-300 >&2 || true
         done
     fi
-    save_logs
     if [ -z "${KEEP_UP:-}" ]; then
         log "down -v (project $PROJECT only)"
         timeout 180 "${COMPOSE[@]}" -p "$PROJECT" -f "$REPO/docker-compose.yml" down -v --remove-orphans -t 10 >&2 || rc=1

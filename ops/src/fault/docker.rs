@@ -184,22 +184,16 @@ async fn wait_healthy(container: &str) -> Result<()> {
     loop {
         let state = docker_out(&["inspect", "--format", "{{.State.Status}}", container]).await?;
         let state = state.trim();
-        let healthy = match &check {
-            _ if state != "running" => false,
-            None => true,
-            Some(command) => {
-                let exec = [
-                    &["exec", container][..],
-                    &command.iter().map(String::as_str).collect::<Vec<_>>(),
-                ]
-                .concat();
-                matches!(
-                    tokio::time::timeout(CHECK_BOUND, docker_out(&exec)).await,
-                    Ok(Ok(_))
-                )
-            }
+        let passes = || async {
+            let Some(command) = &check else { return true };
+            let mut exec = vec!["exec", container];
+            exec.extend(command.iter().map(String::as_str));
+            matches!(
+                tokio::time::timeout(CHECK_BOUND, docker_out(&exec)).await,
+                Ok(Ok(_))
+            )
         };
-        if healthy {
+        if state == "running" && passes().await {
             return Ok(());
         }
         if start.elapsed() > START_BOUND {
